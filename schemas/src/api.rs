@@ -1,0 +1,150 @@
+//! The v1 HTTP bodies. Requests deny unknown fields so a misspelt field is an
+//! error, not silently ignored data.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Samples of one chunk or a whole signal: lead name to its samples.
+pub type Samples = BTreeMap<String, Vec<f64>>;
+
+/// The physical unit of the samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Units {
+    /// Millivolts.
+    #[default]
+    #[serde(rename = "mV")]
+    Millivolts,
+    /// Microvolts.
+    #[serde(rename = "uV")]
+    Microvolts,
+}
+
+impl Units {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Units::Millivolts => "mV",
+            Units::Microvolts => "uV",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "mV" => Some(Units::Millivolts),
+            "uV" => Some(Units::Microvolts),
+            _ => None,
+        }
+    }
+}
+
+/// `POST /v1/ecgs`: open an ECG, optionally with its whole signal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEcg {
+    /// The device that recorded the ECG, as the client names it.
+    pub device_id: String,
+    /// Samples per second per lead.
+    pub sample_rate_hz: f64,
+    /// Lead names, in the order the device records them.
+    pub leads: Vec<String>,
+    /// Unit of the samples (default `mV`).
+    #[serde(default)]
+    pub units: Units,
+    /// When the first sample was taken (RFC 3339); defaults to now.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    /// The whole signal at once; the ECG is then final.
+    #[serde(default)]
+    pub signal: Option<Samples>,
+}
+
+/// `POST /v1/ecgs/{id}/chunks`: the next piece of a streamed ECG.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkRequest {
+    /// Position of the chunk in the ECG, from 0 without gaps.
+    pub seq: u32,
+    /// The chunk's samples, one array per declared lead, all the same length.
+    pub samples: Samples,
+    /// True on the last chunk of the ECG.
+    #[serde(default)]
+    pub r#final: bool,
+}
+
+/// 202 answer of both write endpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Accepted {
+    pub id: Uuid,
+    pub status_url: String,
+    /// Chunks produced to Kafka by this request.
+    pub chunks: u32,
+}
+
+/// Where an ECG is in the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The final chunk has not been processed yet: more data may come.
+    Receiving,
+    /// The final chunk is known, but some chunks before it are not processed.
+    Processing,
+    /// Every chunk from 0 to the final one is processed.
+    Complete,
+    /// A chunk of this ECG was rejected by the processor; it cannot complete.
+    Failed,
+}
+
+/// `GET /v1/ecgs/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EcgStatus {
+    pub id: Uuid,
+    pub device_id: String,
+    pub status: Status,
+    pub sample_rate_hz: f64,
+    pub leads: Vec<String>,
+    pub units: Units,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// Distinct chunks written to ClickHouse.
+    pub chunks_processed: u64,
+    /// Samples written to ClickHouse, all leads together (rows of `samples`).
+    pub samples_processed: u64,
+    /// The seq of the final chunk, once known.
+    pub final_seq: Option<u32>,
+}
+
+/// One lead's totals in `GET /v1/ecgs/{id}/insights`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeadInsight {
+    pub samples: u64,
+    pub zero_crossings: u64,
+    /// Crossings per second of signal.
+    pub zero_crossing_rate_hz: f64,
+}
+
+/// `GET /v1/ecgs/{id}/insights`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Insights {
+    pub id: Uuid,
+    pub status: Status,
+    pub leads: BTreeMap<String, LeadInsight>,
+    pub total_zero_crossings: u64,
+}
+
+/// The body of every 4xx and 5xx answer of the API (OAuth2 errors excepted,
+/// which follow RFC 6749).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A stable machine-readable code, e.g. `invalid_field`.
+    pub error: String,
+    /// What was wrong, for people.
+    pub message: String,
+    /// JSON pointer to the offending field, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The limit that was exceeded, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+}

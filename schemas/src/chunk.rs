@@ -1,0 +1,256 @@
+//! [`Chunk`]: one piece of one ECG as it travels through Kafka, and its
+//! encoding.
+//!
+//! A Kafka message value is one Arrow IPC *stream* holding exactly one record
+//! batch: one non-null `Float64` column per lead, in the ECG's lead order, one
+//! row per sample instant. Everything else rides in the schema's metadata
+//! under `ecg.*` keys, so the message is self-describing for consumers in any
+//! language (see `schemas/README.md`). The key is the ECG id, so all chunks of
+//! one ECG land in one partition, in the order they were produced.
+//!
+//! Versioning: `ecg.format` must be `ecg-chunk` and `ecg.version` must be a
+//! version this build knows ([`FORMAT_VERSION`]); anything else is a
+//! [`DecodeError`] that the processor dead-letters rather than guessing.
+
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch};
+use arrow_ipc::reader::StreamReader;
+use arrow_ipc::writer::StreamWriter;
+use arrow_schema::{ArrowError, DataType, Field, Schema};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::Units;
+
+/// The value of `ecg.format`.
+pub const FORMAT: &str = "ecg-chunk";
+/// The version this build writes and the only one it reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What every chunk of an ECG repeats about the ECG, so the processor needs
+/// nothing but the message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EcgHeader {
+    pub ecg_id: Uuid,
+    /// The owner, from the submitting client's token.
+    pub tenant: String,
+    pub device_id: String,
+    pub sample_rate_hz: f64,
+    pub units: Units,
+    /// Time of sample 0 of the ECG, microsecond precision.
+    pub started_at: OffsetDateTime,
+    /// Lead names, in column order.
+    pub leads: Vec<String>,
+}
+
+/// One chunk: a contiguous run of samples of every lead of one ECG.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    pub header: EcgHeader,
+    /// Position in the ECG, from 0 without gaps.
+    pub seq: u32,
+    /// True on the ECG's last chunk.
+    pub is_final: bool,
+    /// One vector per lead, in `header.leads` order, all the same length.
+    pub samples: Vec<Vec<f64>>,
+}
+
+/// Why a message could not be read as a chunk.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("not an Arrow IPC stream: {0}")]
+    Arrow(#[from] ArrowError),
+    #[error("the stream holds {0} record batches; a chunk is exactly one")]
+    BatchCount(usize),
+    #[error("missing metadata key {0:?}")]
+    MissingKey(&'static str),
+    #[error("metadata key {key:?} has an invalid value {value:?}")]
+    BadValue { key: &'static str, value: String },
+    #[error("unsupported chunk format {format:?} version {version:?}; this build reads {FORMAT:?} version {FORMAT_VERSION}")]
+    UnsupportedVersion { format: String, version: String },
+    #[error("column {0:?} is not a non-null Float64 column")]
+    BadColumn(String),
+}
+
+impl Chunk {
+    /// Samples per lead in this chunk.
+    pub fn len(&self) -> usize {
+        self.samples.first().map_or(0, Vec::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Encodes the chunk as one Arrow IPC stream.
+    pub fn encode(&self) -> Result<Vec<u8>, ArrowError> {
+        self.encode_as(FORMAT_VERSION)
+    }
+
+    fn encode_as(&self, version: u32) -> Result<Vec<u8>, ArrowError> {
+        let h = &self.header;
+        let metadata = HashMap::from([
+            ("ecg.format".to_string(), FORMAT.to_string()),
+            ("ecg.version".to_string(), version.to_string()),
+            ("ecg.id".to_string(), h.ecg_id.to_string()),
+            ("ecg.tenant".to_string(), h.tenant.clone()),
+            ("ecg.device_id".to_string(), h.device_id.clone()),
+            // `{:?}` on f64 prints the shortest string that parses back
+            // to the same value, so the rate round-trips exactly.
+            ("ecg.sample_rate_hz".to_string(), format!("{:?}", h.sample_rate_hz)),
+            ("ecg.units".to_string(), h.units.as_str().to_string()),
+            ("ecg.started_at_us".to_string(), unix_micros(h.started_at).to_string()),
+            ("ecg.seq".to_string(), self.seq.to_string()),
+            ("ecg.final".to_string(), self.is_final.to_string()),
+        ]);
+        let fields: Vec<Field> = h
+            .leads
+            .iter()
+            .map(|l| Field::new(l, DataType::Float64, false))
+            .collect();
+        let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
+        let columns: Vec<ArrayRef> = self
+            .samples
+            .iter()
+            .map(|s| Arc::new(Float64Array::from(s.clone())) as ArrayRef)
+            .collect();
+        let batch = RecordBatch::try_new(schema.clone(), columns)?;
+        let mut out = Vec::with_capacity(self.len() * h.leads.len() * 8 + 1024);
+        let mut writer = StreamWriter::try_new(&mut out, &schema)?;
+        writer.write(&batch)?;
+        writer.finish()?;
+        drop(writer);
+        Ok(out)
+    }
+
+    /// Decodes one Kafka message value.
+    pub fn decode(bytes: &[u8]) -> Result<Chunk, DecodeError> {
+        let reader = StreamReader::try_new(Cursor::new(bytes), None)?;
+        let schema = reader.schema();
+        let meta = schema.metadata();
+        let get = |key: &'static str| meta.get(key).ok_or(DecodeError::MissingKey(key));
+        let format = meta.get("ecg.format").cloned().unwrap_or_default();
+        let version = meta.get("ecg.version").cloned().unwrap_or_default();
+        if format != FORMAT || version != FORMAT_VERSION.to_string() {
+            return Err(DecodeError::UnsupportedVersion { format, version });
+        }
+        let header = EcgHeader {
+            ecg_id: parse(get("ecg.id")?, "ecg.id")?,
+            tenant: get("ecg.tenant")?.clone(),
+            device_id: get("ecg.device_id")?.clone(),
+            sample_rate_hz: parse(get("ecg.sample_rate_hz")?, "ecg.sample_rate_hz")?,
+            units: Units::parse(get("ecg.units")?).ok_or_else(|| DecodeError::BadValue {
+                key: "ecg.units",
+                value: meta["ecg.units"].clone(),
+            })?,
+            started_at: from_unix_micros(parse(get("ecg.started_at_us")?, "ecg.started_at_us")?)
+                .ok_or_else(|| DecodeError::BadValue {
+                    key: "ecg.started_at_us",
+                    value: meta["ecg.started_at_us"].clone(),
+                })?,
+            leads: schema.fields().iter().map(|f| f.name().clone()).collect(),
+        };
+        let seq = parse(get("ecg.seq")?, "ecg.seq")?;
+        let is_final = parse(get("ecg.final")?, "ecg.final")?;
+        let batches = reader.collect::<Result<Vec<_>, _>>()?;
+        if batches.len() != 1 {
+            return Err(DecodeError::BatchCount(batches.len()));
+        }
+        let batch = &batches[0];
+        let samples = batch
+            .columns()
+            .iter()
+            .zip(&header.leads)
+            .map(|(col, lead)| {
+                let col = col
+                    .as_any()
+                    .downcast_ref::<Float64Array>()
+                    .filter(|c| c.null_count() == 0)
+                    .ok_or_else(|| DecodeError::BadColumn(lead.clone()))?;
+                Ok(col.values().to_vec())
+            })
+            .collect::<Result<Vec<_>, DecodeError>>()?;
+        Ok(Chunk {
+            header,
+            seq,
+            is_final,
+            samples,
+        })
+    }
+}
+
+fn parse<T: std::str::FromStr>(value: &str, key: &'static str) -> Result<T, DecodeError> {
+    value.parse().map_err(|_| DecodeError::BadValue {
+        key,
+        value: value.to_string(),
+    })
+}
+
+/// Microseconds since the Unix epoch.
+pub fn unix_micros(t: OffsetDateTime) -> i64 {
+    // An i64 of microseconds spans ±292,000 years: the cast cannot truncate
+    // for any time `time` can represent by default (±9999 years).
+    (t.unix_timestamp_nanos() / 1_000) as i64
+}
+
+/// The time `micros` microseconds after the Unix epoch, in UTC.
+pub fn from_unix_micros(micros: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Chunk {
+        Chunk {
+            header: EcgHeader {
+                ecg_id: Uuid::from_u128(0x1234),
+                tenant: "demo".into(),
+                device_id: "dev-1".into(),
+                sample_rate_hz: 499.9,
+                units: Units::Millivolts,
+                started_at: from_unix_micros(1_700_000_000_123_456).unwrap(),
+                leads: vec!["I".into(), "aVR".into()],
+            },
+            seq: 7,
+            is_final: true,
+            samples: vec![vec![1.5, -0.0, 0.0], vec![f64::MIN_POSITIVE, -2.0, 3.0]],
+        }
+    }
+
+    #[test]
+    fn chunk_round_trips_exactly() {
+        let chunk = sample();
+        let back = Chunk::decode(&chunk.encode().unwrap()).unwrap();
+        assert_eq!(back, chunk);
+        // -0.0 == 0.0, so check the sign bit survived too.
+        assert!(back.samples[0][1].is_sign_negative());
+    }
+
+    #[test]
+    fn unknown_version_is_refused_clearly() {
+        let future = sample().encode_as(9).unwrap();
+        let err = Chunk::decode(&future).unwrap_err();
+        assert!(matches!(err, DecodeError::UnsupportedVersion { .. }), "{err}");
+        assert!(err.to_string().contains("version \"9\""), "{err}");
+    }
+
+    #[test]
+    fn garbage_is_a_decode_error() {
+        assert!(matches!(
+            Chunk::decode(b"not arrow at all"),
+            Err(DecodeError::Arrow(_))
+        ));
+        assert!(Chunk::decode(&[]).is_err());
+    }
+
+    #[test]
+    fn micros_round_trip() {
+        let t = from_unix_micros(-1_234_567).unwrap();
+        assert_eq!(unix_micros(t), -1_234_567);
+    }
+}

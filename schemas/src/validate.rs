@@ -1,0 +1,315 @@
+//! The rules every request meets before anything is produced to Kafka.
+//!
+//! Each failure is an [`Invalid`] naming the field (a JSON pointer) and, where
+//! a limit was exceeded, the limit. The same checks run in the processor on
+//! decoded chunks, so a message that bypassed the gateway is still refused.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::Samples;
+
+/// A request that breaks a rule: which field, what is wrong, which limit.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct Invalid {
+    /// JSON pointer to the field; empty for the whole body.
+    pub field: String,
+    pub message: String,
+    pub limit: Option<u64>,
+}
+
+impl Invalid {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Invalid {
+            field: field.into(),
+            message: message.into(),
+            limit: None,
+        }
+    }
+
+    fn limit(mut self, limit: u64) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+}
+
+/// Limits on what one request may carry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Most leads an ECG may declare.
+    pub max_leads: usize,
+    /// Longest lead name, in bytes.
+    pub max_lead_name_len: usize,
+    /// Longest device id, in bytes.
+    pub max_device_id_len: usize,
+    /// Lowest accepted sample rate, Hz.
+    pub min_sample_rate_hz: f64,
+    /// Highest accepted sample rate, Hz.
+    pub max_sample_rate_hz: f64,
+    /// Most samples per lead in one chunk.
+    pub max_chunk_samples: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_leads: 32,
+            max_lead_name_len: 16,
+            max_device_id_len: 128,
+            // Holter recorders go down to ~100 Hz, pacemaker-spike detection
+            // up to ~32 kHz; anything outside is a unit mistake (kHz, period).
+            min_sample_rate_hz: 50.0,
+            max_sample_rate_hz: 32_000.0,
+            max_chunk_samples: 1_000_000,
+        }
+    }
+}
+
+impl Limits {
+    /// Checks an ECG's declaration: device, rate, leads.
+    pub fn check_header(
+        &self,
+        device_id: &str,
+        sample_rate_hz: f64,
+        leads: &[String],
+    ) -> Result<(), Invalid> {
+        if device_id.is_empty() || device_id.len() > self.max_device_id_len {
+            return Err(Invalid::new(
+                "/device_id",
+                format!(
+                    "must be 1 to {} bytes, got {}",
+                    self.max_device_id_len,
+                    device_id.len()
+                ),
+            )
+            .limit(self.max_device_id_len as u64));
+        }
+        if device_id.chars().any(char::is_control) {
+            return Err(Invalid::new("/device_id", "must not contain control characters"));
+        }
+        if !sample_rate_hz.is_finite()
+            || sample_rate_hz < self.min_sample_rate_hz
+            || sample_rate_hz > self.max_sample_rate_hz
+        {
+            return Err(Invalid::new(
+                "/sample_rate_hz",
+                format!(
+                    "must be between {} and {} Hz, got {sample_rate_hz}",
+                    self.min_sample_rate_hz, self.max_sample_rate_hz
+                ),
+            )
+            .limit(self.max_sample_rate_hz as u64));
+        }
+        if leads.is_empty() || leads.len() > self.max_leads {
+            return Err(Invalid::new(
+                "/leads",
+                format!("must name 1 to {} leads, got {}", self.max_leads, leads.len()),
+            )
+            .limit(self.max_leads as u64));
+        }
+        for (i, lead) in leads.iter().enumerate() {
+            let ok_chars = lead
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if lead.is_empty() || lead.len() > self.max_lead_name_len || !ok_chars {
+                return Err(Invalid::new(
+                    format!("/leads/{i}"),
+                    format!(
+                        "lead names are 1 to {} characters of A-Z, a-z, 0-9, '-' or '_', got {lead:?}",
+                        self.max_lead_name_len
+                    ),
+                ));
+            }
+            if leads[..i].contains(lead) {
+                return Err(Invalid::new(
+                    format!("/leads/{i}"),
+                    format!("lead {lead:?} is declared twice"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks samples against the declared leads and returns them in lead
+    /// order: every declared lead present, no other, all the same non-zero
+    /// length, every sample finite.
+    pub fn check_samples(
+        &self,
+        field: &str,
+        leads: &[String],
+        samples: &Samples,
+    ) -> Result<Vec<Vec<f64>>, Invalid> {
+        check_leads_match(field, leads, samples)?;
+        let mut out = Vec::with_capacity(leads.len());
+        let mut len = None;
+        for lead in leads {
+            let values = &samples[lead];
+            let at = format!("{field}/{}", escape(lead));
+            match len {
+                None if values.is_empty() => {
+                    return Err(Invalid::new(at, "a chunk must hold at least one sample"));
+                }
+                None if values.len() > self.max_chunk_samples => {
+                    return Err(Invalid::new(
+                        at,
+                        format!(
+                            "{} samples exceed the limit of {} per lead per chunk; send smaller chunks",
+                            values.len(),
+                            self.max_chunk_samples
+                        ),
+                    )
+                    .limit(self.max_chunk_samples as u64));
+                }
+                None => len = Some(values.len()),
+                Some(n) if n != values.len() => {
+                    return Err(Invalid::new(
+                        at,
+                        format!(
+                            "all leads must have the same number of samples: lead {:?} has {n}, lead {lead:?} has {}",
+                            leads[0],
+                            values.len()
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+            check_finite(&at, values)?;
+            out.push(values.clone());
+        }
+        Ok(out)
+    }
+}
+
+fn check_leads_match(field: &str, leads: &[String], samples: &Samples) -> Result<(), Invalid> {
+    if let Some(unknown) = samples.keys().find(|k| !leads.contains(k)) {
+        return Err(Invalid::new(
+            format!("{field}/{}", escape(unknown)),
+            format!("unknown lead {unknown:?}; this ECG declares {leads:?}"),
+        ));
+    }
+    if let Some(missing) = leads.iter().find(|l| !samples.contains_key(*l)) {
+        return Err(Invalid::new(
+            field,
+            format!("lead {missing:?} is missing; every chunk carries all declared leads"),
+        ));
+    }
+    Ok(())
+}
+
+/// Rejects NaN and infinities, naming the sample.
+pub fn check_finite(field: &str, values: &[f64]) -> Result<(), Invalid> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(Invalid::new(
+            format!("{field}/{i}"),
+            format!("sample {i} is {}; samples must be finite numbers", values[i]),
+        )),
+    }
+}
+
+/// Lead names in pointers are escaped per RFC 6901.
+fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+/// Splits whole-signal samples (already in lead order) into chunks of at most
+/// `chunk_samples` samples per lead. The last chunk may be shorter.
+pub fn split(signal: &[Vec<f64>], chunk_samples: usize) -> Vec<Vec<Vec<f64>>> {
+    let len = signal.first().map_or(0, Vec::len);
+    let step = chunk_samples.max(1);
+    (0..len)
+        .step_by(step)
+        .map(|start| {
+            let end = (start + step).min(len);
+            signal.iter().map(|lead| lead[start..end].to_vec()).collect()
+        })
+        .collect()
+}
+
+/// Lead-name to samples, as a map ordered for stable errors.
+pub fn samples_map(leads: &[String], values: &[Vec<f64>]) -> Samples {
+    leads.iter().cloned().zip(values.iter().cloned()).collect::<BTreeMap<_, _>>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leads(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn absurd_sample_rate_is_refused_with_its_limit() {
+        let err = Limits::default()
+            .check_header("dev", 0.5, &leads(&["I"]))
+            .unwrap_err();
+        assert_eq!(err.field, "/sample_rate_hz");
+        assert_eq!(err.limit, Some(32_000));
+    }
+
+    #[test]
+    fn duplicate_and_malformed_leads_are_refused() {
+        let l = Limits::default();
+        assert_eq!(
+            l.check_header("d", 500.0, &leads(&["I", "I"])).unwrap_err().field,
+            "/leads/1"
+        );
+        assert_eq!(
+            l.check_header("d", 500.0, &leads(&["I", "V 1"])).unwrap_err().field,
+            "/leads/1"
+        );
+        assert!(l.check_header("d", 500.0, &[]).is_err());
+    }
+
+    #[test]
+    fn unequal_lengths_name_the_lead() {
+        let s = samples_map(&leads(&["I", "II"]), &[vec![1.0, 2.0], vec![1.0]]);
+        let err = Limits::default()
+            .check_samples("/samples", &leads(&["I", "II"]), &s)
+            .unwrap_err();
+        assert_eq!(err.field, "/samples/II");
+    }
+
+    #[test]
+    fn unknown_and_missing_leads_are_refused() {
+        let l = Limits::default();
+        let s = samples_map(&leads(&["I", "X"]), &[vec![1.0], vec![1.0]]);
+        let err = l.check_samples("/samples", &leads(&["I"]), &s).unwrap_err();
+        assert_eq!(err.field, "/samples/X");
+        let s = samples_map(&leads(&["I"]), &[vec![1.0]]);
+        let err = l.check_samples("/samples", &leads(&["I", "II"]), &s).unwrap_err();
+        assert!(err.message.contains("\"II\" is missing"));
+    }
+
+    #[test]
+    fn non_finite_sample_is_located() {
+        let err = check_finite("/samples/V2", &[0.0, 1.0, f64::NAN]).unwrap_err();
+        assert_eq!(err.field, "/samples/V2/2");
+        assert!(check_finite("/x", &[f64::INFINITY]).is_err());
+        assert!(check_finite("/x", &[-0.0, 0.0]).is_ok());
+    }
+
+    #[test]
+    fn empty_chunk_is_refused() {
+        let s = samples_map(&leads(&["I"]), &[vec![]]);
+        assert!(
+            Limits::default()
+                .check_samples("/samples", &leads(&["I"]), &s)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn split_keeps_every_sample_in_order() {
+        let signal = vec![(0..10).map(f64::from).collect::<Vec<_>>(), vec![0.0; 10]];
+        let chunks = split(&signal, 4);
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(chunks[2][0], vec![8.0, 9.0]);
+        let rejoined: Vec<f64> = chunks.iter().flat_map(|c| c[0].clone()).collect();
+        assert_eq!(rejoined, signal[0]);
+    }
+}
