@@ -183,6 +183,36 @@ impl Limits {
     }
 }
 
+impl Limits {
+    /// Checks a decoded Kafka chunk as strictly as the gateway checks a
+    /// request: the processor never trusts that a message came through it.
+    pub fn check_chunk(&self, chunk: &crate::Chunk) -> Result<(), Invalid> {
+        let h = &chunk.header;
+        self.check_header(&h.device_id, h.sample_rate_hz, &h.leads)?;
+        if h.tenant.is_empty() {
+            return Err(Invalid::new("/tenant", "a chunk must name its tenant"));
+        }
+        let len = chunk.len();
+        if len == 0 {
+            return Err(Invalid::new("/samples", "a chunk must hold at least one sample"));
+        }
+        for (lead, values) in h.leads.iter().zip(&chunk.samples) {
+            let at = format!("/samples/{}", escape(lead));
+            if values.len() != len {
+                return Err(Invalid::new(
+                    at,
+                    format!("lead {lead:?} has {} samples, lead {:?} has {len}", values.len(), h.leads[0]),
+                ));
+            }
+            check_finite(&at, values)?;
+        }
+        if chunk.samples.len() != h.leads.len() {
+            return Err(Invalid::new("/samples", "one column per declared lead is required"));
+        }
+        Ok(())
+    }
+}
+
 fn check_leads_match(field: &str, leads: &[String], samples: &Samples) -> Result<(), Invalid> {
     if let Some(unknown) = samples.keys().find(|k| !leads.contains(k)) {
         return Err(Invalid::new(

@@ -1,0 +1,59 @@
+# ecg-stream developer entry points. The local stack (ClickHouse, a
+# Kafka-compatible broker, the three services) is run by dev/stack.sh without
+# Docker; all its state is under .local/. Ports and the build profile come
+# from the environment, e.g. `ECG_INGEST_PORT=9080 ECG_PROFILE=release make run`
+# (see the top of dev/stack.sh for the full list).
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+STACK := dev/stack.sh
+PYTHON := .local/venv/bin/python
+CARGO ?= cargo
+CARGO_PROFILE_FLAG := $(if $(filter release,$(ECG_PROFILE)),--release,)
+
+.PHONY: help run up down status logs install infra-up test lint fmt build clean-data
+
+help: ## list the targets
+	@echo "usage: make TARGET   (ports/profile via ECG_* environment, see dev/stack.sh)"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 14
+
+run: up ## start the whole stack and stream the sample ECG through it
+	$(PYTHON) dev/demo.py
+
+up: ## install, start infra, build, migrate, start the services
+	$(STACK) up
+
+down: ## stop everything the stack started
+	$(STACK) down
+
+status: ## what runs, by pid file and port
+	$(STACK) status
+
+logs: ## the last 50 lines of each log in .local/logs
+	$(STACK) logs
+
+install: ## create .local/venv with ClickHouse (chdb) and the broker (tansu)
+	$(STACK) install
+
+infra-up: ## start only ClickHouse and the broker, create the topics
+	$(STACK) infra-up
+
+# The infra is stopped afterwards only if this run started it; the tests'
+# exit status is kept either way.
+test: ## cargo test against a real ClickHouse and broker (ECG_TEST_* env)
+	$(STACK) with-infra $(CARGO) test --workspace --all-targets
+
+lint: ## rustfmt check and clippy with warnings as errors
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt: ## format the workspace
+	$(CARGO) fmt --all
+
+build: ## build the service binaries (ECG_PROFILE=release for --release)
+	$(CARGO) build --workspace --bins $(CARGO_PROFILE_FLAG)
+
+clean-data: down ## stop everything and delete .local/data (keeps the venv)
+	rm -rf .local/data

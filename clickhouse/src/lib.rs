@@ -1,0 +1,17 @@
+//! ecg-stream's ClickHouse schema and how to reach it.
+//!
+//! Modules:
+//! - [`config`]: [`ClickHouseConfig`], the connection settings every service
+//!   shares, and the client built from them.
+//! - [`migrate`]: the one migration runner, used by the services at start, by
+//!   `ecg-migrate` (make), and by the tests.
+//!
+//! The SQL lives in `clickhouse/migrations/NNNN_name.sql`: numbered,
+//! forward-only, each statement idempotent (`IF NOT EXISTS`) so two services
+//! starting together cannot trip over each other.
+
+pub mod config;
+pub mod migrate;
+
+pub use config::ClickHouseConfig;
+pub use migrate::{MIGRATIONS, Migration, MigrationError, migrate};

@@ -1,0 +1,111 @@
+//! The processor's configuration: built-in defaults < optional TOML file
+//! (`ECG_CONFIG`, default `processor.toml`) < environment (`ECG_` prefix,
+//! `__` for nesting, e.g. `ECG_KAFKA__BROKERS`).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use ecg_clickhouse::ClickHouseConfig;
+use ecg_schemas::Limits;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The health endpoint.
+    pub http: HttpConfig,
+    /// Where chunks come from.
+    pub kafka: KafkaConfig,
+    /// Where samples and insights go.
+    pub clickhouse: ClickHouseConfig,
+    /// How consumed chunks are grouped into inserts.
+    pub batch: BatchConfig,
+    /// What a chunk may carry (the same rules as the gateway).
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address of `GET /healthz`.
+    pub addr: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8082)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, comma-separated.
+    pub brokers: String,
+    /// Topic of chunks.
+    pub topic: String,
+    /// Consumer group: instances in one group share the partitions.
+    pub group_id: String,
+    /// Group session timeout; a crashed instance's partitions move after it.
+    pub session_timeout_ms: u32,
+    /// Extra librdkafka consumer properties (e.g. security settings).
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".into(),
+            topic: "ecg.chunks".into(),
+            group_id: "ecg-processor".into(),
+            session_timeout_ms: 6_000,
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    /// Flush once this many samples (all leads) are consumed.
+    pub max_samples: usize,
+    /// Flush at the latest this long after the first message of a batch.
+    pub max_latency_ms: u64,
+    /// First retry delay after a failed ClickHouse call; doubles up to
+    /// `retry_max_ms`, with jitter.
+    pub retry_initial_ms: u64,
+    /// Longest delay between retries.
+    pub retry_max_ms: u64,
+    /// Give up (exit with an error, offsets uncommitted) after retrying this
+    /// long: staying in the group while unable to write would stall the
+    /// partitions that another instance could serve.
+    pub give_up_after_s: u64,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_samples: 200_000,
+            max_latency_ms: 300,
+            retry_initial_ms: 100,
+            retry_max_ms: 5_000,
+            give_up_after_s: 240,
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration from defaults, `ECG_CONFIG` and `ECG_*`.
+    pub fn load() -> Result<Self, Box<figment::Error>> {
+        let file = std::env::var("ECG_CONFIG").unwrap_or_else(|_| "processor.toml".into());
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("ECG_").split("__").ignore(&["config"]))
+            .extract()
+            .map_err(Box::new)
+    }
+}

@@ -1,0 +1,49 @@
+//! The processor: a Kafka consumer-group member that counts zero crossings
+//! per ECG and lead, exactly, and writes raw samples and running totals to
+//! ClickHouse. See `processor/README.md` for why the counts stay exact
+//! through duplicates, reordering, crashes and rebalances.
+//!
+//! Modules:
+//! - [`config`]: [`Config`], loaded by figment.
+//! - [`state`]: per-ECG running state; pure, the heart of exactness.
+//! - [`pipeline`]: messages to batches, and which offsets may be committed.
+//! - [`sink`]: ClickHouse reads (state after a restart) and writes (batches).
+//! - [`consumer`]: the Kafka loop: consume, batch, write, commit.
+//! - [`health`]: `GET /healthz`.
+
+pub mod config;
+pub mod consumer;
+pub mod health;
+pub mod pipeline;
+pub mod sink;
+pub mod state;
+
+pub use config::Config;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Runs the processor until `shutdown` is cancelled, then drains.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let listener = health::bind(config.http.addr)
+        .await
+        .with_context(|| format!("binding the health endpoint on {}", config.http.addr))?;
+    run_with_listener(config, listener, shutdown).await
+}
+
+/// [`run`] with an already bound health listener (tests bind port 0).
+pub async fn run_with_listener(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    ecg_clickhouse::migrate(&config.clickhouse)
+        .await
+        .context("applying ClickHouse migrations")?;
+    let health = tokio::spawn(health::serve(listener, shutdown.clone()));
+    let result = consumer::Processor::new(&config)?.run(shutdown.clone()).await;
+    shutdown.cancel();
+    health.await??;
+    result
+}

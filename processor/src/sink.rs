@@ -1,0 +1,213 @@
+//! ClickHouse adapter: loads ECG states, writes batches.
+//!
+//! A batch is written with ONE insert into `chunk_ingest` (a Null table whose
+//! materialized views fill `samples` and `lead_chunks`), so a batch is in
+//! ClickHouse entirely or not at all as far as a client disconnect goes. A
+//! retry after an error sends byte-identical rows (the batch is kept in memory
+//! and `processed_at` is fixed), and insert deduplication on the views'
+//! targets drops the blocks that did land, so no row is ever written twice.
+
+use std::collections::HashMap;
+
+use clickhouse::{Client, Row};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::pipeline::{Batch, EcgKey};
+use crate::state::{EcgState, StoredLead};
+
+/// One row of `chunk_ingest`: one chunk, one lead.
+#[derive(Debug, Row, Serialize)]
+struct ChunkLeadRow<'a> {
+    tenant: &'a str,
+    #[serde(with = "clickhouse::serde::uuid")]
+    ecg_id: Uuid,
+    device_id: &'a str,
+    lead: &'a str,
+    lead_index: u8,
+    seq: u32,
+    is_final: bool,
+    sample_rate_hz: f64,
+    #[serde(with = "clickhouse::serde::time::datetime64::micros")]
+    started_at: OffsetDateTime,
+    first_sample: u64,
+    values: &'a [f64],
+    first_sign: i8,
+    last_sign: i8,
+    crossings: u32,
+    samples_total: u64,
+    crossings_total: u64,
+    last_sign_total: i8,
+    kafka_partition: i32,
+    kafka_offset: i64,
+    #[serde(with = "clickhouse::serde::time::datetime64::millis")]
+    processed_at: OffsetDateTime,
+}
+
+#[derive(Debug, Row, Serialize)]
+struct FailedRow<'a> {
+    tenant: &'a str,
+    #[serde(with = "clickhouse::serde::uuid")]
+    ecg_id: Uuid,
+    seq: Option<u32>,
+    reason: &'a str,
+    kafka_topic: &'a str,
+    kafka_partition: i32,
+    kafka_offset: i64,
+    #[serde(with = "clickhouse::serde::time::datetime64::millis")]
+    failed_at: OffsetDateTime,
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct StoredRow {
+    tenant: String,
+    #[serde(with = "clickhouse::serde::uuid")]
+    ecg_id: Uuid,
+    lead: String,
+    lead_index: u8,
+    last_seq: u32,
+    samples_total: u64,
+    crossings_total: u64,
+    last_sign_total: i8,
+    final_seen: bool,
+    final_seq: u32,
+}
+
+/// Writes to and reads from ecg-stream's tables.
+#[derive(Clone)]
+pub struct Sink {
+    client: Client,
+    topic: String,
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink").field("topic", &self.topic).finish()
+    }
+}
+
+impl Sink {
+    pub fn new(client: Client, topic: impl Into<String>) -> Self {
+        // Deduplication is what makes a retried batch harmless: set it
+        // explicitly instead of trusting server defaults. Async inserts are
+        // off because the processor batches itself and needs the insert to
+        // be durable when it returns.
+        let client = client
+            .with_setting("async_insert", "0")
+            .with_setting("insert_deduplicate", "1")
+            .with_setting("deduplicate_blocks_in_dependent_materialized_views", "1");
+        Sink {
+            client,
+            topic: topic.into(),
+        }
+    }
+
+    /// The states of `keys` as ClickHouse holds them (ECGs without rows get a
+    /// fresh state), with the partition each was last read from.
+    pub async fn load_states(
+        &self,
+        keys: &[EcgKey],
+        partition_of: impl Fn(&EcgKey) -> i32,
+    ) -> clickhouse::error::Result<Vec<(EcgKey, i32, EcgState)>> {
+        let ids: Vec<String> = keys.iter().map(|(_, id)| id.to_string()).collect();
+        let rows: Vec<StoredRow> = self
+            .client
+            .query(
+                "SELECT tenant, ecg_id, lead,
+                        any(lead_index) AS lead_index,
+                        max(seq) AS last_seq,
+                        argMax(samples_total, seq) AS samples_total,
+                        argMax(crossings_total, seq) AS crossings_total,
+                        argMax(last_sign_total, seq) AS last_sign_total,
+                        max(is_final) AS final_seen,
+                        maxIf(seq, is_final) AS final_seq
+                 FROM lead_chunks
+                 WHERE ecg_id IN ?
+                 GROUP BY tenant, ecg_id, lead",
+            )
+            .bind(&ids)
+            .fetch_all()
+            .await?;
+        let mut stored: HashMap<EcgKey, Vec<StoredLead>> = HashMap::new();
+        for r in rows {
+            stored
+                .entry((r.tenant, r.ecg_id))
+                .or_default()
+                .push(StoredLead {
+                    lead: r.lead,
+                    lead_index: r.lead_index,
+                    last_seq: r.last_seq,
+                    samples_total: r.samples_total,
+                    crossings_total: r.crossings_total,
+                    last_sign_total: r.last_sign_total,
+                    final_seq: r.final_seen.then_some(r.final_seq),
+                });
+        }
+        Ok(keys
+            .iter()
+            .map(|k| {
+                let state = EcgState::restored(stored.remove(k).unwrap_or_default());
+                (k.clone(), partition_of(k), state)
+            })
+            .collect())
+    }
+
+    /// Writes a batch: its chunks in one insert, its failures in another.
+    pub async fn write(&self, batch: &Batch) -> clickhouse::error::Result<()> {
+        let now = batch.processed_at.unwrap_or_else(OffsetDateTime::now_utc);
+        if !batch.ready.is_empty() {
+            let mut insert = self.client.insert::<ChunkLeadRow<'_>>("chunk_ingest").await?;
+            for r in &batch.ready {
+                let h = &r.chunk.header;
+                for (i, (lead, (own, total))) in h.leads.iter().zip(&r.leads).enumerate() {
+                    insert
+                        .write(&ChunkLeadRow {
+                            tenant: &h.tenant,
+                            ecg_id: h.ecg_id,
+                            device_id: &h.device_id,
+                            lead,
+                            // Validation caps leads at 32, so this fits.
+                            lead_index: i as u8,
+                            seq: r.chunk.seq,
+                            is_final: r.chunk.is_final,
+                            sample_rate_hz: h.sample_rate_hz,
+                            started_at: h.started_at,
+                            first_sample: r.first_sample,
+                            values: &r.chunk.samples[i],
+                            first_sign: own.first.as_i8(),
+                            last_sign: own.last.as_i8(),
+                            crossings: u32::try_from(own.crossings).unwrap_or(u32::MAX),
+                            samples_total: total.samples,
+                            crossings_total: total.crossings,
+                            last_sign_total: total.last.as_i8(),
+                            kafka_partition: r.pos.partition,
+                            kafka_offset: r.pos.offset,
+                            processed_at: now,
+                        })
+                        .await?;
+                }
+            }
+            insert.end().await?;
+        }
+        if !batch.failures.is_empty() {
+            let mut insert = self.client.insert::<FailedRow<'_>>("failed_chunks").await?;
+            for f in &batch.failures {
+                insert
+                    .write(&FailedRow {
+                        tenant: &f.tenant,
+                        ecg_id: f.ecg_id,
+                        seq: f.seq,
+                        reason: &f.reason,
+                        kafka_topic: &self.topic,
+                        kafka_partition: f.pos.partition,
+                        kafka_offset: f.pos.offset,
+                        failed_at: now,
+                    })
+                    .await?;
+            }
+            insert.end().await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,198 @@
+//! Per-ECG running state: the pure heart of the processor (no I/O, no clock).
+//!
+//! Chunks of one ECG are written strictly in `seq` order, without gaps, so
+//! every written chunk carries exact running totals from sample 0 through its
+//! end. A chunk that arrives early waits in `pending` until the gap before it
+//! fills; a chunk whose seq was already written (a duplicate or a replay after
+//! a crash) is skipped. The state after writing chunks `0..n` is a function of
+//! those chunks only, so it can be rebuilt from ClickHouse after a restart
+//! ([`EcgState::restored`]) and the result is the same as if the process had
+//! never stopped.
+
+use std::collections::BTreeMap;
+
+use ecg_schemas::Chunk;
+use ecg_signal::{LeadSummary, Sign};
+
+/// Where a message was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Position {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// A chunk ready to be written, with everything its rows need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ready {
+    pub chunk: Chunk,
+    pub pos: Position,
+    /// Index of the chunk's first sample in each lead.
+    pub first_sample: u64,
+    /// Per lead, in `chunk.header.leads` order: the chunk's own summary and
+    /// the running total through the end of the chunk.
+    pub leads: Vec<(LeadSummary, LeadSummary)>,
+}
+
+/// What became of an offered chunk.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    /// These chunks (the offered one, then any it unblocked) can be written,
+    /// in this order.
+    Ready(Vec<Ready>),
+    /// The chunk is early: it waits for the seqs before it.
+    Buffered,
+    /// This seq was already written or is already waiting.
+    Duplicate,
+    /// The chunk contradicts the ECG (its leads, or the final seq).
+    Rejected(String),
+}
+
+/// The running state of one ECG in this process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EcgState {
+    leads: Vec<String>,
+    totals: Vec<LeadSummary>,
+    next_seq: u32,
+    final_seq: Option<u32>,
+    pending: BTreeMap<u32, (Chunk, Position)>,
+}
+
+/// What ClickHouse knows of one lead of an ECG (see `sink::load_states`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredLead {
+    pub lead: String,
+    pub lead_index: u8,
+    pub last_seq: u32,
+    pub samples_total: u64,
+    pub crossings_total: u64,
+    pub last_sign_total: i8,
+    pub final_seq: Option<u32>,
+}
+
+impl EcgState {
+    /// An ECG seen for the first time: nothing written yet.
+    pub fn new() -> Self {
+        EcgState {
+            leads: Vec::new(),
+            totals: Vec::new(),
+            next_seq: 0,
+            final_seq: None,
+            pending: BTreeMap::new(),
+        }
+    }
+
+    /// The state after the chunks ClickHouse already holds.
+    ///
+    /// Only `samples`, `crossings` and `last` of a running total matter for
+    /// what follows (a running total is always the left side of
+    /// [`LeadSummary::then`]); `first` is restored as `last` for that reason.
+    pub fn restored(mut stored: Vec<StoredLead>) -> Self {
+        if stored.is_empty() {
+            return EcgState::new();
+        }
+        stored.sort_by_key(|s| s.lead_index);
+        let last = Sign::from_i8;
+        EcgState {
+            leads: stored.iter().map(|s| s.lead.clone()).collect(),
+            totals: stored
+                .iter()
+                .map(|s| LeadSummary {
+                    samples: s.samples_total,
+                    first: last(s.last_sign_total),
+                    last: last(s.last_sign_total),
+                    crossings: s.crossings_total,
+                })
+                .collect(),
+            next_seq: stored.iter().map(|s| s.last_seq).min().unwrap_or(0) + 1,
+            final_seq: stored.iter().find_map(|s| s.final_seq),
+            pending: BTreeMap::new(),
+        }
+    }
+
+    /// The first seq not yet written.
+    pub fn next_seq(&self) -> u32 {
+        self.next_seq
+    }
+
+    /// Positions of the chunks waiting for a gap to fill.
+    pub fn pending_positions(&self) -> impl Iterator<Item = Position> + '_ {
+        self.pending.values().map(|(_, pos)| *pos)
+    }
+
+    /// Offers a validated chunk of this ECG.
+    pub fn offer(&mut self, chunk: Chunk, pos: Position) -> Outcome {
+        if !self.leads.is_empty() && self.leads != chunk.header.leads {
+            return Outcome::Rejected(format!(
+                "chunk {} has leads {:?}, but this ECG's chunks so far have {:?}",
+                chunk.seq, chunk.header.leads, self.leads
+            ));
+        }
+        if let Some(f) = self.final_seq {
+            if chunk.seq > f {
+                return Outcome::Rejected(format!(
+                    "chunk {} comes after the final chunk {f}",
+                    chunk.seq
+                ));
+            }
+            if chunk.is_final && chunk.seq != f {
+                return Outcome::Rejected(format!(
+                    "chunk {} is marked final, but chunk {f} already was",
+                    chunk.seq
+                ));
+            }
+        }
+        if chunk.seq < self.next_seq || self.pending.contains_key(&chunk.seq) {
+            return Outcome::Duplicate;
+        }
+        if chunk.is_final {
+            if let Some((&beyond, _)) = self.pending.range(chunk.seq + 1..).next() {
+                return Outcome::Rejected(format!(
+                    "chunk {} is marked final, but chunk {beyond} already arrived",
+                    chunk.seq
+                ));
+            }
+            self.final_seq = Some(chunk.seq);
+        }
+        if chunk.seq > self.next_seq {
+            self.pending.insert(chunk.seq, (chunk, pos));
+            return Outcome::Buffered;
+        }
+        let mut ready = vec![self.advance(chunk, pos)];
+        while let Some((chunk, pos)) = self.pending.remove(&self.next_seq) {
+            ready.push(self.advance(chunk, pos));
+        }
+        Outcome::Ready(ready)
+    }
+
+    /// Applies the chunk with seq `next_seq`.
+    fn advance(&mut self, chunk: Chunk, pos: Position) -> Ready {
+        if self.leads.is_empty() {
+            self.leads = chunk.header.leads.clone();
+            self.totals = vec![LeadSummary::EMPTY; self.leads.len()];
+        }
+        let first_sample = self.totals.first().map_or(0, |t| t.samples);
+        let leads = chunk
+            .samples
+            .iter()
+            .zip(self.totals.iter_mut())
+            .map(|(values, total)| {
+                let own = LeadSummary::of(values);
+                *total = total.then(own);
+                (own, *total)
+            })
+            .collect();
+        self.next_seq += 1;
+        Ready {
+            chunk,
+            pos,
+            first_sample,
+            leads,
+        }
+    }
+}
+
+impl Default for EcgState {
+    fn default() -> Self {
+        EcgState::new()
+    }
+}
