@@ -384,8 +384,7 @@ env_for() {
       service_env "ECG_HTTP__ADDR=$HOST:$ECG_INGEST_PORT" \
         "ECG_KAFKA__BROKERS=$KAFKA_ADDR" "ECG_KAFKA__TOPIC=$TOPIC" "${common_ch[@]}" \
         "ECG_AUTH__ISSUER=$issuer" "ECG_AUTH__AUDIENCE=ecg-stream" \
-        "ECG_AUTH__JWKS_URL=$issuer/.well-known/jwks.json" \
-        "ECG_PUBLIC_URL=http://$HOST:$ECG_INGEST_PORT"
+        "ECG_AUTH__JWKS_URL=$issuer/.well-known/jwks.json"
       ;;
     processor)
       service_env "ECG_HTTP__ADDR=$HOST:$ECG_PROCESSOR_PORT" \

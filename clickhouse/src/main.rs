@@ -19,10 +19,13 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let config: Config = Figment::from(Serialized::default("clickhouse", ClickHouseConfig::default()))
-        .merge(Env::prefixed("ECG_").split("__"))
-        .extract()
-        .context("reading ECG_CLICKHOUSE__* settings")?;
+    let config: Config = Figment::from(Serialized::default(
+        "clickhouse",
+        ClickHouseConfig::default(),
+    ))
+    .merge(Env::prefixed("ECG_").split("__"))
+    .extract()
+    .context("reading ECG_CLICKHOUSE__* settings")?;
     let applied = migrate(&config.clickhouse)
         .await
         .with_context(|| format!("migrating {:?}", config.clickhouse))?;

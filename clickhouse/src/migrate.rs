@@ -38,7 +38,9 @@ pub enum MigrationError {
         #[source]
         source: clickhouse::error::Error,
     },
-    #[error("migration {version} ({name}) changed after it was applied (checksum {applied} in the database, {current} in this build); add a new migration instead")]
+    #[error(
+        "migration {version} ({name}) changed after it was applied (checksum {applied} in the database, {current} in this build); add a new migration instead"
+    )]
     Changed {
         version: u32,
         name: &'static str,
@@ -94,15 +96,13 @@ pub async fn migrate(config: &ClickHouseConfig) -> Result<usize, MigrationError>
             continue;
         }
         for statement in statements(m.sql) {
-            client
-                .query(&statement)
-                .execute()
-                .await
-                .map_err(|source| MigrationError::Statement {
+            client.query(&statement).execute().await.map_err(|source| {
+                MigrationError::Statement {
                     version: m.version,
                     name: m.name,
                     source,
-                })?;
+                }
+            })?;
         }
         client
             .query("INSERT INTO schema_migrations (version, name, checksum) VALUES (?, ?, ?)")
@@ -160,7 +160,11 @@ mod tests {
         let s = statements("-- c\nCREATE TABLE a (x String COMMENT 'a;b');\n\nSELECT 1;\nSELECT 2");
         assert_eq!(
             s,
-            vec!["CREATE TABLE a (x String COMMENT 'a;b')", "SELECT 1", "SELECT 2"]
+            vec![
+                "CREATE TABLE a (x String COMMENT 'a;b')",
+                "SELECT 1",
+                "SELECT 2"
+            ]
         );
     }
 

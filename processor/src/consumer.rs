@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ecg_schemas::Chunk;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use time::OffsetDateTime;
@@ -89,7 +91,10 @@ impl Processor {
         kafka
             .set("bootstrap.servers", &config.kafka.brokers)
             .set("group.id", &config.kafka.group_id)
-            .set("session.timeout.ms", config.kafka.session_timeout_ms.to_string())
+            .set(
+                "session.timeout.ms",
+                config.kafka.session_timeout_ms.to_string(),
+            )
             // Offsets are committed by us, after ClickHouse has the data.
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
@@ -236,7 +241,8 @@ impl Processor {
     fn commit(&self, mode: CommitMode) {
         let mut tpl = TopicPartitionList::new();
         for (partition, offset) in self.pipeline.committable() {
-            if let Err(e) = tpl.add_partition_offset(&self.topic, partition, Offset::Offset(offset)) {
+            if let Err(e) = tpl.add_partition_offset(&self.topic, partition, Offset::Offset(offset))
+            {
                 tracing::warn!(error = %e, partition, "cannot build commit");
             }
         }
@@ -299,7 +305,10 @@ where
                 delay = (delay * 2).min(Duration::from_millis(config.retry_max_ms));
                 attempt += 1;
             }
-            Err(e) => return Err(e).with_context(|| format!("{what}: giving up after {attempt} attempts")),
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("{what}: giving up after {attempt} attempts"));
+            }
         }
     }
 }

@@ -42,7 +42,9 @@ pub async fn run_with_listener(
         .await
         .context("applying ClickHouse migrations")?;
     let health = tokio::spawn(health::serve(listener, shutdown.clone()));
-    let result = consumer::Processor::new(&config)?.run(shutdown.clone()).await;
+    let result = consumer::Processor::new(&config)?
+        .run(shutdown.clone())
+        .await;
     shutdown.cancel();
     health.await??;
     result

@@ -118,7 +118,11 @@ impl Pipeline {
         };
         for m in incoming {
             let offsets = self.partitions.entry(m.pos.partition).or_default();
-            offsets.next = Some(offsets.next.map_or(m.pos.offset + 1, |n| n.max(m.pos.offset + 1)));
+            offsets.next = Some(
+                offsets
+                    .next
+                    .map_or(m.pos.offset + 1, |n| n.max(m.pos.offset + 1)),
+            );
             let chunk = match m.chunk {
                 Err(reason) => {
                     batch.failures.push(Failure {

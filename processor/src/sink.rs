@@ -157,7 +157,10 @@ impl Sink {
     pub async fn write(&self, batch: &Batch) -> clickhouse::error::Result<()> {
         let now = batch.processed_at.unwrap_or_else(OffsetDateTime::now_utc);
         if !batch.ready.is_empty() {
-            let mut insert = self.client.insert::<ChunkLeadRow<'_>>("chunk_ingest").await?;
+            let mut insert = self
+                .client
+                .insert::<ChunkLeadRow<'_>>("chunk_ingest")
+                .await?;
             for r in &batch.ready {
                 let h = &r.chunk.header;
                 for (i, (lead, (own, total))) in h.leads.iter().zip(&r.leads).enumerate() {

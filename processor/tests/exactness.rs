@@ -42,7 +42,10 @@ fn chunks(signal: &[Vec<f64>], cuts: &[usize]) -> Vec<Chunk> {
             header: header(),
             seq: i as u32,
             is_final: i == n - 1,
-            samples: signal.iter().map(|l| l[bounds[i]..bounds[i + 1]].to_vec()).collect(),
+            samples: signal
+                .iter()
+                .map(|l| l[bounds[i]..bounds[i + 1]].to_vec())
+                .collect(),
         })
         .collect()
 }
@@ -59,7 +62,11 @@ impl FakeStore {
         let Some(last) = self.written.iter().max_by_key(|r| r.chunk.seq) else {
             return Vec::new();
         };
-        let final_seq = self.written.iter().find(|r| r.chunk.is_final).map(|r| r.chunk.seq);
+        let final_seq = self
+            .written
+            .iter()
+            .find(|r| r.chunk.is_final)
+            .map(|r| r.chunk.seq);
         LEADS
             .iter()
             .enumerate()
@@ -175,7 +182,10 @@ fn chunk_after_the_final_one_is_refused() {
         .into_iter()
         .enumerate()
         .map(|(o, c)| Incoming {
-            pos: Position { partition: 0, offset: o as i64 },
+            pos: Position {
+                partition: 0,
+                offset: o as i64,
+            },
             key: None,
             chunk: Ok(c),
         })
@@ -183,7 +193,11 @@ fn chunk_after_the_final_one_is_refused() {
     let batch = pipeline.process(incoming, OffsetDateTime::UNIX_EPOCH);
     assert_eq!(batch.ready.len(), 2);
     assert_eq!(batch.failures.len(), 1);
-    assert!(batch.failures[0].reason.contains("after the final chunk"), "{:?}", batch.failures);
+    assert!(
+        batch.failures[0].reason.contains("after the final chunk"),
+        "{:?}",
+        batch.failures
+    );
 }
 
 #[test]
@@ -192,7 +206,10 @@ fn early_chunk_holds_back_the_commit_until_the_gap_fills() {
     let cs = chunks(&signal, &[2, 4]);
     let mut pipeline = Pipeline::new(Limits::default());
     let msg = |o: i64, c: &Chunk| Incoming {
-        pos: Position { partition: 3, offset: o },
+        pos: Position {
+            partition: 3,
+            offset: o,
+        },
         key: None,
         chunk: Ok(c.clone()),
     };
@@ -202,7 +219,10 @@ fn early_chunk_holds_back_the_commit_until_the_gap_fills() {
     assert_eq!(pipeline.committable(), vec![(3, 10)]);
     // seq 0 at offset 11 releases both.
     let b = pipeline.process(vec![msg(11, &cs[0])], OffsetDateTime::UNIX_EPOCH);
-    assert_eq!(b.ready.iter().map(|r| r.chunk.seq).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(
+        b.ready.iter().map(|r| r.chunk.seq).collect::<Vec<_>>(),
+        vec![0, 1]
+    );
     assert_eq!(pipeline.committable(), vec![(3, 12)]);
 }
 
@@ -211,7 +231,10 @@ fn undecodable_message_is_a_failure_not_a_stall() {
     let mut pipeline = Pipeline::new(Limits::default());
     let b = pipeline.process(
         vec![Incoming {
-            pos: Position { partition: 0, offset: 5 },
+            pos: Position {
+                partition: 0,
+                offset: 5,
+            },
             key: Some(Uuid::from_u128(7)),
             chunk: Err("undecodable chunk: not an Arrow IPC stream".into()),
         }],

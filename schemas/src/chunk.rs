@@ -69,7 +69,9 @@ pub enum DecodeError {
     MissingKey(&'static str),
     #[error("metadata key {key:?} has an invalid value {value:?}")]
     BadValue { key: &'static str, value: String },
-    #[error("unsupported chunk format {format:?} version {version:?}; this build reads {FORMAT:?} version {FORMAT_VERSION}")]
+    #[error(
+        "unsupported chunk format {format:?} version {version:?}; this build reads {FORMAT:?} version {FORMAT_VERSION}"
+    )]
     UnsupportedVersion { format: String, version: String },
     #[error("column {0:?} is not a non-null Float64 column")]
     BadColumn(String),
@@ -100,9 +102,15 @@ impl Chunk {
             ("ecg.device_id".to_string(), h.device_id.clone()),
             // `{:?}` on f64 prints the shortest string that parses back
             // to the same value, so the rate round-trips exactly.
-            ("ecg.sample_rate_hz".to_string(), format!("{:?}", h.sample_rate_hz)),
+            (
+                "ecg.sample_rate_hz".to_string(),
+                format!("{:?}", h.sample_rate_hz),
+            ),
             ("ecg.units".to_string(), h.units.as_str().to_string()),
-            ("ecg.started_at_us".to_string(), unix_micros(h.started_at).to_string()),
+            (
+                "ecg.started_at_us".to_string(),
+                unix_micros(h.started_at).to_string(),
+            ),
             ("ecg.seq".to_string(), self.seq.to_string()),
             ("ecg.final".to_string(), self.is_final.to_string()),
         ]);
@@ -235,7 +243,10 @@ mod tests {
     fn unknown_version_is_refused_clearly() {
         let future = sample().encode_as(9).unwrap();
         let err = Chunk::decode(&future).unwrap_err();
-        assert!(matches!(err, DecodeError::UnsupportedVersion { .. }), "{err}");
+        assert!(
+            matches!(err, DecodeError::UnsupportedVersion { .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("version \"9\""), "{err}");
     }
 

@@ -60,7 +60,11 @@ mod tests {
     #[test]
     fn unknown_field_is_named() {
         let err = decode::<ChunkRequest>(br#"{"seq":0,"samples":{},"sequence":1}"#).unwrap_err();
-        assert!(err.message.contains("unknown field `sequence`"), "{}", err.message);
+        assert!(
+            err.message.contains("unknown field `sequence`"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

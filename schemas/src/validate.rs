@@ -51,6 +51,9 @@ pub struct Limits {
     pub max_sample_rate_hz: f64,
     /// Most samples per lead in one chunk.
     pub max_chunk_samples: usize,
+    /// Most samples in one chunk, all leads together: keeps one Kafka
+    /// message under about a megabyte (8 bytes a sample).
+    pub max_chunk_values: usize,
 }
 
 impl Default for Limits {
@@ -63,7 +66,8 @@ impl Default for Limits {
             // up to ~32 kHz; anything outside is a unit mistake (kHz, period).
             min_sample_rate_hz: 50.0,
             max_sample_rate_hz: 32_000.0,
-            max_chunk_samples: 1_000_000,
+            max_chunk_samples: 100_000,
+            max_chunk_values: 120_000,
         }
     }
 }
@@ -88,7 +92,10 @@ impl Limits {
             .limit(self.max_device_id_len as u64));
         }
         if device_id.chars().any(char::is_control) {
-            return Err(Invalid::new("/device_id", "must not contain control characters"));
+            return Err(Invalid::new(
+                "/device_id",
+                "must not contain control characters",
+            ));
         }
         if !sample_rate_hz.is_finite()
             || sample_rate_hz < self.min_sample_rate_hz
@@ -106,7 +113,11 @@ impl Limits {
         if leads.is_empty() || leads.len() > self.max_leads {
             return Err(Invalid::new(
                 "/leads",
-                format!("must name 1 to {} leads, got {}", self.max_leads, leads.len()),
+                format!(
+                    "must name 1 to {} leads, got {}",
+                    self.max_leads,
+                    leads.len()
+                ),
             )
             .limit(self.max_leads as u64));
         }
@@ -163,6 +174,18 @@ impl Limits {
                     )
                     .limit(self.max_chunk_samples as u64));
                 }
+                None if values.len() * leads.len() > self.max_chunk_values => {
+                    return Err(Invalid::new(
+                        field,
+                        format!(
+                            "{} leads x {} samples exceed the limit of {} samples per chunk; send smaller chunks",
+                            leads.len(),
+                            values.len(),
+                            self.max_chunk_values
+                        ),
+                    )
+                    .limit(self.max_chunk_values as u64));
+                }
                 None => len = Some(values.len()),
                 Some(n) if n != values.len() => {
                     return Err(Invalid::new(
@@ -194,20 +217,30 @@ impl Limits {
         }
         let len = chunk.len();
         if len == 0 {
-            return Err(Invalid::new("/samples", "a chunk must hold at least one sample"));
+            return Err(Invalid::new(
+                "/samples",
+                "a chunk must hold at least one sample",
+            ));
         }
         for (lead, values) in h.leads.iter().zip(&chunk.samples) {
             let at = format!("/samples/{}", escape(lead));
             if values.len() != len {
                 return Err(Invalid::new(
                     at,
-                    format!("lead {lead:?} has {} samples, lead {:?} has {len}", values.len(), h.leads[0]),
+                    format!(
+                        "lead {lead:?} has {} samples, lead {:?} has {len}",
+                        values.len(),
+                        h.leads[0]
+                    ),
                 ));
             }
             check_finite(&at, values)?;
         }
         if chunk.samples.len() != h.leads.len() {
-            return Err(Invalid::new("/samples", "one column per declared lead is required"));
+            return Err(Invalid::new(
+                "/samples",
+                "one column per declared lead is required",
+            ));
         }
         Ok(())
     }
@@ -235,7 +268,10 @@ pub fn check_finite(field: &str, values: &[f64]) -> Result<(), Invalid> {
         None => Ok(()),
         Some(i) => Err(Invalid::new(
             format!("{field}/{i}"),
-            format!("sample {i} is {}; samples must be finite numbers", values[i]),
+            format!(
+                "sample {i} is {}; samples must be finite numbers",
+                values[i]
+            ),
         )),
     }
 }
@@ -254,14 +290,21 @@ pub fn split(signal: &[Vec<f64>], chunk_samples: usize) -> Vec<Vec<Vec<f64>>> {
         .step_by(step)
         .map(|start| {
             let end = (start + step).min(len);
-            signal.iter().map(|lead| lead[start..end].to_vec()).collect()
+            signal
+                .iter()
+                .map(|lead| lead[start..end].to_vec())
+                .collect()
         })
         .collect()
 }
 
 /// Lead-name to samples, as a map ordered for stable errors.
 pub fn samples_map(leads: &[String], values: &[Vec<f64>]) -> Samples {
-    leads.iter().cloned().zip(values.iter().cloned()).collect::<BTreeMap<_, _>>()
+    leads
+        .iter()
+        .cloned()
+        .zip(values.iter().cloned())
+        .collect::<BTreeMap<_, _>>()
 }
 
 #[cfg(test)]
@@ -285,11 +328,15 @@ mod tests {
     fn duplicate_and_malformed_leads_are_refused() {
         let l = Limits::default();
         assert_eq!(
-            l.check_header("d", 500.0, &leads(&["I", "I"])).unwrap_err().field,
+            l.check_header("d", 500.0, &leads(&["I", "I"]))
+                .unwrap_err()
+                .field,
             "/leads/1"
         );
         assert_eq!(
-            l.check_header("d", 500.0, &leads(&["I", "V 1"])).unwrap_err().field,
+            l.check_header("d", 500.0, &leads(&["I", "V 1"]))
+                .unwrap_err()
+                .field,
             "/leads/1"
         );
         assert!(l.check_header("d", 500.0, &[]).is_err());
@@ -311,7 +358,9 @@ mod tests {
         let err = l.check_samples("/samples", &leads(&["I"]), &s).unwrap_err();
         assert_eq!(err.field, "/samples/X");
         let s = samples_map(&leads(&["I"]), &[vec![1.0]]);
-        let err = l.check_samples("/samples", &leads(&["I", "II"]), &s).unwrap_err();
+        let err = l
+            .check_samples("/samples", &leads(&["I", "II"]), &s)
+            .unwrap_err();
         assert!(err.message.contains("\"II\" is missing"));
     }
 

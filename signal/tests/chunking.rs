@@ -62,7 +62,9 @@ fn chunks<'a>(signal: &'a [f64], cuts: &[usize]) -> Vec<&'a [f64]> {
 }
 
 fn fold(parts: impl IntoIterator<Item = LeadSummary>) -> LeadSummary {
-    parts.into_iter().fold(LeadSummary::EMPTY, LeadSummary::then)
+    parts
+        .into_iter()
+        .fold(LeadSummary::EMPTY, LeadSummary::then)
 }
 
 proptest! {

@@ -1,0 +1,9 @@
+//! One test binary for the crate's behaviour seen from outside.
+
+mod extractor;
+mod issuer;
+mod oauth_endpoint;
+mod remote_jwks;
+mod signing_key;
+mod support;
+mod verify;

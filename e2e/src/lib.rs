@@ -1,0 +1,248 @@
+//! Test harness: the three services started in-process, on ports the OS
+//! picks, against the real Kafka-protocol broker and the real ClickHouse that
+//! `make test` starts (`ECG_TEST_KAFKA_BROKERS`, `ECG_TEST_CLICKHOUSE_URL`).
+//! Each [`Stack`] gets its own topic, consumer group and database, named
+//! after the test, so tests run in parallel without seeing each other.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use ecg_clickhouse::ClickHouseConfig;
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Where the shared servers are.
+pub fn clickhouse_url() -> String {
+    std::env::var("ECG_TEST_CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
+}
+
+pub fn kafka_brokers() -> String {
+    std::env::var("ECG_TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+/// A running ingest + processor + query-api, isolated by name.
+#[derive(Debug)]
+pub struct Stack {
+    pub ingest: String,
+    pub query: String,
+    pub clickhouse: ClickHouseConfig,
+    pub topic: String,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    _key_dir: TempDir,
+}
+
+/// A directory removed on drop.
+#[derive(Debug)]
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Stack {
+    /// Starts everything for test `name` and waits until all are healthy.
+    pub async fn start(name: &str) -> anyhow::Result<Stack> {
+        let unique = format!("{name}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let clickhouse = ClickHouseConfig {
+            url: clickhouse_url(),
+            database: format!("test_{unique}"),
+            ..ClickHouseConfig::default()
+        };
+        let topic = format!("test.{unique}");
+        create_topic(&topic, 4).await?;
+        ecg_clickhouse::migrate(&clickhouse)
+            .await
+            .with_context(|| {
+                format!(
+                    "migrating {} at {}; is `make test` running the stack?",
+                    clickhouse.database, clickhouse.url
+                )
+            })?;
+
+        let key_dir = TempDir(std::env::temp_dir().join(format!("ecg-e2e-{unique}")));
+        let shutdown = CancellationToken::new();
+        let mut tasks = Vec::new();
+
+        let (query_listener, query_addr) = bind().await?;
+        let query = format!("http://{query_addr}");
+        let mut qc = ecg_query_api::Config::default();
+        qc.http.addr = query_addr;
+        qc.clickhouse = clickhouse.clone();
+        qc.auth.issuer = query.clone();
+        qc.auth.key_file = key_dir.0.join("signing-key.pem");
+        tasks.push(tokio::spawn(ecg_query_api::run_with_listener(
+            qc,
+            query_listener,
+            shutdown.clone(),
+        )));
+
+        let (ingest_listener, ingest_addr) = bind().await?;
+        let mut ic = ecg_ingest::Config::default();
+        ic.http.addr = ingest_addr;
+        ic.clickhouse = clickhouse.clone();
+        ic.kafka.brokers = kafka_brokers();
+        ic.kafka.topic = topic.clone();
+        ic.auth.issuer = query.clone();
+        ic.auth.jwks_url = format!("{query}/.well-known/jwks.json");
+        tasks.push(tokio::spawn(ecg_ingest::run_with_listener(
+            ic,
+            ingest_listener,
+            shutdown.clone(),
+        )));
+
+        let (processor_listener, processor_addr) = bind().await?;
+        let mut pc = ecg_processor::Config::default();
+        pc.http.addr = processor_addr;
+        pc.clickhouse = clickhouse.clone();
+        pc.kafka.brokers = kafka_brokers();
+        pc.kafka.topic = topic.clone();
+        pc.kafka.group_id = format!("test-{unique}");
+        tasks.push(tokio::spawn(ecg_processor::run_with_listener(
+            pc,
+            processor_listener,
+            shutdown.clone(),
+        )));
+
+        let stack = Stack {
+            ingest: format!("http://{ingest_addr}"),
+            query,
+            clickhouse,
+            topic,
+            http: reqwest::Client::new(),
+            shutdown,
+            tasks,
+            _key_dir: key_dir,
+        };
+        for base in [
+            &stack.query,
+            &stack.ingest,
+            &format!("http://{processor_addr}"),
+        ] {
+            stack.wait_healthy(base).await?;
+        }
+        Ok(stack)
+    }
+
+    async fn wait_healthy(&self, base: &str) -> anyhow::Result<()> {
+        let url = format!("{base}/healthz");
+        wait_for(Duration::from_secs(30), &url, || async {
+            if let Some(t) = self.tasks.iter().find(|t| t.is_finished()) {
+                bail!("a service stopped during start-up: {t:?}");
+            }
+            Ok(self
+                .http
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success()))
+        })
+        .await
+    }
+
+    /// A bearer token for a client, via the OAuth2 client-credentials grant.
+    pub async fn token(
+        &self,
+        client: &str,
+        secret: &str,
+        scope: Option<&str>,
+    ) -> anyhow::Result<String> {
+        let mut body =
+            format!("grant_type=client_credentials&client_id={client}&client_secret={secret}");
+        if let Some(s) = scope {
+            body.push_str(&format!("&scope={}", s.replace(' ', "+")));
+        }
+        let response = self
+            .http
+            .post(format!("{}/oauth/token", self.query))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await?;
+        let status = response.status();
+        let json: serde_json::Value = response.json().await?;
+        if !status.is_success() {
+            bail!("token request failed: {status} {json}");
+        }
+        Ok(json["access_token"]
+            .as_str()
+            .context("no access_token")?
+            .to_string())
+    }
+
+    /// Runs a scalar ClickHouse query in this stack's database.
+    pub async fn count(&self, sql: &str, id: uuid::Uuid) -> anyhow::Result<u64> {
+        Ok(self
+            .clickhouse
+            .client()
+            .query(sql)
+            .bind(id.to_string())
+            .fetch_one::<u64>()
+            .await?)
+    }
+
+    /// Stops the services (draining) and reports any that failed.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        for t in self.tasks {
+            t.await??;
+        }
+        Ok(())
+    }
+}
+
+async fn bind() -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}
+
+/// Creates a topic through the Kafka admin API.
+pub async fn create_topic(topic: &str, partitions: i32) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", kafka_brokers())
+        .create()
+        .context("creating the Kafka admin client")?;
+    let results = admin
+        .create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "creating topic {topic}; is the broker at {} up?",
+                kafka_brokers()
+            )
+        })?;
+    for r in results {
+        r.map_err(|(t, e)| anyhow::anyhow!("creating topic {t}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Polls `check` until it returns true, failing after `deadline`.
+pub async fn wait_for<F, Fut>(deadline: Duration, what: &str, mut check: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        if check().await? {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > until {
+            bail!("timed out after {deadline:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

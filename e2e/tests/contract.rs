@@ -1,0 +1,214 @@
+//! The v1 contract's edges: authentication, scopes, tenant isolation, and
+//! precise refusals that change nothing.
+
+use ecg_e2e::Stack;
+use serde_json::{Value, json};
+
+async fn send(
+    req: reqwest::RequestBuilder,
+) -> anyhow::Result<(u16, reqwest::header::HeaderMap, Value)> {
+    let r = req.send().await?;
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let body = r.json().await.unwrap_or(Value::Null);
+    Ok((status, headers, body))
+}
+
+fn ecg_body() -> Value {
+    json!({"device_id": "dev-1", "sample_rate_hz": 500, "leads": ["I", "II"]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn auth_scopes_and_tenants_are_enforced() -> anyhow::Result<()> {
+    let stack = Stack::start("auth").await?;
+    let demo = stack.token("demo", "demo-secret", None).await?;
+    let other = stack.token("other", "other-secret", None).await?;
+    let read_only = stack.token("demo", "demo-secret", Some("ecg:read")).await?;
+    let create = format!("{}/v1/ecgs", stack.ingest);
+
+    // No token: 401 with a Bearer challenge.
+    let (status, headers, _) = send(stack.http.post(&create).json(&ecg_body())).await?;
+    assert_eq!(status, 401);
+    assert!(headers["www-authenticate"].to_str()?.starts_with("Bearer"));
+
+    // A token without ecg:write cannot submit: 403 naming the scope.
+    let (status, headers, _) = send(
+        stack
+            .http
+            .post(&create)
+            .bearer_auth(&read_only)
+            .json(&ecg_body()),
+    )
+    .await?;
+    assert_eq!(status, 403);
+    assert!(headers["www-authenticate"].to_str()?.contains("ecg:write"));
+
+    // A forged token is refused.
+    let (status, _, _) = send(
+        stack
+            .http
+            .post(&create)
+            .bearer_auth(format!("{demo}x"))
+            .json(&ecg_body()),
+    )
+    .await?;
+    assert_eq!(status, 401);
+
+    let (status, _, created) = send(
+        stack
+            .http
+            .post(&create)
+            .bearer_auth(&demo)
+            .json(&ecg_body()),
+    )
+    .await?;
+    assert_eq!(status, 202, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+
+    // The owner sees it; another tenant gets 404 exactly like a missing ECG.
+    let status_url = format!("{}/v1/ecgs/{id}", stack.query);
+    let (status, _, mine) = send(stack.http.get(&status_url).bearer_auth(&demo)).await?;
+    assert_eq!(
+        (status, mine["status"].as_str()),
+        (200, Some("receiving")),
+        "{mine}"
+    );
+    for path in ["", "/insights"] {
+        let (status, _, theirs) = send(
+            stack
+                .http
+                .get(format!("{status_url}{path}"))
+                .bearer_auth(&other),
+        )
+        .await?;
+        let missing = format!("{}/v1/ecgs/{}{path}", stack.query, uuid::Uuid::new_v4());
+        let (missing_status, _, missing_body) =
+            send(stack.http.get(missing).bearer_auth(&other)).await?;
+        assert_eq!((status, missing_status), (404, 404));
+        assert_eq!(theirs["error"], missing_body["error"]);
+    }
+    // Nor can another tenant add chunks to it.
+    let chunk = json!({"seq": 0, "samples": {"I": [1.0], "II": [1.0]}});
+    let (status, _, _) = send(
+        stack
+            .http
+            .post(format!("{}/v1/ecgs/{id}/chunks", stack.ingest))
+            .bearer_auth(&other)
+            .json(&chunk),
+    )
+    .await?;
+    assert_eq!(status, 404);
+    // Reading needs ecg:read.
+    let write_only = stack
+        .token("demo", "demo-secret", Some("ecg:write"))
+        .await?;
+    let (status, _, _) = send(stack.http.get(&status_url).bearer_auth(&write_only)).await?;
+    assert_eq!(status, 403);
+
+    // A bad client secret: 401 with an RFC 6749 error body.
+    let (status, _, body) = send(
+        stack
+            .http
+            .post(format!("{}/oauth/token", stack.query))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials&client_id=demo&client_secret=wrong"),
+    )
+    .await?;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"], "invalid_client");
+    stack.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_input_gets_a_precise_4xx_and_produces_nothing() -> anyhow::Result<()> {
+    let stack = Stack::start("refusals").await?;
+    let demo = stack.token("demo", "demo-secret", None).await?;
+    let create = format!("{}/v1/ecgs", stack.ingest);
+
+    let cases = [
+        (
+            json!({"device_id": "d", "sample_rate_hz": 0.1, "leads": ["I"]}),
+            "/sample_rate_hz",
+        ),
+        (
+            json!({"device_id": "d", "sample_rate_hz": 500, "leads": ["I", "I"]}),
+            "/leads/1",
+        ),
+        (
+            json!({"device_id": "d", "sample_rate_hz": 500, "leads": ["I"], "signal": {"I": [1, "x"]}}),
+            "/signal/I/1",
+        ),
+        (
+            json!({"device_id": "d", "sample_rate_hz": 500, "leads": ["I", "II"], "signal": {"I": [1, 2], "II": [1]}}),
+            "/signal/II",
+        ),
+        (
+            json!({"device_id": "d", "sample_rate_hz": 500, "leads": ["I"], "signal": {"V9": [1]}}),
+            "/signal/V9",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, _, answer) =
+            send(stack.http.post(&create).bearer_auth(&demo).json(&body)).await?;
+        assert_eq!(status, 422, "{body} -> {answer}");
+        assert_eq!(answer["field"], field, "{answer}");
+    }
+    let (status, _, _) = send(
+        stack
+            .http
+            .post(&create)
+            .bearer_auth(&demo)
+            .header("content-type", "text/plain")
+            .body("hi"),
+    )
+    .await?;
+    assert_eq!(status, 415);
+
+    let (_, _, created) = send(stack.http.post(&create).bearer_auth(&demo).json(&json!({
+        "device_id": "d", "sample_rate_hz": 500, "leads": ["I"], "signal": {"I": [1.0, -1.0]}
+    })))
+    .await?;
+    let id = created["id"].as_str().unwrap();
+    // The whole-signal ECG is final: a chunk beyond its end is a conflict.
+    let chunk = json!({"seq": 5, "samples": {"I": [1.0]}});
+    let (status, _, answer) = send(
+        stack
+            .http
+            .post(format!("{}/v1/ecgs/{id}/chunks", stack.ingest))
+            .bearer_auth(&demo)
+            .json(&chunk),
+    )
+    .await?;
+    assert_eq!(status, 409, "{answer}");
+    let unknown = format!("{}/v1/ecgs/{}/chunks", stack.ingest, uuid::Uuid::new_v4());
+    let (status, _, _) = send(stack.http.post(unknown).bearer_auth(&demo).json(&chunk)).await?;
+    assert_eq!(status, 404);
+
+    // Nothing but the one accepted ECG reached Kafka.
+    let messages = count_messages(&stack.topic).await?;
+    assert_eq!(
+        messages, 1,
+        "only the accepted whole-signal ECG's one chunk"
+    );
+    stack.stop().await
+}
+
+/// Messages in a topic, from its partitions' watermarks.
+async fn count_messages(topic: &str) -> anyhow::Result<i64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let topic = topic.to_string();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", ecg_e2e::kafka_brokers())
+            .create()?;
+        let metadata = consumer.fetch_metadata(Some(&topic), std::time::Duration::from_secs(10))?;
+        let mut total = 0;
+        for p in metadata.topics()[0].partitions() {
+            let (low, high) =
+                consumer.fetch_watermarks(&topic, p.id(), std::time::Duration::from_secs(10))?;
+            total += high - low;
+        }
+        Ok(total)
+    })
+    .await?
+}

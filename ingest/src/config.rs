@@ -1,0 +1,120 @@
+//! The gateway's configuration: built-in defaults < optional TOML file
+//! (`ECG_CONFIG`, default `ingest.toml`) < environment (`ECG_` prefix, `__`
+//! for nesting, e.g. `ECG_KAFKA__BROKERS`).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use ecg_clickhouse::ClickHouseConfig;
+use ecg_schemas::Limits;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the gateway listens.
+    pub http: HttpConfig,
+    /// Where chunks are produced.
+    pub kafka: KafkaConfig,
+    /// The ECG registry (table `ecgs`).
+    pub clickhouse: ClickHouseConfig,
+    /// Which tokens are accepted.
+    pub auth: AuthConfig,
+    /// What one request may carry.
+    pub limits: Limits,
+    /// Request body and chunking limits.
+    pub upload: UploadConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Listen address.
+    pub addr: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, comma-separated.
+    pub brokers: String,
+    /// Topic of chunks.
+    pub topic: String,
+    /// How long a request waits for the broker to confirm a chunk before it
+    /// answers 503 (librdkafka `message.timeout.ms`).
+    pub delivery_timeout_ms: u64,
+    /// Extra librdkafka producer properties (e.g. security settings).
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".into(),
+            topic: "ecg.chunks".into(),
+            delivery_timeout_ms: 10_000,
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Expected `iss` of tokens.
+    pub issuer: String,
+    /// Expected `aud` of tokens.
+    pub audience: String,
+    /// Where the issuer publishes its public keys.
+    pub jwks_url: String,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            issuer: "http://127.0.0.1:8081".into(),
+            audience: "ecg-stream".into(),
+            jwks_url: "http://127.0.0.1:8081/.well-known/jwks.json".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadConfig {
+    /// Largest JSON body accepted, in bytes.
+    pub max_json_bytes: usize,
+    /// Samples per lead in each chunk when the gateway cuts a whole signal.
+    pub chunk_samples: usize,
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        UploadConfig {
+            max_json_bytes: 32 << 20,
+            chunk_samples: 2_000,
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration from defaults, `ECG_CONFIG` and `ECG_*`.
+    pub fn load() -> Result<Self, Box<figment::Error>> {
+        let file = std::env::var("ECG_CONFIG").unwrap_or_else(|_| "ingest.toml".into());
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("ECG_").split("__").ignore(&["config"]))
+            .extract()
+            .map_err(Box::new)
+    }
+}

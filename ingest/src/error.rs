@@ -1,0 +1,86 @@
+//! [`ApiError`]: every way a gateway request can fail, and its HTTP answer.
+//! Client errors say precisely what was wrong; server errors are logged once
+//! with their cause and answered opaquely.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ecg_schemas::Invalid;
+use ecg_schemas::api::ErrorBody;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    #[error("body larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("unsupported content type {0:?}")]
+    UnsupportedMediaType(String),
+    #[error("no ECG {0}")]
+    NotFound(uuid::Uuid),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the broker did not confirm the chunk: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, error, field, limit) = match &self {
+            ApiError::Invalid(e) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                Some(e.field.clone()),
+                e.limit,
+            ),
+            ApiError::TooLarge { limit } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                None,
+                Some(*limit as u64),
+            ),
+            ApiError::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                None,
+                None,
+            ),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None, None),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None, None),
+            ApiError::Unavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None, None)
+            }
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None, None),
+        };
+        let message = match &self {
+            ApiError::Invalid(e) => e.message.clone(),
+            ApiError::UnsupportedMediaType(t) => {
+                format!("content type {t:?} is not supported here; send application/json")
+            }
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(cause = %cause, "answering 503");
+                "the message broker is unavailable; retry later".into()
+            }
+            ApiError::Internal(e) => {
+                tracing::error!(error = ?e, "internal error");
+                "internal error".into()
+            }
+            other => other.to_string(),
+        };
+        let body = ErrorBody {
+            error: error.into(),
+            message,
+            field: field.filter(|f| !f.is_empty()),
+            limit,
+        };
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}

@@ -1,0 +1,107 @@
+//! The ECG registry: table `ecgs` in ClickHouse. The gateway writes a row
+//! when an ECG is opened and reads it to check that a chunk's ECG exists,
+//! belongs to the caller's tenant, and which leads it declared. Rows never
+//! change, so a found row is cached for the life of the process.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use clickhouse::{Client, Row};
+use ecg_schemas::Units;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Bound on cached ECGs; past it the cache starts over (rows are cheap to
+/// read again, and this keeps memory flat without an LRU).
+const CACHE_LIMIT: usize = 100_000;
+
+/// One ECG as registered.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct EcgRecord {
+    pub tenant: String,
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub ecg_id: Uuid,
+    pub device_id: String,
+    pub sample_rate_hz: f64,
+    pub leads: Vec<String>,
+    pub units: String,
+    #[serde(with = "clickhouse::serde::time::datetime64::micros")]
+    pub started_at: OffsetDateTime,
+    /// Known when the whole signal came in one request.
+    pub final_seq: Option<u32>,
+}
+
+impl EcgRecord {
+    pub fn units(&self) -> Units {
+        Units::parse(&self.units).unwrap_or_default()
+    }
+}
+
+#[derive(Clone)]
+pub struct Registry {
+    client: Client,
+    cache: Arc<Mutex<HashMap<(String, Uuid), Arc<EcgRecord>>>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    pub fn new(client: Client) -> Self {
+        Registry {
+            client: client.with_setting("async_insert", "0"),
+            cache: Arc::default(),
+        }
+    }
+
+    /// Registers a new ECG.
+    pub async fn insert(&self, record: EcgRecord) -> clickhouse::error::Result<()> {
+        let mut insert = self.client.insert::<EcgRecord>("ecgs").await?;
+        insert.write(&record).await?;
+        insert.end().await?;
+        self.remember(Arc::new(record));
+        Ok(())
+    }
+
+    /// The ECG `id` of `tenant`, if it exists. Another tenant's ECG is
+    /// indistinguishable from a missing one.
+    pub async fn get(
+        &self,
+        tenant: &str,
+        id: Uuid,
+    ) -> clickhouse::error::Result<Option<Arc<EcgRecord>>> {
+        let key = (tenant.to_string(), id);
+        if let Some(hit) = self.lock().get(&key) {
+            return Ok(Some(hit.clone()));
+        }
+        let found = self
+            .client
+            .query("SELECT ?fields FROM ecgs WHERE tenant = ? AND ecg_id = ? LIMIT 1")
+            .bind(tenant)
+            .bind(id.to_string())
+            .fetch_optional::<EcgRecord>()
+            .await?;
+        Ok(found.map(|r| {
+            let r = Arc::new(r);
+            self.remember(r.clone());
+            r
+        }))
+    }
+
+    fn remember(&self, record: Arc<EcgRecord>) {
+        let mut cache = self.lock();
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert((record.tenant.clone(), record.ecg_id), record);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, Uuid), Arc<EcgRecord>>> {
+        // Poisoning only means a panic elsewhere mid-insert; the map is fine.
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

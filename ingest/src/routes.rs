@@ -1,0 +1,182 @@
+//! The gateway's endpoints. Every handler validates fully before it produces
+//! anything, so a rejected request changes nothing.
+
+use axum::Json;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ecg_auth::{Authorized, EcgWrite};
+use ecg_schemas::api::{Accepted, ChunkRequest, CreateEcg};
+use ecg_schemas::validate::split;
+use ecg_schemas::{Chunk, EcgHeader, Invalid, json};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::registry::EcgRecord;
+
+/// `POST /v1/ecgs`: opens an ECG; with `signal`, the whole ECG at once.
+#[tracing::instrument(skip_all, fields(tenant = %auth.0.tenant))]
+pub async fn create_ecg(
+    State(state): State<AppState>,
+    auth: Authorized<EcgWrite>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_json(&state, &headers, body).await?;
+    let req: CreateEcg = json::decode(&bytes)?;
+    state
+        .limits
+        .check_header(&req.device_id, req.sample_rate_hz, &req.leads)?;
+    let signal = match &req.signal {
+        Some(signal) => Some(state.limits.check_samples("/signal", &req.leads, signal)?),
+        None => None,
+    };
+    let id = Uuid::new_v4();
+    let header = EcgHeader {
+        ecg_id: id,
+        tenant: auth.0.tenant.clone(),
+        device_id: req.device_id,
+        sample_rate_hz: req.sample_rate_hz,
+        units: req.units,
+        started_at: truncate_to_micros(req.started_at.unwrap_or_else(OffsetDateTime::now_utc)),
+        leads: req.leads,
+    };
+    let chunks: Vec<Chunk> = match signal {
+        None => Vec::new(),
+        Some(signal) => {
+            let parts = split(&signal, state.chunk_samples);
+            let last = parts.len().saturating_sub(1);
+            parts
+                .into_iter()
+                .enumerate()
+                .map(|(i, samples)| Chunk {
+                    header: header.clone(),
+                    seq: i as u32,
+                    is_final: i == last,
+                    samples,
+                })
+                .collect()
+        }
+    };
+    // Chunks first, registry row second: the id is only handed out once both
+    // are durable, and a failure leaves nothing a client can see.
+    state.producer.send(&chunks).await?;
+    let record = EcgRecord {
+        tenant: header.tenant.clone(),
+        ecg_id: id,
+        device_id: header.device_id.clone(),
+        sample_rate_hz: header.sample_rate_hz,
+        leads: header.leads.clone(),
+        units: header.units.as_str().into(),
+        started_at: header.started_at,
+        final_seq: chunks.last().map(|c| c.seq),
+    };
+    state
+        .registry
+        .insert(record)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("registering the ECG")))?;
+    tracing::info!(ecg_id = %id, chunks = chunks.len(), "ECG accepted");
+    Ok(accepted(id, chunks.len() as u32))
+}
+
+/// `POST /v1/ecgs/{id}/chunks`: the next chunk of a streamed ECG.
+#[tracing::instrument(skip_all, fields(tenant = %auth.0.tenant, ecg_id = %id))]
+pub async fn post_chunk(
+    State(state): State<AppState>,
+    auth: Authorized<EcgWrite>,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let ecg = state
+        .registry
+        .get(&auth.0.tenant, id)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("looking up the ECG")))?
+        .ok_or(ApiError::NotFound(id))?;
+    let bytes = read_json(&state, &headers, body).await?;
+    let req: ChunkRequest = json::decode(&bytes)?;
+    let samples = state
+        .limits
+        .check_samples("/samples", &ecg.leads, &req.samples)?;
+    if let Some(last) = ecg.final_seq {
+        if req.seq > last || (req.r#final && req.seq != last) {
+            return Err(ApiError::Conflict(format!(
+                "ECG {id} is final with last chunk {last}; chunk {} cannot be added",
+                req.seq
+            )));
+        }
+    }
+    let chunk = Chunk {
+        header: EcgHeader {
+            ecg_id: id,
+            tenant: ecg.tenant.clone(),
+            device_id: ecg.device_id.clone(),
+            sample_rate_hz: ecg.sample_rate_hz,
+            units: ecg.units(),
+            started_at: ecg.started_at,
+            leads: ecg.leads.clone(),
+        },
+        seq: req.seq,
+        is_final: req.r#final,
+        samples,
+    };
+    state.producer.send(std::slice::from_ref(&chunk)).await?;
+    Ok(accepted(id, 1))
+}
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+fn accepted(id: Uuid, chunks: u32) -> Response {
+    let status_url = format!("/v1/ecgs/{id}");
+    (
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, status_url.clone())],
+        Json(Accepted {
+            id,
+            status_url,
+            chunks,
+        }),
+    )
+        .into_response()
+}
+
+/// Reads a JSON body, refusing other content types and bodies over the
+/// configured limit before buffering more than the limit.
+async fn read_json(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<bytes::Bytes, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::UnsupportedMediaType(content_type.to_string()));
+    }
+    let limit = state.max_json_bytes;
+    to_bytes(body, limit).await.map_err(|e| {
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+        {
+            ApiError::TooLarge { limit }
+        } else {
+            ApiError::Invalid(Invalid::new("", format!("could not read the body: {e}")))
+        }
+    })
+}
+
+/// ClickHouse stores `started_at` with microsecond precision; cutting it here
+/// keeps every chunk's header equal to the registry row.
+fn truncate_to_micros(t: OffsetDateTime) -> OffsetDateTime {
+    let nanos = t.nanosecond();
+    t.replace_nanosecond(nanos - nanos % 1_000).unwrap_or(t)
+}

@@ -1,0 +1,78 @@
+//! The query API's configuration: built-in defaults < optional TOML file
+//! (`ECG_CONFIG`, default `query-api.toml`) < environment (`ECG_` prefix,
+//! `__` for nesting, e.g. `ECG_AUTH__KEY_FILE`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use ecg_auth::{ClientConfig, default_clients};
+use ecg_clickhouse::ClickHouseConfig;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the API listens.
+    pub http: HttpConfig,
+    /// Where ECGs, samples and insights are read.
+    pub clickhouse: ClickHouseConfig,
+    /// Token issuance and checking.
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Listen address.
+    pub addr: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// `iss` of issued tokens: this service's external base URL.
+    pub issuer: String,
+    /// `aud` of issued tokens.
+    pub audience: String,
+    /// Lifetime of issued tokens, seconds.
+    pub token_ttl_s: u64,
+    /// The Ed25519 signing key (PKCS#8 PEM); generated here on first start.
+    pub key_file: PathBuf,
+    /// OAuth2 clients: id, argon2 hash of the secret, tenant, scopes.
+    /// Defaults to the two local demo clients (see README).
+    pub clients: Vec<ClientConfig>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            issuer: "http://127.0.0.1:8081".into(),
+            audience: "ecg-stream".into(),
+            token_ttl_s: 3_600,
+            key_file: PathBuf::from(".local/data/query-api/jwt-signing-key.pem"),
+            clients: default_clients(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration from defaults, `ECG_CONFIG` and `ECG_*`.
+    pub fn load() -> Result<Self, Box<figment::Error>> {
+        let file = std::env::var("ECG_CONFIG").unwrap_or_else(|_| "query-api.toml".into());
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("ECG_").split("__").ignore(&["config"]))
+            .extract()
+            .map_err(Box::new)
+    }
+}

@@ -1,0 +1,110 @@
+//! The query API: issues OAuth2 tokens and serves each tenant the status and
+//! zero-crossing insights of its ECGs.
+//!
+//! Modules:
+//! - [`config`]: [`Config`], loaded by figment.
+//! - [`routes`]: the HTTP handlers.
+//! - [`store`]: the ClickHouse queries (parameterised, tenant-filtered).
+//! - [`error`]: [`error::ApiError`].
+//!
+//! Token issuance and checking come from the `ecg-auth` crate.
+
+pub mod config;
+pub mod error;
+pub mod routes;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::FromRef;
+use axum::routing::get;
+use ecg_auth::{IssuerSettings, SigningKey, TokenIssuer, Verifier};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+
+use crate::store::Store;
+
+/// Shared by every handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub issuer: Arc<TokenIssuer>,
+    pub verifier: Verifier,
+    pub store: Store,
+}
+
+impl FromRef<AppState> for Verifier {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<TokenIssuer> {
+    fn from_ref(state: &AppState) -> Self {
+        state.issuer.clone()
+    }
+}
+
+impl AppState {
+    pub fn new(config: &Config) -> anyhow::Result<Self> {
+        let key = SigningKey::load_or_generate(&config.auth.key_file).with_context(|| {
+            format!("loading the signing key {}", config.auth.key_file.display())
+        })?;
+        let issuer = TokenIssuer::new(
+            key,
+            IssuerSettings {
+                issuer: config.auth.issuer.clone(),
+                audience: config.auth.audience.clone(),
+                token_ttl: Duration::from_secs(config.auth.token_ttl_s),
+                clients: config.auth.clients.clone(),
+            },
+        )
+        .context("configuring the token issuer")?;
+        Ok(AppState {
+            verifier: issuer.verifier(),
+            issuer: Arc::new(issuer),
+            store: Store::new(config.clickhouse.client()),
+        })
+    }
+}
+
+/// The API's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(routes::healthz))
+        .route("/v1/ecgs/{id}", get(routes::ecg_status))
+        .route("/v1/ecgs/{id}/insights", get(routes::ecg_insights))
+        .merge(ecg_auth::oauth::routes())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Runs the API until `shutdown`.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.http.addr)
+        .await
+        .with_context(|| format!("binding {}", config.http.addr))?;
+    run_with_listener(config, listener, shutdown).await
+}
+
+/// [`run`] on an already bound listener (tests bind port 0).
+pub async fn run_with_listener(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    ecg_clickhouse::migrate(&config.clickhouse)
+        .await
+        .context("applying ClickHouse migrations")?;
+    let state = AppState::new(&config)?;
+    tracing::info!(addr = %listener.local_addr()?, "query-api listening");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
+    Ok(())
+}
