@@ -16,6 +16,9 @@ use uuid::Uuid;
 /// read again, and this keeps memory flat without an LRU).
 const CACHE_LIMIT: usize = 100_000;
 
+/// Registered ECGs by (tenant, id).
+type Cache = HashMap<(String, Uuid), Arc<EcgRecord>>;
+
 /// One ECG as registered.
 #[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
 pub struct EcgRecord {
@@ -41,7 +44,7 @@ impl EcgRecord {
 #[derive(Clone)]
 pub struct Registry {
     client: Client,
-    cache: Arc<Mutex<HashMap<(String, Uuid), Arc<EcgRecord>>>>,
+    cache: Arc<Mutex<Cache>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -100,7 +103,7 @@ impl Registry {
         cache.insert((record.tenant.clone(), record.ecg_id), record);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, Uuid), Arc<EcgRecord>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
         // Poisoning only means a panic elsewhere mid-insert; the map is fine.
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }

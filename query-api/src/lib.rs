@@ -5,7 +5,7 @@
 //! - [`config`]: [`Config`], loaded by figment.
 //! - [`routes`]: the HTTP handlers.
 //! - [`store`]: the ClickHouse queries (parameterised, tenant-filtered).
-//! - [`error`]: [`error::ApiError`].
+//! - [`error`]: the API error type, [`error::ApiError`].
 //!
 //! Token issuance and checking come from the `ecg-auth` crate.
 
