@@ -3,29 +3,20 @@
 
 use anyhow::Context;
 use ecg_clickhouse::{ClickHouseConfig, migrate};
-use figment::Figment;
-use figment::providers::{Env, Serialized};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 struct Config {
+    /// Where to apply the migrations.
     clickhouse: ClickHouseConfig,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    let config: Config = Figment::from(Serialized::default(
-        "clickhouse",
-        ClickHouseConfig::default(),
-    ))
-    .merge(Env::prefixed("ECG_").split("__"))
-    .extract()
-    .context("reading ECG_CLICKHOUSE__* settings")?;
+    ecg_runtime::init_tracing();
+    let config: Config =
+        ecg_runtime::load_config("migrate.toml").context("loading configuration")?;
     let applied = migrate(&config.clickhouse)
         .await
         .with_context(|| format!("migrating {:?}", config.clickhouse))?;

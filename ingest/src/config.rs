@@ -1,14 +1,12 @@
-//! The gateway's configuration: built-in defaults < optional TOML file
-//! (`ECG_CONFIG`, default `ingest.toml`) < environment (`ECG_` prefix, `__`
-//! for nesting, e.g. `ECG_KAFKA__BROKERS`).
+//! The gateway's configuration, loaded by `ecg_runtime::load_config`:
+//! defaults < TOML file (`ECG_CONFIG`, default `ingest.toml`) < `ECG_*`
+//! environment variables (e.g. `ECG_KAFKA__BROKERS`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use ecg_clickhouse::ClickHouseConfig;
 use ecg_schemas::Limits;
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -104,17 +102,5 @@ impl Default for UploadConfig {
             max_json_bytes: 32 << 20,
             chunk_samples: 2_000,
         }
-    }
-}
-
-impl Config {
-    /// Loads the configuration from defaults, `ECG_CONFIG` and `ECG_*`.
-    pub fn load() -> Result<Self, Box<figment::Error>> {
-        let file = std::env::var("ECG_CONFIG").unwrap_or_else(|_| "ingest.toml".into());
-        Figment::from(Serialized::defaults(Config::default()))
-            .merge(Toml::file(file))
-            .merge(Env::prefixed("ECG_").split("__").ignore(&["config"]))
-            .extract()
-            .map_err(Box::new)
     }
 }

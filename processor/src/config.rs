@@ -1,14 +1,12 @@
-//! The processor's configuration: built-in defaults < optional TOML file
-//! (`ECG_CONFIG`, default `processor.toml`) < environment (`ECG_` prefix,
-//! `__` for nesting, e.g. `ECG_KAFKA__BROKERS`).
+//! The processor's configuration, loaded by `ecg_runtime::load_config`:
+//! defaults < TOML file (`ECG_CONFIG`, default `processor.toml`) < `ECG_*`
+//! environment variables (e.g. `ECG_KAFKA__BROKERS`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use ecg_clickhouse::ClickHouseConfig;
 use ecg_schemas::Limits;
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -95,17 +93,5 @@ impl Default for BatchConfig {
             retry_max_ms: 5_000,
             give_up_after_s: 240,
         }
-    }
-}
-
-impl Config {
-    /// Loads the configuration from defaults, `ECG_CONFIG` and `ECG_*`.
-    pub fn load() -> Result<Self, Box<figment::Error>> {
-        let file = std::env::var("ECG_CONFIG").unwrap_or_else(|_| "processor.toml".into());
-        Figment::from(Serialized::defaults(Config::default()))
-            .merge(Toml::file(file))
-            .merge(Env::prefixed("ECG_").split("__").ignore(&["config"]))
-            .extract()
-            .map_err(Box::new)
     }
 }

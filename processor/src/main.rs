@@ -1,28 +1,10 @@
 use anyhow::Context as _;
-use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    let config = ecg_processor::Config::load().context("loading configuration")?;
+    ecg_runtime::init_tracing();
+    let config: ecg_processor::Config =
+        ecg_runtime::load_config("processor.toml").context("loading configuration")?;
     tracing::info!(?config, "starting processor");
-    let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
-    ecg_processor::run(config, shutdown).await
-}
-
-/// Cancels `shutdown` on SIGINT or SIGTERM.
-async fn cancel_on_signal(shutdown: CancellationToken) {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutdown requested");
-    shutdown.cancel();
+    ecg_processor::run(config, ecg_runtime::shutdown_on_signal()).await
 }

@@ -1,14 +1,12 @@
-//! The query API's configuration: built-in defaults < optional TOML file
-//! (`ECG_CONFIG`, default `query-api.toml`) < environment (`ECG_` prefix,
-//! `__` for nesting, e.g. `ECG_AUTH__KEY_FILE`).
+//! The query API's configuration, loaded by `ecg_runtime::load_config`:
+//! defaults < TOML file (`ECG_CONFIG`, default `query-api.toml`) < `ECG_*`
+//! environment variables (e.g. `ECG_AUTH__KEY_FILE`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use ecg_auth::{ClientConfig, default_clients};
 use ecg_clickhouse::ClickHouseConfig;
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -62,17 +60,5 @@ impl Default for AuthConfig {
             key_file: PathBuf::from(".local/data/query-api/jwt-signing-key.pem"),
             clients: default_clients(),
         }
-    }
-}
-
-impl Config {
-    /// Loads the configuration from defaults, `ECG_CONFIG` and `ECG_*`.
-    pub fn load() -> Result<Self, Box<figment::Error>> {
-        let file = std::env::var("ECG_CONFIG").unwrap_or_else(|_| "query-api.toml".into());
-        Figment::from(Serialized::defaults(Config::default()))
-            .merge(Toml::file(file))
-            .merge(Env::prefixed("ECG_").split("__").ignore(&["config"]))
-            .extract()
-            .map_err(Box::new)
     }
 }
