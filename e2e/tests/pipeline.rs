@@ -200,5 +200,13 @@ async fn whole_signal_in_one_request_gives_exact_crossings_per_lead() -> anyhow:
         )
         .await?;
     assert_eq!(last_ts, 1_795_420_800_000_000 + 9_998_000);
+    // Analysts' view agrees with the API.
+    let from_view = stack
+        .count(
+            "SELECT toUInt64(sum(zero_crossings)) FROM lead_insights WHERE ecg_id = ?",
+            id,
+        )
+        .await?;
+    assert_eq!(from_view, rec.expected.values().sum::<u64>());
     stack.stop().await
 }

@@ -1,0 +1,157 @@
+//! The gateway's handlers called in-process: authentication, refusals, and
+//! the promise that no 202 is given for data the broker did not confirm.
+//! No server is needed: the broker and ClickHouse addresses point at a
+//! closed port.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use ecg_auth::{Claims, SigningKey, Verifier};
+use ecg_clickhouse::ClickHouseConfig;
+use ecg_ingest::config::KafkaConfig;
+use ecg_ingest::producer::ChunkProducer;
+use ecg_ingest::registry::Registry;
+use ecg_ingest::{AppState, router};
+use ecg_schemas::Limits;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const ISSUER: &str = "http://issuer.test";
+const AUDIENCE: &str = "ecg-stream";
+
+fn setup() -> (axum::Router, SigningKey) {
+    let key = SigningKey::generate();
+    let closed = "127.0.0.1:1";
+    let state = AppState {
+        verifier: Verifier::with_jwks(ISSUER, AUDIENCE, key.jwks()),
+        registry: Registry::new(
+            ClickHouseConfig {
+                url: format!("http://{closed}"),
+                ..ClickHouseConfig::default()
+            }
+            .client(),
+        ),
+        producer: ChunkProducer::new(&KafkaConfig {
+            brokers: closed.into(),
+            delivery_timeout_ms: 1_500,
+            ..KafkaConfig::default()
+        })
+        .unwrap(),
+        limits: Arc::new(Limits::default()),
+        max_json_bytes: 4_096,
+        chunk_samples: 2,
+    };
+    (router(state), key)
+}
+
+fn token(key: &SigningKey, scope: &str) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    key.sign(&Claims {
+        iss: ISSUER.into(),
+        aud: AUDIENCE.into(),
+        sub: "demo".into(),
+        tenant: "demo".into(),
+        scope: scope.into(),
+        iat: now,
+        nbf: now,
+        exp: now + 600,
+        jti: uuid::Uuid::new_v4().to_string(),
+    })
+}
+
+async fn call(
+    app: &axum::Router,
+    token: Option<&str>,
+    content_type: &str,
+    body: String,
+) -> (StatusCode, Value, Option<String>) {
+    let mut req = Request::post("/v1/ecgs").header(header::CONTENT_TYPE, content_type);
+    if let Some(t) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let response = app
+        .clone()
+        .oneshot(req.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .map(|v| v.to_str().unwrap().to_string());
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        retry_after,
+    )
+}
+
+fn ecg(signal: Option<Value>) -> String {
+    let mut body = json!({"device_id": "d", "sample_rate_hz": 500, "leads": ["I"]});
+    if let Some(s) = signal {
+        body["signal"] = s;
+    }
+    body.to_string()
+}
+
+#[tokio::test]
+async fn missing_or_wrong_scope_token_is_refused_before_anything_else() {
+    let (app, key) = setup();
+    let (status, _, _) = call(&app, None, "application/json", ecg(None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let read_only = token(&key, "ecg:read");
+    let (status, body, _) = call(&app, Some(&read_only), "application/json", ecg(None)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+}
+
+#[tokio::test]
+async fn wrong_content_type_is_415_and_oversized_body_is_413_with_the_limit() {
+    let (app, key) = setup();
+    let t = token(&key, "ecg:write");
+    let (status, _, _) = call(&app, Some(&t), "text/csv", "I\n1\n".into()).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let big = ecg(Some(json!({"I": vec![0.5; 2_000]})));
+    let (status, body, _) = call(&app, Some(&t), "application/json", big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["limit"], 4_096);
+}
+
+#[tokio::test]
+async fn invalid_fields_are_422_with_a_json_pointer() {
+    let (app, key) = setup();
+    let t = token(&key, "ecg:write");
+    let body =
+        json!({"device_id": "d", "sample_rate_hz": 500, "leads": ["I"], "signal": {"I": []}})
+            .to_string();
+    let (status, answer, _) = call(&app, Some(&t), "application/json", body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(answer["field"], "/signal/I");
+    let body = json!({"device_id": "d", "sample_rate_hz": "fast", "leads": ["I"]}).to_string();
+    let (status, answer, _) = call(&app, Some(&t), "application/json", body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(answer["field"], "/sample_rate_hz");
+}
+
+#[tokio::test]
+async fn unconfirmed_chunks_get_503_with_retry_after_never_202() {
+    let (app, key) = setup();
+    let t = token(&key, "ecg:write");
+    let (status, body, retry_after) = call(
+        &app,
+        Some(&t),
+        "application/json",
+        ecg(Some(json!({"I": [1.0, -1.0, 0.0]}))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(retry_after.as_deref(), Some("5"));
+    assert_eq!(body["error"], "unavailable");
+}
