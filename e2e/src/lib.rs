@@ -35,6 +35,8 @@ pub struct Stack {
     pub http: reqwest::Client,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    processor_config: ecg_processor::Config,
+    processor: JoinHandle<anyhow::Result<()>>,
     _key_dir: TempDir,
 }
 
@@ -99,18 +101,12 @@ impl Stack {
             shutdown.clone(),
         )));
 
-        let (processor_listener, processor_addr) = bind().await?;
         let mut pc = ecg_processor::Config::default();
-        pc.http.addr = processor_addr;
         pc.clickhouse = clickhouse.clone();
         pc.kafka.brokers = kafka_brokers();
         pc.kafka.topic = topic.clone();
         pc.kafka.group_id = format!("test-{unique}");
-        tasks.push(tokio::spawn(ecg_processor::run_with_listener(
-            pc,
-            processor_listener,
-            shutdown.clone(),
-        )));
+        let (processor, processor_addr) = spawn_processor(&pc, &shutdown).await?;
 
         let stack = Stack {
             ingest: format!("http://{ingest_addr}"),
@@ -120,6 +116,8 @@ impl Stack {
             http: reqwest::Client::new(),
             shutdown,
             tasks,
+            processor_config: pc,
+            processor,
             _key_dir: key_dir,
         };
         for base in [
@@ -135,7 +133,12 @@ impl Stack {
     async fn wait_healthy(&self, base: &str) -> anyhow::Result<()> {
         let url = format!("{base}/healthz");
         wait_for(Duration::from_secs(30), &url, || async {
-            if let Some(t) = self.tasks.iter().find(|t| t.is_finished()) {
+            if let Some(t) = self
+                .tasks
+                .iter()
+                .chain([&self.processor])
+                .find(|t| t.is_finished())
+            {
                 bail!("a service stopped during start-up: {t:?}");
             }
             Ok(self
@@ -146,6 +149,16 @@ impl Stack {
                 .is_ok_and(|r| r.status().is_success()))
         })
         .await
+    }
+
+    /// Kills the processor without letting it drain (no final write, no
+    /// commit: like SIGKILL) and starts a new one in the same consumer group.
+    pub async fn crash_and_restart_processor(&mut self) -> anyhow::Result<()> {
+        self.processor.abort();
+        let _ = (&mut self.processor).await;
+        let (processor, addr) = spawn_processor(&self.processor_config, &self.shutdown).await?;
+        self.processor = processor;
+        self.wait_healthy(&format!("http://{addr}")).await
     }
 
     /// A bearer token for a client, via the OAuth2 client-credentials grant.
@@ -192,11 +205,26 @@ impl Stack {
     /// Stops the services (draining) and reports any that failed.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
-        for t in self.tasks {
+        for t in self.tasks.into_iter().chain([self.processor]) {
             t.await??;
         }
         Ok(())
     }
+}
+
+async fn spawn_processor(
+    config: &ecg_processor::Config,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(JoinHandle<anyhow::Result<()>>, SocketAddr)> {
+    let (listener, addr) = bind().await?;
+    let mut config = config.clone();
+    config.http.addr = addr;
+    let task = tokio::spawn(ecg_processor::run_with_listener(
+        config,
+        listener,
+        shutdown.clone(),
+    ));
+    Ok((task, addr))
 }
 
 async fn bind() -> anyhow::Result<(TcpListener, SocketAddr)> {

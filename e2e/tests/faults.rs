@@ -1,0 +1,177 @@
+//! Faults the foundation must already survive: a processor killed mid-stream
+//! (no drain, no commit) and restarted, and a chunk the processor refuses.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use ecg_e2e::{Stack, wait_for};
+use ecg_schemas::{Chunk, EcgHeader, Units};
+use futures::stream::{self, StreamExt, TryStreamExt};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+async fn status(stack: &Stack, token: &str, id: Uuid, suffix: &str) -> anyhow::Result<Value> {
+    let r = stack
+        .http
+        .get(format!("{}/v1/ecgs/{id}{suffix}", stack.query))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 200, "GET answered {}", r.status());
+    Ok(r.json().await?)
+}
+
+async fn send_all(stack: &Stack, token: &str, id: Uuid, chunks: &[Value]) -> anyhow::Result<()> {
+    let url = format!("{}/v1/ecgs/{id}/chunks", stack.ingest);
+    stream::iter(chunks)
+        .map(|c| {
+            let req = stack.http.post(&url).bearer_auth(token).json(c);
+            async move {
+                let r = req.send().await?;
+                anyhow::ensure!(r.status() == 202, "chunk answered {}", r.status());
+                Ok(())
+            }
+        })
+        .buffer_unordered(4)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn crossings_survive_processor_crashes_mid_stream() -> anyhow::Result<()> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/ecg");
+    let data: Value = serde_json::from_slice(&std::fs::read(dir.join("ecgplot_12lead.json"))?)?;
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("ecgplot_12lead.expected.json"))?)?;
+    let leads: Vec<String> = serde_json::from_value(data["meta"]["leads"].clone())?;
+    let signals: BTreeMap<String, Vec<f64>> = serde_json::from_value(data["signals"].clone())?;
+
+    let mut stack = Stack::start("crash").await?;
+    let token = stack.token("demo", "demo-secret", None).await?;
+    let created: Value = stack
+        .http
+        .post(format!("{}/v1/ecgs", stack.ingest))
+        .bearer_auth(&token)
+        .json(&json!({"device_id": "crash-test", "sample_rate_hz": 500, "leads": leads}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id: Uuid = created["id"].as_str().context("id")?.parse()?;
+
+    // 100 chunks of 50 samples, sent in three parts with a crash after each
+    // of the first two, once the processor has written part of the data.
+    let chunks: Vec<Value> = (0..100)
+        .map(|seq| {
+            let samples: BTreeMap<&String, &[f64]> = leads
+                .iter()
+                .map(|l| (l, &signals[l][seq * 50..seq * 50 + 50]))
+                .collect();
+            json!({"seq": seq, "samples": samples, "final": seq == 99})
+        })
+        .collect();
+    for (part, range) in [(0, 0..40), (1, 40..70)] {
+        send_all(&stack, &token, id, &chunks[range.clone()]).await?;
+        wait_for(
+            Duration::from_secs(30),
+            "some chunks to be written",
+            || async {
+                Ok(
+                    status(&stack, &token, id, "").await?["chunks_processed"].as_u64()
+                        > Some(range.start as u64),
+                )
+            },
+        )
+        .await?;
+        stack
+            .crash_and_restart_processor()
+            .await
+            .with_context(|| format!("restart {part}"))?;
+    }
+    // The rest, plus early chunks again: after the restarts they must be
+    // recognised as already written.
+    send_all(&stack, &token, id, &chunks[70..]).await?;
+    send_all(&stack, &token, id, &chunks[..10]).await?;
+
+    wait_for(Duration::from_secs(60), "the ECG to complete", || async {
+        Ok(status(&stack, &token, id, "").await?["status"] == "complete")
+    })
+    .await?;
+    let insights = status(&stack, &token, id, "/insights").await?;
+    for lead in &leads {
+        assert_eq!(
+            insights["leads"][lead]["zero_crossings"], expected["zero_crossings_per_lead"][lead],
+            "lead {lead}"
+        );
+    }
+    let rows = stack
+        .count("SELECT count() FROM samples WHERE ecg_id = ?", id)
+        .await?;
+    assert_eq!(rows, 60_000, "every sample exactly once");
+    stack.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_chunk_marks_the_ecg_failed_with_its_reason() -> anyhow::Result<()> {
+    let stack = Stack::start("refused").await?;
+    let token = stack.token("demo", "demo-secret", None).await?;
+    let created: Value = stack
+        .http
+        .post(format!("{}/v1/ecgs", stack.ingest))
+        .bearer_auth(&token)
+        .json(&json!({"device_id": "bad-device", "sample_rate_hz": 500, "leads": ["I"]}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id: Uuid = created["id"].as_str().context("id")?.parse()?;
+
+    // A chunk that never went through the gateway, with a NaN in it: the
+    // processor must check it itself and record why it refused it.
+    let chunk = Chunk {
+        header: EcgHeader {
+            ecg_id: id,
+            tenant: "demo".into(),
+            device_id: "bad-device".into(),
+            sample_rate_hz: 500.0,
+            units: Units::Millivolts,
+            started_at: time_now(),
+            leads: vec!["I".into()],
+        },
+        seq: 0,
+        is_final: true,
+        samples: vec![vec![1.0, f64::NAN]],
+    };
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", ecg_e2e::kafka_brokers())
+        .create()?;
+    let key = id.to_string();
+    let payload = chunk.encode()?;
+    producer
+        .send(
+            FutureRecord::to(&stack.topic).key(&key).payload(&payload),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)?;
+
+    wait_for(Duration::from_secs(30), "the ECG to be failed", || async {
+        Ok(status(&stack, &token, id, "").await?["status"] == "failed")
+    })
+    .await?;
+    let with_reason = stack
+        .count(
+            "SELECT count() FROM failed_chunks WHERE ecg_id = ? AND reason LIKE '%/samples/I/1%NaN%'",
+            id,
+        )
+        .await?;
+    assert_eq!(with_reason, 1);
+    stack.stop().await
+}
+
+fn time_now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
