@@ -101,11 +101,16 @@ impl Stack {
             shutdown.clone(),
         )));
 
-        let mut pc = ecg_processor::Config::default();
-        pc.clickhouse = clickhouse.clone();
-        pc.kafka.brokers = kafka_brokers();
-        pc.kafka.topic = topic.clone();
-        pc.kafka.group_id = format!("test-{unique}");
+        let pc = ecg_processor::Config {
+            clickhouse: clickhouse.clone(),
+            kafka: ecg_processor::config::KafkaConfig {
+                brokers: kafka_brokers(),
+                topic: topic.clone(),
+                group_id: format!("test-{unique}"),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
         let (processor, processor_addr) = spawn_processor(&pc, &shutdown).await?;
 
         let stack = Stack {
