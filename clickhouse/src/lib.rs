@@ -5,6 +5,7 @@
 //!   shares, and the client built from them.
 //! - [`migrate`]: the one migration runner, used by the services at start, by
 //!   `ecg-migrate` (make), and by the tests.
+//! - [`rows`]: typed rows of the tables several services share.
 //!
 //! The SQL lives in `clickhouse/migrations/NNNN_name.sql`: numbered,
 //! forward-only, each statement idempotent (`IF NOT EXISTS`) so two services
@@ -12,6 +13,8 @@
 
 pub mod config;
 pub mod migrate;
+pub mod rows;
 
 pub use config::ClickHouseConfig;
 pub use migrate::{MIGRATIONS, Migration, MigrationError, migrate};
+pub use rows::EcgRow;

@@ -6,10 +6,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use clickhouse::{Client, Row};
+use clickhouse::Client;
+use ecg_clickhouse::EcgRow;
 use ecg_schemas::Units;
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Bound on cached ECGs; past it the cache starts over (rows are cheap to
@@ -17,28 +16,11 @@ use uuid::Uuid;
 const CACHE_LIMIT: usize = 100_000;
 
 /// Registered ECGs by (tenant, id).
-type Cache = HashMap<(String, Uuid), Arc<EcgRecord>>;
+type Cache = HashMap<(String, Uuid), Arc<EcgRow>>;
 
-/// One ECG as registered.
-#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
-pub struct EcgRecord {
-    pub tenant: String,
-    #[serde(with = "clickhouse::serde::uuid")]
-    pub ecg_id: Uuid,
-    pub device_id: String,
-    pub sample_rate_hz: f64,
-    pub leads: Vec<String>,
-    pub units: String,
-    #[serde(with = "clickhouse::serde::time::datetime64::micros")]
-    pub started_at: OffsetDateTime,
-    /// Known when the whole signal came in one request.
-    pub final_seq: Option<u32>,
-}
-
-impl EcgRecord {
-    pub fn units(&self) -> Units {
-        Units::parse(&self.units).unwrap_or_default()
-    }
+/// The ECG's unit, as the chunk format carries it.
+pub fn units(record: &EcgRow) -> Units {
+    Units::parse(&record.units).unwrap_or_default()
 }
 
 #[derive(Clone)]
@@ -62,8 +44,8 @@ impl Registry {
     }
 
     /// Registers a new ECG.
-    pub async fn insert(&self, record: EcgRecord) -> clickhouse::error::Result<()> {
-        let mut insert = self.client.insert::<EcgRecord>("ecgs").await?;
+    pub async fn insert(&self, record: EcgRow) -> clickhouse::error::Result<()> {
+        let mut insert = self.client.insert::<EcgRow>("ecgs").await?;
         insert.write(&record).await?;
         insert.end().await?;
         self.remember(Arc::new(record));
@@ -76,7 +58,7 @@ impl Registry {
         &self,
         tenant: &str,
         id: Uuid,
-    ) -> clickhouse::error::Result<Option<Arc<EcgRecord>>> {
+    ) -> clickhouse::error::Result<Option<Arc<EcgRow>>> {
         let key = (tenant.to_string(), id);
         if let Some(hit) = self.lock().get(&key) {
             return Ok(Some(hit.clone()));
@@ -86,7 +68,7 @@ impl Registry {
             .query("SELECT ?fields FROM ecgs WHERE tenant = ? AND ecg_id = ? LIMIT 1")
             .bind(tenant)
             .bind(id.to_string())
-            .fetch_optional::<EcgRecord>()
+            .fetch_optional::<EcgRow>()
             .await?;
         Ok(found.map(|r| {
             let r = Arc::new(r);
@@ -95,7 +77,7 @@ impl Registry {
         }))
     }
 
-    fn remember(&self, record: Arc<EcgRecord>) {
+    fn remember(&self, record: Arc<EcgRow>) {
         let mut cache = self.lock();
         if cache.len() >= CACHE_LIMIT {
             cache.clear();

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::registry::EcgRecord;
+use ecg_clickhouse::EcgRow;
 
 /// `POST /v1/ecgs`: opens an ECG; with `signal`, the whole ECG at once.
 #[tracing::instrument(skip_all, fields(tenant = %auth.0.tenant))]
@@ -64,7 +64,7 @@ pub async fn create_ecg(
     // Chunks first, registry row second: the id is only handed out once both
     // are durable, and a failure leaves nothing a client can see.
     state.producer.send(&chunks).await?;
-    let record = EcgRecord {
+    let record = EcgRow {
         tenant: header.tenant.clone(),
         ecg_id: id,
         device_id: header.device_id.clone(),
@@ -117,7 +117,7 @@ pub async fn post_chunk(
             tenant: ecg.tenant.clone(),
             device_id: ecg.device_id.clone(),
             sample_rate_hz: ecg.sample_rate_hz,
-            units: ecg.units(),
+            units: crate::registry::units(&ecg),
             started_at: ecg.started_at,
             leads: ecg.leads.clone(),
         },

@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::store::{EcgRow, Progress};
+use crate::store::Progress;
+use ecg_clickhouse::EcgRow;
 
 /// `GET /v1/ecgs/{id}`.
 #[tracing::instrument(skip_all, fields(tenant = %auth.0.tenant, ecg_id = %id))]
@@ -125,6 +126,8 @@ mod tests {
 
     fn ecg(final_seq: Option<u32>) -> EcgRow {
         EcgRow {
+            tenant: "demo".into(),
+            ecg_id: Uuid::nil(),
             device_id: "d".into(),
             sample_rate_hz: 500.0,
             leads: vec!["I".into()],

@@ -3,21 +3,9 @@
 //! in seq order, so plain aggregates are exact.
 
 use clickhouse::{Client, Row};
+use ecg_clickhouse::EcgRow;
 use serde::Deserialize;
-use time::OffsetDateTime;
 use uuid::Uuid;
-
-/// An ECG's registry row.
-#[derive(Debug, Clone, Row, Deserialize)]
-pub struct EcgRow {
-    pub device_id: String,
-    pub sample_rate_hz: f64,
-    pub leads: Vec<String>,
-    pub units: String,
-    #[serde(with = "clickhouse::serde::time::datetime64::micros")]
-    pub started_at: OffsetDateTime,
-    pub final_seq: Option<u32>,
-}
 
 /// How far processing of an ECG has come.
 #[derive(Debug, Clone, Row, Deserialize)]
@@ -55,10 +43,7 @@ impl Store {
 
     pub async fn ecg(&self, tenant: &str, id: Uuid) -> clickhouse::error::Result<Option<EcgRow>> {
         self.client
-            .query(
-                "SELECT device_id, sample_rate_hz, leads, units, started_at, final_seq
-                 FROM ecgs WHERE tenant = ? AND ecg_id = ? LIMIT 1",
-            )
+            .query("SELECT ?fields FROM ecgs WHERE tenant = ? AND ecg_id = ? LIMIT 1")
             .bind(tenant)
             .bind(id.to_string())
             .fetch_optional()
