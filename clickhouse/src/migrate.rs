@@ -27,6 +27,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "signal",
         sql: include_str!("../migrations/0002_signal.sql"),
     },
+    Migration {
+        version: 3,
+        name: "digital_samples",
+        sql: include_str!("../migrations/0003_digital_samples.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -18,8 +18,28 @@ pub struct EcgRow {
     pub leads: Vec<String>,
     /// `mV` or `uV`.
     pub units: String,
+    /// Per lead, for digital ECGs: ADC counts per unit. Empty when physical.
+    pub adc_gain: Vec<f64>,
+    /// Per lead, for digital ECGs: the count of 0 units. Empty when physical.
+    pub adc_baseline: Vec<i32>,
     #[serde(with = "clickhouse::serde::time::datetime64::micros")]
     pub started_at: OffsetDateTime,
     /// Known when the whole signal came in one request.
     pub final_seq: Option<u32>,
+}
+
+impl EcgRow {
+    /// The leads' calibrations, when the ECG's samples are ADC counts.
+    pub fn calibration(&self) -> Option<Vec<ecg_schemas::Calibration>> {
+        if self.adc_gain.is_empty() {
+            return None;
+        }
+        Some(
+            self.adc_gain
+                .iter()
+                .zip(&self.adc_baseline)
+                .map(|(&gain, &baseline)| ecg_schemas::Calibration { gain, baseline })
+                .collect(),
+        )
+    }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ecg_e2e::{Stack, wait_for};
-use ecg_schemas::{Chunk, EcgHeader, Units};
+use ecg_schemas::{Chunk, EcgHeader, Signal, Units};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
@@ -143,7 +143,7 @@ async fn a_refused_chunk_marks_the_ecg_failed_with_its_reason() -> anyhow::Resul
         },
         seq: 0,
         is_final: true,
-        samples: vec![vec![1.0, f64::NAN]],
+        samples: Signal::Physical(vec![vec![1.0, f64::NAN]]),
     };
     let producer: FutureProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", ecg_e2e::kafka_brokers())

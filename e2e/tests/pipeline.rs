@@ -73,6 +73,93 @@ async fn wait_complete(stack: &Stack, token: &str, id: Uuid) -> anyhow::Result<V
     Ok(insights)
 }
 
+/// A chunk body in one of the gateway's three formats.
+struct Body {
+    seq: usize,
+    is_final: bool,
+    content_type: &'static str,
+    bytes: Vec<u8>,
+}
+
+fn encode(rec: &Recording, seq: usize, range: std::ops::Range<usize>, is_final: bool) -> Body {
+    let (content_type, bytes) = match seq % 3 {
+        0 => {
+            let samples: BTreeMap<&String, &[f64]> = rec
+                .leads
+                .iter()
+                .map(|l| (l, &rec.signals[l][range.clone()]))
+                .collect();
+            let body = json!({"seq": seq, "samples": samples, "final": is_final});
+            ("application/json", body.to_string().into_bytes())
+        }
+        1 => {
+            let mut csv = format!("time,{}\n", rec.leads.join(","));
+            for i in range.clone() {
+                csv.push_str(&format!("{:.3}", i as f64 / rec.fs));
+                for l in &rec.leads {
+                    // `{:?}` prints the shortest string that reads back exactly, -0.0 included.
+                    csv.push_str(&format!(",{:?}", rec.signals[l][i]));
+                }
+                csv.push('\n');
+            }
+            ("text/csv", csv.into_bytes())
+        }
+        _ => {
+            use std::sync::Arc;
+            let fields: Vec<arrow_schema::Field> = rec
+                .leads
+                .iter()
+                .map(|l| arrow_schema::Field::new(l, arrow_schema::DataType::Float64, false))
+                .collect();
+            let schema = Arc::new(arrow_schema::Schema::new(fields));
+            let columns: Vec<arrow_array::ArrayRef> = rec
+                .leads
+                .iter()
+                .map(|l| {
+                    Arc::new(arrow_array::Float64Array::from(
+                        rec.signals[l][range.clone()].to_vec(),
+                    )) as arrow_array::ArrayRef
+                })
+                .collect();
+            let batch = arrow_array::RecordBatch::try_new(schema.clone(), columns).unwrap();
+            let mut bytes = Vec::new();
+            let mut writer = arrow_ipc::writer::StreamWriter::try_new(&mut bytes, &schema).unwrap();
+            writer.write(&batch).unwrap();
+            writer.finish().unwrap();
+            drop(writer);
+            ("application/vnd.apache.arrow.stream", bytes)
+        }
+    };
+    Body {
+        seq,
+        is_final,
+        content_type,
+        bytes,
+    }
+}
+
+async fn post_body(
+    stack: &Stack,
+    token: &str,
+    id: Uuid,
+    body: &Body,
+) -> anyhow::Result<(u16, Value)> {
+    let mut url = format!("{}/v1/ecgs/{id}/chunks", stack.ingest);
+    if body.content_type != "application/json" {
+        url.push_str(&format!("?seq={}&final={}", body.seq, body.is_final));
+    }
+    let r = stack
+        .http
+        .post(url)
+        .bearer_auth(token)
+        .header("content-type", body.content_type)
+        .body(body.bytes.clone())
+        .send()
+        .await?;
+    let status = r.status().as_u16();
+    Ok((status, r.json().await?))
+}
+
 fn assert_exact(rec: &Recording, insights: &Value) {
     for lead in &rec.leads {
         assert_eq!(
@@ -94,7 +181,8 @@ fn assert_exact(rec: &Recording, insights: &Value) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn streamed_chunks_of_random_sizes_give_exact_crossings_per_lead() -> anyhow::Result<()> {
+async fn streamed_json_csv_and_arrow_chunks_of_random_sizes_give_exact_crossings_per_lead()
+-> anyhow::Result<()> {
     let rec = recording()?;
     let stack = Stack::start("streamed").await?;
     let token = stack.token("demo", "demo-secret", None).await?;
@@ -121,26 +209,19 @@ async fn streamed_chunks_of_random_sizes_give_exact_crossings_per_lead() -> anyh
         };
         bounds.push((bounds.last().unwrap() + size).min(5_000));
     }
-    let chunks: Vec<Value> = bounds
+    // Every third chunk each as JSON, CSV (with a time column) and Arrow.
+    let chunks: Vec<Body> = bounds
         .windows(2)
         .enumerate()
-        .map(|(seq, w)| {
-            let samples: BTreeMap<&String, &[f64]> = rec
-                .leads
-                .iter()
-                .map(|l| (l, &rec.signals[l][w[0]..w[1]]))
-                .collect();
-            json!({"seq": seq, "samples": samples, "final": w[1] == 5_000})
-        })
+        .map(|(seq, w)| encode(&rec, seq, w[0]..w[1], w[1] == 5_000))
         .collect();
     assert!(chunks.len() > 40, "{} chunks", chunks.len());
 
     // Eight requests in flight at a time, so chunks reach Kafka out of
     // order; then a few sent again: duplicates must change nothing.
-    let url = format!("{}/v1/ecgs/{id}/chunks", stack.ingest);
-    let resend: Vec<&Value> = chunks.iter().step_by(7).collect();
+    let resend: Vec<&Body> = chunks.iter().step_by(7).collect();
     stream::iter(chunks.iter().chain(resend))
-        .map(|c| post(&stack, &token, url.clone(), c))
+        .map(|c| post_body(&stack, &token, id, c))
         .buffer_unordered(8)
         .try_for_each(|(status, body)| async move {
             anyhow::ensure!(status == 202, "chunk answered {status}: {body}");
@@ -208,5 +289,95 @@ async fn whole_signal_in_one_request_gives_exact_crossings_per_lead() -> anyhow:
         )
         .await?;
     assert_eq!(from_view, rec.expected.values().sum::<u64>());
+    stack.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn digital_adc_counts_give_exact_crossings_and_are_stored_losslessly() -> anyhow::Result<()> {
+    let rec = recording()?;
+    let stack = Stack::start("digital").await?;
+    let token = stack.token("demo", "demo-secret", None).await?;
+    // The recording's millivolts are exact multiples of 1e-5 mV, so these
+    // counts carry exactly its signs and zeros.
+    const GAIN: f64 = 1e5;
+    const BASELINE: i64 = 1024;
+    let adc: BTreeMap<&String, Vec<i64>> = rec
+        .leads
+        .iter()
+        .map(|l| {
+            (
+                l,
+                rec.signals[l]
+                    .iter()
+                    .map(|mv| (mv * GAIN).round() as i64 + BASELINE)
+                    .collect(),
+            )
+        })
+        .collect();
+    let calibration: BTreeMap<&String, Value> = rec
+        .leads
+        .iter()
+        .map(|l| (l, json!({"gain": GAIN, "baseline": BASELINE})))
+        .collect();
+    let (status, created) = post(
+        &stack,
+        &token,
+        format!("{}/v1/ecgs", stack.ingest),
+        &json!({"device_id": "adc-device", "sample_rate_hz": rec.fs, "leads": rec.leads, "adc": calibration}),
+    )
+    .await?;
+    assert_eq!(status, 202, "{created}");
+    let id: Uuid = created["id"].as_str().context("id")?.parse()?;
+    let url = format!("{}/v1/ecgs/{id}/chunks", stack.ingest);
+
+    // A count that is not an integer is refused with its position.
+    let (status, refused) = post(
+        &stack,
+        &token,
+        url.clone(),
+        &json!({"seq": 0, "samples":
+        rec.leads.iter().map(|l| (l, vec![1.5])).collect::<BTreeMap<_, _>>()}),
+    )
+    .await?;
+    assert_eq!(
+        (status, refused["field"].as_str()),
+        (422, Some("/samples/I/0")),
+        "{refused}"
+    );
+
+    for (seq, start) in (0..5_000).step_by(700).enumerate() {
+        let end = (start + 700).min(5_000);
+        let samples: BTreeMap<&&String, &[i64]> =
+            adc.iter().map(|(l, v)| (l, &v[start..end])).collect();
+        let (status, body) = post(
+            &stack,
+            &token,
+            url.clone(),
+            &json!({"seq": seq, "samples": samples, "final": end == 5_000}),
+        )
+        .await?;
+        assert_eq!(status, 202, "{body}");
+    }
+    let insights = wait_complete(&stack, &token, id).await?;
+    assert_exact(&rec, &insights);
+    let (_, status) = get(&stack, &token, &format!("/v1/ecgs/{id}")).await?;
+    assert_eq!(
+        status["adc"]["V1"],
+        json!({"gain": GAIN, "baseline": BASELINE})
+    );
+
+    // Counts stored exactly as sent, and the physical value derived from them.
+    let sent: i64 = adc.values().flatten().sum();
+    let stored = stack
+        .count("SELECT toUInt64(assumeNotNull(sum(adc)) + 1000000000000) FROM samples WHERE ecg_id = ?", id)
+        .await?;
+    assert_eq!(stored as i64 - 1_000_000_000_000, sent);
+    let off = stack
+        .count(
+            "SELECT countIf(value != (adc - 1024) / 1e5 OR adc IS NULL) FROM samples WHERE ecg_id = ?",
+            id,
+        )
+        .await?;
+    assert_eq!(off, 0);
     stack.stop().await
 }

@@ -3,13 +3,14 @@
 
 use axum::Json;
 use axum::body::{Body, to_bytes};
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ecg_auth::{Authorized, EcgWrite};
 use ecg_schemas::api::{Accepted, ChunkRequest, CreateEcg};
-use ecg_schemas::validate::split;
-use ecg_schemas::{Chunk, EcgHeader, Invalid, json};
+use ecg_schemas::{Chunk, EcgHeader, Invalid, input, json};
+use serde::Deserialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -25,13 +26,23 @@ pub async fn create_ecg(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = read_json(&state, &headers, body).await?;
+    BodyFormat::of(&headers, false)?;
+    let bytes = read_body(&state, body).await?;
     let req: CreateEcg = json::decode(&bytes)?;
     state
         .limits
         .check_header(&req.device_id, req.sample_rate_hz, &req.leads)?;
+    let calibration = match &req.adc {
+        Some(adc) => Some(state.limits.check_adc(&req.leads, adc)?),
+        None => None,
+    };
     let signal = match &req.signal {
-        Some(signal) => Some(state.limits.check_samples("/signal", &req.leads, signal)?),
+        Some(signal) => Some(state.limits.check_signal(
+            "/signal",
+            &req.leads,
+            calibration.as_deref(),
+            signal,
+        )?),
         None => None,
     };
     let id = Uuid::new_v4();
@@ -47,7 +58,7 @@ pub async fn create_ecg(
     let chunks: Vec<Chunk> = match signal {
         None => Vec::new(),
         Some(signal) => {
-            let parts = split(&signal, state.chunk_samples);
+            let parts = signal.split(state.chunk_samples);
             let last = parts.len().saturating_sub(1);
             parts
                 .into_iter()
@@ -71,6 +82,8 @@ pub async fn create_ecg(
         sample_rate_hz: header.sample_rate_hz,
         leads: header.leads.clone(),
         units: header.units.as_str().into(),
+        adc_gain: calibration.iter().flatten().map(|c| c.gain).collect(),
+        adc_baseline: calibration.iter().flatten().map(|c| c.baseline).collect(),
         started_at: header.started_at,
         final_seq: chunks.last().map(|c| c.seq),
     };
@@ -89,6 +102,7 @@ pub async fn post_chunk(
     State(state): State<AppState>,
     auth: Authorized<EcgWrite>,
     Path(id): Path<Uuid>,
+    query: Result<Query<ChunkParams>, QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -98,11 +112,32 @@ pub async fn post_chunk(
         .await
         .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("looking up the ECG")))?
         .ok_or(ApiError::NotFound(id))?;
-    let bytes = read_json(&state, &headers, body).await?;
-    let req: ChunkRequest = json::decode(&bytes)?;
-    let samples = state
-        .limits
-        .check_samples("/samples", &ecg.leads, &req.samples)?;
+    let format = BodyFormat::of(&headers, true)?;
+    let bytes = read_body(&state, body).await?;
+    let req = match format {
+        BodyFormat::Json => json::decode::<ChunkRequest>(&bytes)?,
+        BodyFormat::Csv | BodyFormat::Arrow => {
+            let Query(params) = query.map_err(|e| Invalid::new("", e.body_text()))?;
+            let seq = params.seq.ok_or_else(|| {
+                Invalid::new("/seq", "CSV and Arrow bodies need the chunk's seq as a query parameter: ?seq=N[&final=true]")
+            })?;
+            let samples = match format {
+                BodyFormat::Csv => input::csv(&bytes, &ecg.leads)?,
+                _ => input::arrow(&bytes)?,
+            };
+            ChunkRequest {
+                seq,
+                samples,
+                r#final: params.r#final,
+            }
+        }
+    };
+    let samples = state.limits.check_signal(
+        "/samples",
+        &ecg.leads,
+        ecg.calibration().as_deref(),
+        &req.samples,
+    )?;
     if let Some(last) = ecg.final_seq {
         if req.seq > last || (req.r#final && req.seq != last) {
             return Err(ApiError::Conflict(format!(
@@ -148,21 +183,50 @@ fn accepted(id: Uuid, chunks: u32) -> Response {
         .into_response()
 }
 
-/// Reads a JSON body, refusing other content types and bodies over the
-/// configured limit before buffering more than the limit.
-async fn read_json(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<bytes::Bytes, ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    if !essence.eq_ignore_ascii_case("application/json") {
-        return Err(ApiError::UnsupportedMediaType(content_type.to_string()));
+/// Query parameters of a chunk sent as CSV or Arrow (JSON bodies carry
+/// them inside).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkParams {
+    seq: Option<u32>,
+    #[serde(default)]
+    r#final: bool,
+}
+
+/// The body formats the gateway reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyFormat {
+    Json,
+    Csv,
+    Arrow,
+}
+
+impl BodyFormat {
+    /// The body's format from its `Content-Type`; CSV and Arrow only where
+    /// `samples_only` (chunk bodies, which hold nothing but samples).
+    fn of(headers: &HeaderMap, samples_only: bool) -> Result<Self, ApiError> {
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match essence.as_str() {
+            "application/json" => Ok(BodyFormat::Json),
+            input::CSV if samples_only => Ok(BodyFormat::Csv),
+            input::ARROW_STREAM if samples_only => Ok(BodyFormat::Arrow),
+            _ => Err(ApiError::UnsupportedMediaType(content_type.to_string())),
+        }
     }
+}
+
+/// Reads a body, refusing one over the configured limit before buffering
+/// more than the limit.
+async fn read_body(state: &AppState, body: Body) -> Result<bytes::Bytes, ApiError> {
     let limit = state.max_json_bytes;
     to_bytes(body, limit).await.map_err(|e| {
         if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())

@@ -7,9 +7,11 @@
 //! and `processed_at` is fixed), and insert deduplication on the views'
 //! targets drops the blocks that did land, so no row is ever written twice.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use clickhouse::{Client, Row};
+use ecg_schemas::Signal;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -32,7 +34,8 @@ struct ChunkLeadRow<'a> {
     #[serde(with = "clickhouse::serde::time::datetime64::micros")]
     started_at: OffsetDateTime,
     first_sample: u64,
-    values: &'a [f64],
+    values: Cow<'a, [f64]>,
+    adc_values: &'a [i32],
     first_sign: i8,
     last_sign: i8,
     crossings: u32,
@@ -177,7 +180,11 @@ impl Sink {
                             sample_rate_hz: h.sample_rate_hz,
                             started_at: h.started_at,
                             first_sample: r.first_sample,
-                            values: &r.chunk.samples[i],
+                            values: r.chunk.samples.physical(i),
+                            adc_values: match &r.chunk.samples {
+                                Signal::Digital { adc, .. } => &adc[i],
+                                Signal::Physical(_) => &[],
+                            },
                             first_sign: own.first.as_i8(),
                             last_sign: own.last.as_i8(),
                             crossings: u32::try_from(own.crossings).unwrap_or(u32::MAX),

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use ecg_schemas::Chunk;
+use ecg_schemas::{Chunk, Signal};
 use ecg_signal::{LeadSummary, Sign};
 
 /// Where a message was read from.
@@ -171,12 +171,12 @@ impl EcgState {
             self.totals = vec![LeadSummary::EMPTY; self.leads.len()];
         }
         let first_sample = self.totals.first().map_or(0, |t| t.samples);
-        let leads = chunk
-            .samples
-            .iter()
-            .zip(self.totals.iter_mut())
-            .map(|(values, total)| {
-                let own = LeadSummary::of(values);
+        let leads = self
+            .totals
+            .iter_mut()
+            .enumerate()
+            .map(|(i, total)| {
+                let own = summarise(&chunk.samples, i);
                 *total = total.then(own);
                 (own, *total)
             })
@@ -187,6 +187,17 @@ impl EcgState {
             pos,
             first_sample,
             leads,
+        }
+    }
+}
+
+/// One lead's summary. Digital leads are counted on the exact integer
+/// `adc - baseline`, never on a rounded physical value.
+fn summarise(signal: &Signal, lead: usize) -> LeadSummary {
+    match signal {
+        Signal::Physical(v) => LeadSummary::of(&v[lead]),
+        Signal::Digital { adc, calibration } => {
+            LeadSummary::of_digital_i32(&adc[lead], i64::from(calibration[lead].baseline))
         }
     }
 }

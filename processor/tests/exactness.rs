@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use ecg_processor::pipeline::{Incoming, Pipeline};
 use ecg_processor::state::{EcgState, Position, Ready, StoredLead};
-use ecg_schemas::{Chunk, EcgHeader, Limits, Units};
+use ecg_schemas::{Chunk, EcgHeader, Limits, Signal, Units};
 use ecg_signal::LeadSummary;
 use proptest::prelude::*;
 use time::OffsetDateTime;
@@ -42,10 +42,12 @@ fn chunks(signal: &[Vec<f64>], cuts: &[usize]) -> Vec<Chunk> {
             header: header(),
             seq: i as u32,
             is_final: i == n - 1,
-            samples: signal
-                .iter()
-                .map(|l| l[bounds[i]..bounds[i + 1]].to_vec())
-                .collect(),
+            samples: Signal::Physical(
+                signal
+                    .iter()
+                    .map(|l| l[bounds[i]..bounds[i + 1]].to_vec())
+                    .collect(),
+            ),
         })
         .collect()
 }

@@ -29,6 +29,9 @@ pub async fn ecg_status(
         .ok_or(ApiError::NotFound(id))?;
     let progress = state.store.progress(tenant, id).await?;
     let (status, final_seq) = status_of(&ecg, &progress);
+    let adc = ecg
+        .calibration()
+        .map(|c| ecg.leads.iter().cloned().zip(c).collect());
     Ok(Json(EcgStatus {
         id,
         device_id: ecg.device_id,
@@ -36,6 +39,7 @@ pub async fn ecg_status(
         sample_rate_hz: ecg.sample_rate_hz,
         leads: ecg.leads,
         units: Units::parse(&ecg.units).unwrap_or_default(),
+        adc,
         started_at: ecg.started_at,
         chunks_processed: progress.chunks,
         samples_processed: progress.samples,
@@ -132,6 +136,8 @@ mod tests {
             sample_rate_hz: 500.0,
             leads: vec!["I".into()],
             units: "mV".into(),
+            adc_gain: Vec::new(),
+            adc_baseline: Vec::new(),
             started_at: OffsetDateTime::UNIX_EPOCH,
             final_seq,
         }

@@ -2,7 +2,7 @@
 //! the file named by the first argument: a sample to open with any Arrow
 //! library (see schemas/README.md).
 
-use ecg_schemas::{Chunk, EcgHeader, Units};
+use ecg_schemas::{Chunk, EcgHeader, Signal, Units};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args().nth(1).ok_or("usage: write_chunk FILE")?;
@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         seq: 0,
         is_final: true,
-        samples: vec![vec![0.1, 0.0, -0.2], vec![0.3, -0.0, 0.1]],
+        samples: Signal::Physical(vec![vec![0.1, 0.0, -0.2], vec![0.3, -0.0, 0.1]]),
     };
     std::fs::write(path, chunk.encode()?)?;
     Ok(())

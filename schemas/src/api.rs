@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::samples::Calibration;
+
 /// Samples of one chunk or a whole signal: lead name to its samples.
 pub type Samples = BTreeMap<String, Vec<f64>>;
 
@@ -55,6 +57,10 @@ pub struct CreateEcg {
     /// When the first sample was taken (RFC 3339); defaults to now.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub started_at: Option<OffsetDateTime>,
+    /// Present when the samples are integer ADC counts: each lead's gain and
+    /// baseline (physical = (adc - baseline) / gain, in `units`).
+    #[serde(default)]
+    pub adc: Option<BTreeMap<String, Calibration>>,
     /// The whole signal at once; the ECG is then final.
     #[serde(default)]
     pub signal: Option<Samples>,
@@ -105,6 +111,9 @@ pub struct EcgStatus {
     pub sample_rate_hz: f64,
     pub leads: Vec<String>,
     pub units: Units,
+    /// Each lead's calibration when the samples are ADC counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adc: Option<BTreeMap<String, Calibration>>,
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
     /// Distinct chunks written to ClickHouse.

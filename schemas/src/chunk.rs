@@ -2,8 +2,10 @@
 //! encoding.
 //!
 //! A Kafka message value is one Arrow IPC *stream* holding exactly one record
-//! batch: one non-null `Float64` column per lead, in the ECG's lead order, one
-//! row per sample instant. Everything else rides in the schema's metadata
+//! batch: one non-null column per lead, in the ECG's lead order, one row per
+//! sample instant: `Float64` for physical samples, or `Int32` ADC counts whose
+//! field metadata carries the lead's calibration (`ecg.adc_gain`,
+//! `ecg.adc_baseline`). Everything else rides in the schema's metadata
 //! under `ecg.*` keys, so the message is self-describing for consumers in any
 //! language (see `schemas/README.md`). The key is the ECG id, so all chunks of
 //! one ECG land in one partition, in the order they were produced.
@@ -16,7 +18,7 @@ use std::collections::HashMap;
 use std::io::Cursor;
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch};
+use arrow_array::{Array, ArrayRef, Float64Array, Int32Array, RecordBatch};
 use arrow_ipc::reader::StreamReader;
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::{ArrowError, DataType, Field, Schema};
@@ -24,6 +26,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::Units;
+use crate::samples::{Calibration, Signal};
 
 /// The value of `ecg.format`.
 pub const FORMAT: &str = "ecg-chunk";
@@ -55,7 +58,7 @@ pub struct Chunk {
     /// True on the ECG's last chunk.
     pub is_final: bool,
     /// One vector per lead, in `header.leads` order, all the same length.
-    pub samples: Vec<Vec<f64>>,
+    pub samples: Signal,
 }
 
 /// Why a message could not be read as a chunk.
@@ -73,14 +76,18 @@ pub enum DecodeError {
         "unsupported chunk format {format:?} version {version:?}; this build reads {FORMAT:?} version {FORMAT_VERSION}"
     )]
     UnsupportedVersion { format: String, version: String },
-    #[error("column {0:?} is not a non-null Float64 column")]
+    #[error(
+        "column {0:?} is neither a non-null Float64 column nor a non-null Int32 column with a valid calibration"
+    )]
     BadColumn(String),
+    #[error("columns mix physical (Float64) and digital (Int32) samples")]
+    MixedColumns,
 }
 
 impl Chunk {
     /// Samples per lead in this chunk.
     pub fn len(&self) -> usize {
-        self.samples.first().map_or(0, Vec::len)
+        self.samples.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -114,17 +121,32 @@ impl Chunk {
             ("ecg.seq".to_string(), self.seq.to_string()),
             ("ecg.final".to_string(), self.is_final.to_string()),
         ]);
-        let fields: Vec<Field> = h
-            .leads
-            .iter()
-            .map(|l| Field::new(l, DataType::Float64, false))
-            .collect();
+        let (fields, columns): (Vec<Field>, Vec<ArrayRef>) = match &self.samples {
+            Signal::Physical(leads) => h
+                .leads
+                .iter()
+                .zip(leads)
+                .map(|(name, values)| {
+                    let column = Arc::new(Float64Array::from(values.clone())) as ArrayRef;
+                    (Field::new(name, DataType::Float64, false), column)
+                })
+                .unzip(),
+            Signal::Digital { adc, calibration } => h
+                .leads
+                .iter()
+                .zip(adc.iter().zip(calibration))
+                .map(|(name, (counts, c))| {
+                    let field =
+                        Field::new(name, DataType::Int32, false).with_metadata(HashMap::from([
+                            ("ecg.adc_gain".to_string(), format!("{:?}", c.gain)),
+                            ("ecg.adc_baseline".to_string(), c.baseline.to_string()),
+                        ]));
+                    let column = Arc::new(Int32Array::from(counts.clone())) as ArrayRef;
+                    (field, column)
+                })
+                .unzip(),
+        };
         let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
-        let columns: Vec<ArrayRef> = self
-            .samples
-            .iter()
-            .map(|s| Arc::new(Float64Array::from(s.clone())) as ArrayRef)
-            .collect();
         let batch = RecordBatch::try_new(schema.clone(), columns)?;
         let mut out = Vec::with_capacity(self.len() * h.leads.len() * 8 + 1024);
         let mut writer = StreamWriter::try_new(&mut out, &schema)?;
@@ -168,10 +190,29 @@ impl Chunk {
             return Err(DecodeError::BatchCount(batches.len()));
         }
         let batch = &batches[0];
-        let samples = batch
+        let samples = decode_columns(batch, &header.leads)?;
+        Ok(Chunk {
+            header,
+            seq,
+            is_final,
+            samples,
+        })
+    }
+}
+
+/// Reads the lead columns: all Float64 (physical) or all Int32 with a
+/// calibration each (digital).
+fn decode_columns(batch: &RecordBatch, leads: &[String]) -> Result<Signal, DecodeError> {
+    let schema = batch.schema();
+    let digital = schema
+        .fields()
+        .iter()
+        .any(|f| f.data_type() == &DataType::Int32);
+    if !digital {
+        let physical = batch
             .columns()
             .iter()
-            .zip(&header.leads)
+            .zip(leads)
             .map(|(col, lead)| {
                 let col = col
                     .as_any()
@@ -181,13 +222,31 @@ impl Chunk {
                 Ok(col.values().to_vec())
             })
             .collect::<Result<Vec<_>, DecodeError>>()?;
-        Ok(Chunk {
-            header,
-            seq,
-            is_final,
-            samples,
-        })
+        return Ok(Signal::Physical(physical));
     }
+    let mut adc = Vec::with_capacity(leads.len());
+    let mut calibration = Vec::with_capacity(leads.len());
+    for ((col, field), lead) in batch.columns().iter().zip(schema.fields()).zip(leads) {
+        if field.data_type() != &DataType::Int32 {
+            return Err(DecodeError::MixedColumns);
+        }
+        let col = col
+            .as_any()
+            .downcast_ref::<Int32Array>()
+            .filter(|c| c.null_count() == 0)
+            .ok_or_else(|| DecodeError::BadColumn(lead.clone()))?;
+        let meta = field.metadata();
+        let gain = meta.get("ecg.adc_gain").and_then(|g| g.parse::<f64>().ok());
+        let baseline = meta
+            .get("ecg.adc_baseline")
+            .and_then(|b| b.parse::<i32>().ok());
+        let (Some(gain), Some(baseline)) = (gain, baseline) else {
+            return Err(DecodeError::BadColumn(lead.clone()));
+        };
+        adc.push(col.values().to_vec());
+        calibration.push(Calibration { gain, baseline });
+    }
+    Ok(Signal::Digital { adc, calibration })
 }
 
 fn parse<T: std::str::FromStr>(value: &str, key: &'static str) -> Result<T, DecodeError> {
@@ -226,7 +285,10 @@ mod tests {
             },
             seq: 7,
             is_final: true,
-            samples: vec![vec![1.5, -0.0, 0.0], vec![f64::MIN_POSITIVE, -2.0, 3.0]],
+            samples: Signal::Physical(vec![
+                vec![1.5, -0.0, 0.0],
+                vec![f64::MIN_POSITIVE, -2.0, 3.0],
+            ]),
         }
     }
 
@@ -236,7 +298,26 @@ mod tests {
         let back = Chunk::decode(&chunk.encode().unwrap()).unwrap();
         assert_eq!(back, chunk);
         // -0.0 == 0.0, so check the sign bit survived too.
-        assert!(back.samples[0][1].is_sign_negative());
+        assert!(back.samples.physical(0)[1].is_sign_negative());
+    }
+
+    #[test]
+    fn digital_chunk_round_trips_counts_and_calibration() {
+        let mut chunk = sample();
+        chunk.samples = Signal::Digital {
+            adc: vec![vec![i32::MIN, 0, 1024], vec![i32::MAX, -5, 1023]],
+            calibration: vec![
+                Calibration {
+                    gain: 200.0,
+                    baseline: 1024,
+                },
+                Calibration {
+                    gain: 0.1,
+                    baseline: -7,
+                },
+            ],
+        };
+        assert_eq!(Chunk::decode(&chunk.encode().unwrap()).unwrap(), chunk);
     }
 
     #[test]

@@ -7,20 +7,26 @@
 //! - [`chunk`]: [`Chunk`], the Kafka message, and its versioned Arrow IPC
 //!   encoding (see `schemas/README.md` for the format, readable from any
 //!   language with an Arrow library).
+//! - [`samples`]: [`Signal`], physical or digital samples, and the unit model.
+//! - [`input`]: CSV and Arrow IPC chunk bodies, decoded to the same map as
+//!   JSON bodies.
 //! - [`json`]: JSON decoding that reports where a body is wrong, as a JSON
 //!   pointer.
 //! - [`validate`]: the limits and rules every request must meet, with errors
 //!   that name the field and the limit.
 //!
-//! Units: v1 accepts physical samples in millivolts (`"mV"`, the default) or
-//! microvolts (`"uV"`). Samples are stored exactly as sent (`f64`), with the
-//! unit recorded beside them; zero crossings do not depend on the unit.
+//! Units: samples are physical (floats in `"mV"`, the default, or `"uV"`) or
+//! digital (integer ADC counts with a per-lead gain and baseline, as in WFDB);
+//! see [`samples`]. Either way they are stored exactly as sent.
 
 pub mod api;
 pub mod chunk;
+pub mod input;
 pub mod json;
+pub mod samples;
 pub mod validate;
 
 pub use api::{EcgStatus, Status, Units};
 pub use chunk::{Chunk, DecodeError, EcgHeader};
+pub use samples::{Calibration, Signal};
 pub use validate::{Invalid, Limits};

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::api::Samples;
+use crate::samples::{Calibration, Signal};
 
 /// A request that breaks a rule: which field, what is wrong, which limit.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -222,28 +223,118 @@ impl Limits {
                 "a chunk must hold at least one sample",
             ));
         }
-        for (lead, values) in h.leads.iter().zip(&chunk.samples) {
-            let at = format!("/samples/{}", escape(lead));
-            if values.len() != len {
-                return Err(Invalid::new(
-                    at,
-                    format!(
-                        "lead {lead:?} has {} samples, lead {:?} has {len}",
-                        values.len(),
-                        h.leads[0]
-                    ),
-                ));
-            }
-            check_finite(&at, values)?;
-        }
-        if chunk.samples.len() != h.leads.len() {
+        if chunk.samples.leads() != h.leads.len() {
             return Err(Invalid::new(
                 "/samples",
                 "one column per declared lead is required",
             ));
         }
+        for (i, lead) in h.leads.iter().enumerate() {
+            let at = format!("/samples/{}", escape(lead));
+            if chunk.samples.lead_len(i) != len {
+                return Err(Invalid::new(
+                    at,
+                    format!(
+                        "lead {lead:?} has {} samples, lead {:?} has {len}",
+                        chunk.samples.lead_len(i),
+                        h.leads[0]
+                    ),
+                ));
+            }
+            match &chunk.samples {
+                Signal::Physical(v) => check_finite(&at, &v[i])?,
+                Signal::Digital { calibration, .. } => {
+                    check_calibration(&format!("/adc/{}", escape(lead)), &calibration[i])?
+                }
+            }
+        }
         Ok(())
     }
+
+    /// Checks an ECG's `adc` calibrations against its leads and returns them
+    /// in lead order.
+    pub fn check_adc(
+        &self,
+        leads: &[String],
+        adc: &BTreeMap<String, Calibration>,
+    ) -> Result<Vec<Calibration>, Invalid> {
+        if let Some(unknown) = adc.keys().find(|k| !leads.contains(k)) {
+            return Err(Invalid::new(
+                format!("/adc/{}", escape(unknown)),
+                format!("unknown lead {unknown:?}; this ECG declares {leads:?}"),
+            ));
+        }
+        leads
+            .iter()
+            .map(|lead| {
+                let at = format!("/adc/{}", escape(lead));
+                let c = adc.get(lead).ok_or_else(|| {
+                    Invalid::new(&at, format!("lead {lead:?} needs a gain and a baseline"))
+                })?;
+                check_calibration(&at, c)?;
+                Ok(*c)
+            })
+            .collect()
+    }
+
+    /// Checks samples against the declared leads and, for a digital ECG
+    /// (`adc` given), that every sample is an integer ADC count.
+    pub fn check_signal(
+        &self,
+        field: &str,
+        leads: &[String],
+        adc: Option<&[Calibration]>,
+        samples: &Samples,
+    ) -> Result<Signal, Invalid> {
+        let physical = self.check_samples(field, leads, samples)?;
+        let Some(calibration) = adc else {
+            return Ok(Signal::Physical(physical));
+        };
+        let counts = leads
+            .iter()
+            .zip(&physical)
+            .map(|(lead, values)| {
+                values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| {
+                        // JSON integers up to 2^53 parse exactly as f64, so
+                        // this test is exact for every i32.
+                        if v.fract() == 0.0 && v >= f64::from(i32::MIN) && v <= f64::from(i32::MAX) {
+                            Ok(v as i32)
+                        } else {
+                            Err(Invalid::new(
+                                format!("{field}/{}/{i}", escape(lead)),
+                                format!("sample {i} is {v}; this ECG's samples are ADC counts: integers that fit in 32 bits"),
+                            ))
+                        }
+                    })
+                    .collect::<Result<Vec<i32>, Invalid>>()
+            })
+            .collect::<Result<Vec<_>, Invalid>>()?;
+        Ok(Signal::Digital {
+            adc: counts,
+            calibration: calibration.to_vec(),
+        })
+    }
+}
+
+/// Most ADC counts per physical unit accepted: far beyond any real ADC, and
+/// small enough that (adc - baseline) / gain never underflows to zero.
+const MAX_GAIN: f64 = 1e9;
+
+fn check_calibration(field: &str, c: &Calibration) -> Result<(), Invalid> {
+    if !(c.gain.is_finite() && c.gain > 0.0 && c.gain <= MAX_GAIN) {
+        return Err(Invalid::new(
+            format!("{field}/gain"),
+            format!(
+                "gain must be positive and at most {MAX_GAIN:e} counts per unit, got {}",
+                c.gain
+            ),
+        )
+        .limit(MAX_GAIN as u64));
+    }
+    Ok(())
 }
 
 fn check_leads_match(field: &str, leads: &[String], samples: &Samples) -> Result<(), Invalid> {
@@ -279,23 +370,6 @@ pub fn check_finite(field: &str, values: &[f64]) -> Result<(), Invalid> {
 /// Lead names in pointers are escaped per RFC 6901.
 fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
-}
-
-/// Splits whole-signal samples (already in lead order) into chunks of at most
-/// `chunk_samples` samples per lead. The last chunk may be shorter.
-pub fn split(signal: &[Vec<f64>], chunk_samples: usize) -> Vec<Vec<Vec<f64>>> {
-    let len = signal.first().map_or(0, Vec::len);
-    let step = chunk_samples.max(1);
-    (0..len)
-        .step_by(step)
-        .map(|start| {
-            let end = (start + step).min(len);
-            signal
-                .iter()
-                .map(|lead| lead[start..end].to_vec())
-                .collect()
-        })
-        .collect()
 }
 
 /// Lead-name to samples, as a map ordered for stable errors.
@@ -383,12 +457,49 @@ mod tests {
     }
 
     #[test]
-    fn split_keeps_every_sample_in_order() {
-        let signal = vec![(0..10).map(f64::from).collect::<Vec<_>>(), vec![0.0; 10]];
-        let chunks = split(&signal, 4);
-        assert_eq!(chunks.len(), 3);
-        assert_eq!(chunks[2][0], vec![8.0, 9.0]);
-        let rejoined: Vec<f64> = chunks.iter().flat_map(|c| c[0].clone()).collect();
-        assert_eq!(rejoined, signal[0]);
+    fn digital_samples_must_be_integers_that_fit() {
+        let l = Limits::default();
+        let cal = [Calibration {
+            gain: 200.0,
+            baseline: 1024,
+        }];
+        let s = samples_map(&leads(&["I"]), &[vec![1.0, 2.5]]);
+        let err = l
+            .check_signal("/samples", &leads(&["I"]), Some(&cal), &s)
+            .unwrap_err();
+        assert_eq!(err.field, "/samples/I/1");
+        let s = samples_map(&leads(&["I"]), &[vec![3e9]]);
+        assert!(
+            l.check_signal("/samples", &leads(&["I"]), Some(&cal), &s)
+                .is_err()
+        );
+        let s = samples_map(&leads(&["I"]), &[vec![-2147483648.0, 2147483647.0]]);
+        let ok = l
+            .check_signal("/samples", &leads(&["I"]), Some(&cal), &s)
+            .unwrap();
+        assert_eq!(ok.lead_len(0), 2);
+    }
+
+    #[test]
+    fn calibrations_must_cover_every_lead_with_a_positive_gain() {
+        let l = Limits::default();
+        let mut adc = BTreeMap::new();
+        adc.insert(
+            "I".to_string(),
+            Calibration {
+                gain: 0.0,
+                baseline: 0,
+            },
+        );
+        assert_eq!(
+            l.check_adc(&leads(&["I"]), &adc).unwrap_err().field,
+            "/adc/I/gain"
+        );
+        assert_eq!(
+            l.check_adc(&leads(&["I", "II"]), &BTreeMap::new())
+                .unwrap_err()
+                .field,
+            "/adc/I"
+        );
     }
 }

@@ -14,8 +14,14 @@
 //!
 //! Modules:
 //! - [`sign`]: the sign of a sample, with `-0.0` as zero.
-//! - [`summary`]: [`LeadSummary`], a chunk's summary and how two combine.
+//! - [`summary`]: [`LeadSummary`], a chunk's summary, the scalar definition
+//!   ([`LeadSummary::from_signs`]) and how two summaries combine.
+//! - [`kernel`]: the fast summaries of `f64`, `f32` and digital `i16`/`i32`
+//!   slices ([`LeadSummary::of`], [`LeadSummary::of_f32`],
+//!   [`LeadSummary::of_digital_i16`], [`LeadSummary::of_digital_i32`]), equal
+//!   to the scalar definition for every input; figures in `BENCHMARKS.md`.
 
+pub mod kernel;
 pub mod sign;
 pub mod summary;
 

@@ -6,6 +6,8 @@
 //! are [`Sign::Zero`]. NaN never reaches the kernel (validation rejects it at
 //! the gateway and the processor); if it did, it would count as a zero.
 
+use std::cmp::Ordering;
+
 /// The sign of one sample, stored as `-1`, `0` or `1` (ClickHouse `Int8`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[repr(i8)]
@@ -48,6 +50,18 @@ impl Sign {
     }
 }
 
+/// The sign of `a - b` from `a.cmp(&b)`: exact for integers of any width,
+/// where the subtraction itself could overflow.
+impl From<Ordering> for Sign {
+    fn from(o: Ordering) -> Self {
+        match o {
+            Ordering::Greater => Sign::Positive,
+            Ordering::Less => Sign::Negative,
+            Ordering::Equal => Sign::Zero,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +77,13 @@ mod tests {
     fn tiny_values_keep_their_sign() {
         assert_eq!(Sign::of(f64::MIN_POSITIVE / 4.0), Sign::Positive);
         assert_eq!(Sign::of(-f64::MIN_POSITIVE / 4.0), Sign::Negative);
+    }
+
+    #[test]
+    fn ordering_is_the_sign_of_the_difference() {
+        assert_eq!(Sign::from(i16::MIN.cmp(&i16::MAX)), Sign::Negative);
+        assert_eq!(Sign::from(7.cmp(&7)), Sign::Zero);
+        assert_eq!(Sign::from(i64::MAX.cmp(&i64::MIN)), Sign::Positive);
     }
 
     #[test]

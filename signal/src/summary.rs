@@ -1,5 +1,7 @@
 //! [`LeadSummary`]: everything about a run of samples that zero-crossing
-//! counting needs from it to combine with its neighbours.
+//! counting needs from it to combine with its neighbours, the scalar
+//! definition, and how two summaries combine. The fast kernels that build a
+//! summary from a slice are in [`crate::kernel`].
 
 use crate::Sign;
 
@@ -29,13 +31,15 @@ impl LeadSummary {
         crossings: 0,
     };
 
-    /// Summarises `samples` in one pass.
-    pub fn of(samples: &[f64]) -> Self {
+    /// The scalar definition, one sign at a time: the reference every fast
+    /// kernel is tested against, and the baseline the benchmarks compare.
+    pub fn from_signs(signs: impl IntoIterator<Item = Sign>) -> Self {
+        let mut samples = 0u64;
         let mut first = Sign::Zero;
         let mut last = Sign::Zero;
         let mut crossings = 0u64;
-        for &x in samples {
-            let s = Sign::of(x);
+        for s in signs {
+            samples += 1;
             if s.is_zero() {
                 continue;
             }
@@ -47,11 +51,16 @@ impl LeadSummary {
             last = s;
         }
         LeadSummary {
-            samples: samples.len() as u64,
+            samples,
             first,
             last,
             crossings,
         }
+    }
+
+    /// [`LeadSummary::of`] by the scalar definition, one sample at a time.
+    pub fn of_scalar(samples: &[f64]) -> Self {
+        Self::from_signs(samples.iter().map(|&x| Sign::of(x)))
     }
 
     /// The summary of this run followed immediately by `next`.
@@ -93,6 +102,7 @@ mod tests {
     use super::*;
 
     fn count(samples: &[f64]) -> u64 {
+        assert_eq!(LeadSummary::of(samples), LeadSummary::of_scalar(samples));
         LeadSummary::of(samples).crossings
     }
 

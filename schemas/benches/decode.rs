@@ -1,0 +1,155 @@
+//! Decoder throughput: `cargo bench -p ecg-schemas --bench decode`.
+//! Prints samples per second (all leads together) for each format the
+//! gateway reads and for the Kafka chunk format the processor reads, on a
+//! 12-lead chunk of 2,000 samples per lead of ECG-like values.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow_array::{ArrayRef, Float64Array, RecordBatch};
+use arrow_ipc::writer::StreamWriter;
+use arrow_schema::{DataType, Field, Schema};
+use ecg_schemas::api::ChunkRequest;
+use ecg_schemas::{Chunk, EcgHeader, Limits, Signal, Units, input, json};
+
+const LEADS: usize = 12;
+const SAMPLES: usize = 2_000;
+
+fn leads() -> Vec<String> {
+    [
+        "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// ECG-like millivolts with 5 significant digits, as devices send them.
+fn signal() -> Vec<Vec<f64>> {
+    (0..LEADS)
+        .map(|l| {
+            (0..SAMPLES)
+                .map(|i| {
+                    let t = i as f64 / 500.0;
+                    let v = 1.2 * (t * 7.0 + l as f64).sin() + 0.05 * (t * 331.0).cos();
+                    (v * 100_000.0).round() / 100_000.0
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Runs `f` repeatedly for about a second and prints samples per second.
+fn measure(name: &str, bytes: usize, mut f: impl FnMut()) {
+    f(); // warm up
+    let start = Instant::now();
+    let mut runs = 0u32;
+    while start.elapsed() < Duration::from_secs(1) {
+        f();
+        runs += 1;
+    }
+    let secs = start.elapsed().as_secs_f64() / f64::from(runs);
+    let samples = (LEADS * SAMPLES) as f64;
+    println!(
+        "{name:<44} {:>8.1} M samples/s {:>8.1} MB/s  ({bytes} bytes per chunk)",
+        samples / secs / 1e6,
+        bytes as f64 / secs / 1e6
+    );
+}
+
+fn main() {
+    let leads = leads();
+    let signal = signal();
+    let limits = Limits::default();
+    let samples: ecg_schemas::api::Samples =
+        leads.iter().cloned().zip(signal.iter().cloned()).collect();
+
+    let json_body = serde_json::to_vec(&ChunkRequest {
+        seq: 0,
+        samples: samples.clone(),
+        r#final: false,
+    })
+    .unwrap();
+    measure(
+        "JSON chunk body -> validated samples",
+        json_body.len(),
+        || {
+            let req: ChunkRequest = json::decode(black_box(&json_body)).unwrap();
+            black_box(
+                limits
+                    .check_signal("/samples", &leads, None, &req.samples)
+                    .unwrap(),
+            );
+        },
+    );
+
+    let mut csv_body = format!("time,{}\n", leads.join(","));
+    for i in 0..SAMPLES {
+        csv_body.push_str(&format!("{:.3}", i as f64 / 500.0));
+        for lead in &signal {
+            csv_body.push_str(&format!(",{:?}", lead[i]));
+        }
+        csv_body.push('\n');
+    }
+    measure(
+        "CSV chunk body -> validated samples",
+        csv_body.len(),
+        || {
+            let s = input::csv(black_box(csv_body.as_bytes()), &leads).unwrap();
+            black_box(limits.check_signal("/samples", &leads, None, &s).unwrap());
+        },
+    );
+
+    let fields: Vec<Field> = leads
+        .iter()
+        .map(|l| Field::new(l, DataType::Float64, false))
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let columns: Vec<ArrayRef> = signal
+        .iter()
+        .map(|l| Arc::new(Float64Array::from(l.clone())) as ArrayRef)
+        .collect();
+    let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+    let mut arrow_body = Vec::new();
+    let mut writer = StreamWriter::try_new(&mut arrow_body, &schema).unwrap();
+    writer.write(&batch).unwrap();
+    writer.finish().unwrap();
+    drop(writer);
+    measure(
+        "Arrow IPC chunk body -> validated samples",
+        arrow_body.len(),
+        || {
+            let s = input::arrow(black_box(&arrow_body)).unwrap();
+            black_box(limits.check_signal("/samples", &leads, None, &s).unwrap());
+        },
+    );
+
+    let chunk = Chunk {
+        header: EcgHeader {
+            ecg_id: uuid::Uuid::nil(),
+            tenant: "demo".into(),
+            device_id: "bench".into(),
+            sample_rate_hz: 500.0,
+            units: Units::Millivolts,
+            started_at: time::OffsetDateTime::UNIX_EPOCH,
+            leads: leads.clone(),
+        },
+        seq: 0,
+        is_final: false,
+        samples: Signal::Physical(signal.clone()),
+    };
+    let message = chunk.encode().unwrap();
+    measure("Kafka chunk (Arrow IPC) encode", message.len(), || {
+        black_box(black_box(&chunk).encode().unwrap());
+    });
+    measure(
+        "Kafka chunk (Arrow IPC) decode + check",
+        message.len(),
+        || {
+            let c = Chunk::decode(black_box(&message)).unwrap();
+            limits.check_chunk(&c).unwrap();
+            black_box(c);
+        },
+    );
+}

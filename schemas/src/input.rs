@@ -1,0 +1,253 @@
+//! Chunk bodies in the formats devices and their gateways produce, besides
+//! JSON: CSV and Arrow IPC streams. Each decoder yields the same lead-to-
+//! samples map as the JSON body, so every format goes through the same
+//! validation (`Limits::check_signal`) and nothing format-specific reaches
+//! Kafka.
+//!
+//! - `text/csv`: a header line of lead names, then one line per sample
+//!   instant. A first column that is not a declared lead is a time column
+//!   (e.g. `time`): its values must be numbers and are otherwise ignored.
+//! - `application/vnd.apache.arrow.stream`: one column per lead, named by
+//!   the lead, non-null, of a numeric type that converts to `f64` exactly
+//!   (Float64, Float32, Int8/16/32, UInt8/16/32); any number of batches.
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, UInt8Type, UInt16Type, UInt32Type,
+};
+use arrow_array::{Array, ArrayRef};
+use arrow_ipc::reader::StreamReader;
+use arrow_schema::DataType;
+
+use crate::Invalid;
+use crate::api::Samples;
+
+/// Content type of Arrow IPC stream bodies.
+pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
+/// Content type of CSV bodies.
+pub const CSV: &str = "text/csv";
+
+/// Reads a CSV chunk body whose columns are `leads` (in any order), with an
+/// optional leading time column.
+pub fn csv(body: &[u8], leads: &[String]) -> Result<Samples, Invalid> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(csv::Trim::All)
+        .from_reader(body);
+    let headers = reader
+        .headers()
+        .map_err(|e| Invalid::new("", format!("unreadable CSV header: {e}")))?
+        .clone();
+    let names: Vec<&str> = headers.iter().collect();
+    let skip_time = names
+        .first()
+        .is_some_and(|first| !leads.iter().any(|l| l == first))
+        && names.len() > 1;
+    let columns: Vec<&str> = names[usize::from(skip_time)..].to_vec();
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); columns.len()];
+    for (row, record) in reader.records().enumerate() {
+        let record = record
+            .map_err(|e| Invalid::new("", format!("unreadable CSV line {}: {e}", row + 2)))?;
+        if record.len() != names.len() {
+            return Err(Invalid::new(
+                "",
+                format!(
+                    "CSV line {} has {} fields, the header has {}",
+                    row + 2,
+                    record.len(),
+                    names.len()
+                ),
+            ));
+        }
+        if skip_time && record[0].parse::<f64>().is_err() {
+            return Err(Invalid::new(
+                "",
+                format!(
+                    "CSV line {}: time {:?} is not a number",
+                    row + 2,
+                    &record[0]
+                ),
+            ));
+        }
+        for (i, field) in record.iter().skip(usize::from(skip_time)).enumerate() {
+            let value = field.parse::<f64>().map_err(|_| {
+                Invalid::new(
+                    format!("/samples/{}/{row}", columns[i]),
+                    format!("CSV line {}: {field:?} is not a number", row + 2),
+                )
+            })?;
+            samples[i].push(value);
+        }
+    }
+    collect(columns.into_iter().map(str::to_string).zip(samples))
+}
+
+/// Reads an Arrow IPC stream chunk body.
+pub fn arrow(body: &[u8]) -> Result<Samples, Invalid> {
+    let reader = StreamReader::try_new(Cursor::new(body), None)
+        .map_err(|e| Invalid::new("", format!("not an Arrow IPC stream: {e}")))?;
+    let schema = reader.schema();
+    let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    for batch in reader {
+        let batch = batch.map_err(|e| Invalid::new("", format!("unreadable Arrow batch: {e}")))?;
+        for (i, column) in batch.columns().iter().enumerate() {
+            append(&mut samples[i], column, &names[i])?;
+        }
+    }
+    collect(names.into_iter().zip(samples))
+}
+
+/// Appends a column's values as `f64`; every accepted type converts exactly.
+fn append(out: &mut Vec<f64>, column: &ArrayRef, lead: &str) -> Result<(), Invalid> {
+    if column.null_count() > 0 {
+        let i = (0..column.len()).find(|&i| column.is_null(i)).unwrap_or(0);
+        return Err(Invalid::new(
+            format!("/samples/{lead}/{}", out.len() + i),
+            "null sample; every sample must be a number",
+        ));
+    }
+    match column.data_type() {
+        DataType::Float64 => out.extend(column.as_primitive::<Float64Type>().values().iter()),
+        DataType::Float32 => out.extend(
+            column
+                .as_primitive::<Float32Type>()
+                .values()
+                .iter()
+                .map(|&v| f64::from(v)),
+        ),
+        DataType::Int32 => out.extend(
+            column
+                .as_primitive::<Int32Type>()
+                .values()
+                .iter()
+                .map(|&v| f64::from(v)),
+        ),
+        DataType::Int16 => out.extend(
+            column
+                .as_primitive::<Int16Type>()
+                .values()
+                .iter()
+                .map(|&v| f64::from(v)),
+        ),
+        DataType::Int8 => out.extend(
+            column
+                .as_primitive::<Int8Type>()
+                .values()
+                .iter()
+                .map(|&v| f64::from(v)),
+        ),
+        DataType::UInt32 => out.extend(
+            column
+                .as_primitive::<UInt32Type>()
+                .values()
+                .iter()
+                .map(|&v| f64::from(v)),
+        ),
+        DataType::UInt16 => out.extend(
+            column
+                .as_primitive::<UInt16Type>()
+                .values()
+                .iter()
+                .map(|&v| f64::from(v)),
+        ),
+        DataType::UInt8 => out.extend(
+            column
+                .as_primitive::<UInt8Type>()
+                .values()
+                .iter()
+                .map(|&v| f64::from(v)),
+        ),
+        other => {
+            return Err(Invalid::new(
+                format!("/samples/{lead}"),
+                format!(
+                    "column type {other} is not accepted; use Float64, Float32 or an integer type of up to 32 bits"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Builds the lead map, refusing a lead named twice.
+fn collect(columns: impl Iterator<Item = (String, Vec<f64>)>) -> Result<Samples, Invalid> {
+    let mut map = BTreeMap::new();
+    for (name, values) in columns {
+        if map.insert(name.clone(), values).is_some() {
+            return Err(Invalid::new(
+                format!("/samples/{name}"),
+                format!("lead {name:?} appears twice"),
+            ));
+        }
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Float32Array, Int16Array, RecordBatch};
+    use arrow_ipc::writer::StreamWriter;
+    use arrow_schema::{Field, Schema};
+
+    use super::*;
+
+    fn leads() -> Vec<String> {
+        vec!["I".into(), "II".into()]
+    }
+
+    #[test]
+    fn csv_with_time_column_reads_every_lead() {
+        let body = b"time,II,I\n0.000,1,-0.0\n0.002,2.5,3\n";
+        let s = csv(body, &leads()).unwrap();
+        assert_eq!(s["I"], vec![-0.0, 3.0]);
+        assert!(s["I"][0].is_sign_negative());
+        assert_eq!(s["II"], vec![1.0, 2.5]);
+        assert!(!s.contains_key("time"));
+    }
+
+    #[test]
+    fn csv_bad_number_points_at_lead_and_row() {
+        let err = csv(b"I,II\n1,2\n3,x\n", &leads()).unwrap_err();
+        assert_eq!(err.field, "/samples/II/1");
+        let err = csv(b"I,II\n1\n", &leads()).unwrap_err();
+        assert!(err.message.contains("1 fields"), "{}", err.message);
+    }
+
+    #[test]
+    fn arrow_stream_of_several_batches_is_concatenated() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("I", DataType::Float32, false),
+            Field::new("II", DataType::Int16, false),
+        ]));
+        let batch = |a: Vec<f32>, b: Vec<i16>| {
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(Float32Array::from(a)),
+                    Arc::new(Int16Array::from(b)),
+                ],
+            )
+            .unwrap()
+        };
+        let mut body = Vec::new();
+        let mut w = StreamWriter::try_new(&mut body, &schema).unwrap();
+        w.write(&batch(vec![0.5, -0.0], vec![1, -2])).unwrap();
+        w.write(&batch(vec![1.0], vec![i16::MIN])).unwrap();
+        w.finish().unwrap();
+        drop(w);
+        let s = arrow(&body).unwrap();
+        assert_eq!(s["I"], vec![0.5, -0.0, 1.0]);
+        assert_eq!(s["II"], vec![1.0, -2.0, -32768.0]);
+    }
+
+    #[test]
+    fn garbage_is_not_an_arrow_stream() {
+        assert!(arrow(b"I,II\n1,2\n").is_err());
+    }
+}

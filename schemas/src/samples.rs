@@ -1,0 +1,150 @@
+//! [`Signal`]: the samples of a chunk, physical or digital, and the unit
+//! model.
+//!
+//! - Physical samples are floats in the ECG's `units` (`mV` or `uV`), kept
+//!   exactly as sent.
+//! - Digital samples are integer ADC counts with a per-lead [`Calibration`],
+//!   as in WFDB: `physical = (adc - baseline) / gain`. They are kept exactly as
+//!   sent (the counts, the gain, the baseline) and the physical value is
+//!   derived. Zero crossings of a digital lead are computed from the exact
+//!   integer `adc - baseline`, so no rounding can create or hide a crossing.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+/// How one lead's ADC counts map to physical units.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Calibration {
+    /// ADC counts per physical unit (e.g. 200 counts per mV); positive.
+    pub gain: f64,
+    /// The ADC count of 0 physical units.
+    pub baseline: i32,
+}
+
+impl Calibration {
+    /// The physical value of `adc` counts. Exact in sign: `gain > 0`, and a
+    /// non-zero integer over a gain of at most 1e9 cannot underflow to 0.
+    pub fn physical(&self, adc: i32) -> f64 {
+        (i64::from(adc) - i64::from(self.baseline)) as f64 / self.gain
+    }
+}
+
+/// The samples of one chunk: one vector per lead, in lead order, all the
+/// same length.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Signal {
+    /// Floats in the ECG's units.
+    Physical(Vec<Vec<f64>>),
+    /// ADC counts, with one calibration per lead.
+    Digital {
+        adc: Vec<Vec<i32>>,
+        calibration: Vec<Calibration>,
+    },
+}
+
+impl Signal {
+    /// Samples per lead.
+    pub fn len(&self) -> usize {
+        match self {
+            Signal::Physical(v) => v.first().map_or(0, Vec::len),
+            Signal::Digital { adc, .. } => adc.first().map_or(0, Vec::len),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of leads.
+    pub fn leads(&self) -> usize {
+        match self {
+            Signal::Physical(v) => v.len(),
+            Signal::Digital { adc, .. } => adc.len(),
+        }
+    }
+
+    /// Samples of one lead (by index) per lead, for length checks.
+    pub fn lead_len(&self, lead: usize) -> usize {
+        match self {
+            Signal::Physical(v) => v[lead].len(),
+            Signal::Digital { adc, .. } => adc[lead].len(),
+        }
+    }
+
+    /// Lead `lead` in physical units: borrowed when physical, derived from
+    /// the counts when digital.
+    pub fn physical(&self, lead: usize) -> Cow<'_, [f64]> {
+        match self {
+            Signal::Physical(v) => Cow::Borrowed(&v[lead]),
+            Signal::Digital { adc, calibration } => {
+                let c = calibration[lead];
+                Cow::Owned(adc[lead].iter().map(|&a| c.physical(a)).collect())
+            }
+        }
+    }
+
+    /// Cuts the signal into pieces of at most `samples` samples per lead.
+    pub fn split(&self, samples: usize) -> Vec<Signal> {
+        let step = samples.max(1);
+        let len = self.len();
+        (0..len)
+            .step_by(step)
+            .map(|start| {
+                let end = (start + step).min(len);
+                match self {
+                    Signal::Physical(v) => {
+                        Signal::Physical(v.iter().map(|l| l[start..end].to_vec()).collect())
+                    }
+                    Signal::Digital { adc, calibration } => Signal::Digital {
+                        adc: adc.iter().map(|l| l[start..end].to_vec()).collect(),
+                        calibration: calibration.clone(),
+                    },
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn physical_value_follows_wfdb() {
+        let c = Calibration {
+            gain: 200.0,
+            baseline: 1024,
+        };
+        assert_eq!(c.physical(1224), 1.0);
+        assert_eq!(c.physical(1024), 0.0);
+        assert!(c.physical(1023) < 0.0);
+        let extreme = Calibration {
+            gain: 1e9,
+            baseline: i32::MIN,
+        };
+        assert!(extreme.physical(i32::MIN + 1) > 0.0);
+    }
+
+    #[test]
+    fn split_keeps_digital_counts_and_calibration() {
+        let cal = vec![Calibration {
+            gain: 1.0,
+            baseline: 0,
+        }];
+        let s = Signal::Digital {
+            adc: vec![vec![1, 2, 3, 4, 5]],
+            calibration: cal.clone(),
+        };
+        let parts = s.split(2);
+        assert_eq!(parts.len(), 3);
+        assert_eq!(
+            parts[2],
+            Signal::Digital {
+                adc: vec![vec![5]],
+                calibration: cal
+            }
+        );
+    }
+}
