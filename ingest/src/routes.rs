@@ -115,7 +115,7 @@ pub async fn post_chunk(
     let format = BodyFormat::of(&headers, true)?;
     let bytes = read_body(&state, body).await?;
     let req = match format {
-        BodyFormat::Json => json::decode::<ChunkRequest>(&bytes)?,
+        BodyFormat::Json => json::decode_chunk(&bytes)?,
         BodyFormat::Csv | BodyFormat::Arrow => {
             let Query(params) = query.map_err(|e| Invalid::new("", e.body_text()))?;
             let seq = params.seq.ok_or_else(|| {

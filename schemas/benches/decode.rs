@@ -41,7 +41,14 @@ fn signal() -> Vec<Vec<f64>> {
 }
 
 /// Runs `f` repeatedly for about a second and prints samples per second.
+/// `ECG_BENCH_FILTER=json` runs only the cases whose name contains `json`
+/// (case-insensitive).
 fn measure(name: &str, bytes: usize, mut f: impl FnMut()) {
+    if let Ok(filter) = std::env::var("ECG_BENCH_FILTER") {
+        if !name.to_lowercase().contains(&filter.to_lowercase()) {
+            return;
+        }
+    }
     f(); // warm up
     let start = Instant::now();
     let mut runs = 0u32;
@@ -75,12 +82,32 @@ fn main() {
         "JSON chunk body -> validated samples",
         json_body.len(),
         || {
-            let req: ChunkRequest = json::decode(black_box(&json_body)).unwrap();
+            let req = json::decode_chunk(black_box(&json_body)).unwrap();
             black_box(
                 limits
                     .check_signal("/samples", &leads, None, &req.samples)
                     .unwrap(),
             );
+        },
+    );
+
+    assert!(
+        json::fast::chunk(&json_body).is_some(),
+        "the fast path must take the benchmark body: {}",
+        String::from_utf8_lossy(&json_body[..200])
+    );
+    measure(
+        "JSON chunk body, parse only (fast path)",
+        json_body.len(),
+        || {
+            black_box(json::decode_chunk(black_box(&json_body)).unwrap());
+        },
+    );
+    measure(
+        "JSON chunk body, parse only (serde)",
+        json_body.len(),
+        || {
+            black_box(json::decode::<ChunkRequest>(black_box(&json_body)).unwrap());
         },
     );
 
