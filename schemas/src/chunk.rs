@@ -82,6 +82,10 @@ pub enum DecodeError {
     BadColumn(String),
     #[error("columns mix physical (Float64) and digital (Int32) samples")]
     MixedColumns,
+    #[error("malformed Arrow IPC stream: {0}")]
+    Malformed(String),
+    #[error("the chunk has no lead columns")]
+    NoLeads,
 }
 
 impl Chunk {
@@ -108,7 +112,8 @@ impl Chunk {
             ("ecg.tenant".to_string(), h.tenant.clone()),
             ("ecg.device_id".to_string(), h.device_id.clone()),
             // `{:?}` on f64 prints the shortest string that parses back
-            // to the same value, so the rate round-trips exactly.
+            // to the same value, so a finite rate round-trips exactly
+            // (decode refuses the others).
             (
                 "ecg.sample_rate_hz".to_string(),
                 format!("{:?}", h.sample_rate_hz),
@@ -158,6 +163,7 @@ impl Chunk {
 
     /// Decodes one Kafka message value.
     pub fn decode(bytes: &[u8]) -> Result<Chunk, DecodeError> {
+        crate::ipc::check_stream(bytes).map_err(DecodeError::Malformed)?;
         let reader = StreamReader::try_new(Cursor::new(bytes), None)?;
         let schema = reader.schema();
         let meta = schema.metadata();
@@ -183,6 +189,15 @@ impl Chunk {
                 })?,
             leads: schema.fields().iter().map(|f| f.name().clone()).collect(),
         };
+        if header.leads.is_empty() {
+            return Err(DecodeError::NoLeads);
+        }
+        if !header.sample_rate_hz.is_finite() {
+            return Err(DecodeError::BadValue {
+                key: "ecg.sample_rate_hz",
+                value: meta["ecg.sample_rate_hz"].clone(),
+            });
+        }
         let seq = parse(get("ecg.seq")?, "ecg.seq")?;
         let is_final = parse(get("ecg.final")?, "ecg.final")?;
         let batches = reader.collect::<Result<Vec<_>, _>>()?;
@@ -236,7 +251,10 @@ fn decode_columns(batch: &RecordBatch, leads: &[String]) -> Result<Signal, Decod
             .filter(|c| c.null_count() == 0)
             .ok_or_else(|| DecodeError::BadColumn(lead.clone()))?;
         let meta = field.metadata();
-        let gain = meta.get("ecg.adc_gain").and_then(|g| g.parse::<f64>().ok());
+        let gain = meta
+            .get("ecg.adc_gain")
+            .and_then(|g| g.parse::<f64>().ok())
+            .filter(|g| g.is_finite());
         let baseline = meta
             .get("ecg.adc_baseline")
             .and_then(|b| b.parse::<i32>().ok());
@@ -332,10 +350,27 @@ mod tests {
     }
 
     #[test]
+    fn fuzzer_findings_are_errors_not_panics() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fuzz/artifacts/chunk_arrow/"
+        );
+        for (file, expect) in [
+            ("finding-arrow-buffer-outside-body.arrows", "outside"),
+            ("finding-no-columns.arrows", "no lead columns"),
+            ("finding-negative-nan-rate.arrows", "sample_rate_hz"),
+        ] {
+            let bytes = std::fs::read(format!("{dir}{file}")).unwrap();
+            let err = Chunk::decode(&bytes).unwrap_err().to_string();
+            assert!(err.contains(expect), "{file}: {err}");
+        }
+    }
+
+    #[test]
     fn garbage_is_a_decode_error() {
         assert!(matches!(
             Chunk::decode(b"not arrow at all"),
-            Err(DecodeError::Arrow(_))
+            Err(DecodeError::Malformed(_) | DecodeError::Arrow(_))
         ));
         assert!(Chunk::decode(&[]).is_err());
     }

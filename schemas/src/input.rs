@@ -87,6 +87,7 @@ pub fn csv(body: &[u8], leads: &[String]) -> Result<Samples, Invalid> {
 
 /// Reads an Arrow IPC stream chunk body.
 pub fn arrow(body: &[u8]) -> Result<Samples, Invalid> {
+    crate::ipc::check_body(body)?;
     let reader = StreamReader::try_new(Cursor::new(body), None)
         .map_err(|e| Invalid::new("", format!("not an Arrow IPC stream: {e}")))?;
     let schema = reader.schema();

@@ -10,6 +10,7 @@
 //! - [`samples`]: [`Signal`], physical or digital samples, and the unit model.
 //! - [`input`]: CSV and Arrow IPC chunk bodies, decoded to the same map as
 //!   JSON bodies.
+//! - [`ipc`]: a structural check of Arrow IPC streams before arrow reads them.
 //! - [`json`]: JSON decoding that reports where a body is wrong, as a JSON
 //!   pointer.
 //! - [`validate`]: the limits and rules every request must meet, with errors
@@ -22,6 +23,7 @@
 pub mod api;
 pub mod chunk;
 pub mod input;
+pub mod ipc;
 pub mod json;
 pub mod samples;
 pub mod validate;

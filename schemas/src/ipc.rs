@@ -1,0 +1,95 @@
+//! A structural check of an Arrow IPC stream before arrow-ipc reads it.
+//!
+//! arrow-ipc 60 trusts each record batch's buffer offsets and lengths and
+//! panics (`Buffer::slice_with_length`) when one points outside the message
+//! body (found by fuzzing; see `fuzz/README.md`). A Kafka message or an HTTP
+//! body can be anything, and a panic in the processor would make one bad
+//! message stop its partition. So every stream is walked first: framing,
+//! metadata (a verified flatbuffer read, which never panics), body lengths,
+//! and every buffer of every record batch inside its body. Only streams that
+//! pass reach `StreamReader`.
+
+use arrow_ipc::{MessageHeader, root_as_message};
+
+use crate::Invalid;
+
+/// Checks the framing of an IPC stream: `[0xFFFFFFFF] len metadata body`
+/// messages until an end marker or the end of the bytes.
+pub fn check_stream(bytes: &[u8]) -> Result<(), String> {
+    let mut pos = 0usize;
+    let read_i32 = |at: usize| -> Result<i32, String> {
+        let raw = bytes
+            .get(at..at + 4)
+            .ok_or_else(|| format!("stream ends inside a message length at byte {at}"))?;
+        Ok(i32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]))
+    };
+    while pos < bytes.len() {
+        let mut meta_len = read_i32(pos)?;
+        pos += 4;
+        if meta_len == -1 {
+            // The continuation marker 0xFFFFFFFF precedes the real length.
+            meta_len = read_i32(pos)?;
+            pos += 4;
+        }
+        if meta_len == 0 {
+            return Ok(());
+        }
+        let meta_len = usize::try_from(meta_len)
+            .map_err(|_| format!("negative metadata length {meta_len} at byte {pos}"))?;
+        let meta = bytes
+            .get(pos..pos.saturating_add(meta_len))
+            .ok_or_else(|| {
+                format!("metadata of {meta_len} bytes at byte {pos} runs past the end")
+            })?;
+        pos += meta_len;
+        let message =
+            root_as_message(meta).map_err(|e| format!("invalid message metadata: {e}"))?;
+        let body_len = usize::try_from(message.bodyLength())
+            .map_err(|_| format!("negative body length {}", message.bodyLength()))?;
+        if pos
+            .checked_add(body_len)
+            .is_none_or(|end| end > bytes.len())
+        {
+            return Err(format!(
+                "message body of {body_len} bytes at byte {pos} runs past the end"
+            ));
+        }
+        match message.header_type() {
+            MessageHeader::Schema => {}
+            MessageHeader::RecordBatch => {
+                let batch = message
+                    .header_as_record_batch()
+                    .ok_or("record batch message without its header")?;
+                if batch.compression().is_some() {
+                    return Err("compressed record batches are not accepted".into());
+                }
+                for b in batch.buffers().iter().flatten() {
+                    let inside = b.offset() >= 0
+                        && b.length() >= 0
+                        && b.offset()
+                            .checked_add(b.length())
+                            .is_some_and(|end| end <= body_len as i64);
+                    if !inside {
+                        return Err(format!(
+                            "a buffer (offset {}, length {}) lies outside its {body_len}-byte body",
+                            b.offset(),
+                            b.length()
+                        ));
+                    }
+                }
+            }
+            other => {
+                return Err(format!(
+                    "unexpected {other:?} message; chunks hold a schema and record batches"
+                ));
+            }
+        }
+        pos += body_len;
+    }
+    Ok(())
+}
+
+/// [`check_stream`] for request bodies.
+pub fn check_body(bytes: &[u8]) -> Result<(), Invalid> {
+    check_stream(bytes).map_err(|e| Invalid::new("", format!("malformed Arrow IPC stream: {e}")))
+}
