@@ -115,7 +115,8 @@ async fn crossings_survive_processor_crashes_mid_stream() -> anyhow::Result<()> 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_refused_chunk_marks_the_ecg_failed_with_its_reason() -> anyhow::Result<()> {
+async fn refused_and_malformed_chunks_are_recorded_and_the_partition_keeps_flowing()
+-> anyhow::Result<()> {
     let stack = Stack::start("refused").await?;
     let token = stack.token("demo", "demo-secret", None).await?;
     let created: Value = stack
@@ -149,14 +150,22 @@ async fn a_refused_chunk_marks_the_ecg_failed_with_its_reason() -> anyhow::Resul
         .set("bootstrap.servers", ecg_e2e::kafka_brokers())
         .create()?;
     let key = id.to_string();
+    // First a message that once panicked arrow-ipc (a fuzzer finding): it
+    // must become a failed chunk, and the partition must keep flowing.
+    let poison = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/artifacts/chunk_arrow/finding-arrow-buffer-outside-body.arrows"),
+    )?;
     let payload = chunk.encode()?;
-    producer
-        .send(
-            FutureRecord::to(&stack.topic).key(&key).payload(&payload),
-            Duration::from_secs(10),
-        )
-        .await
-        .map_err(|(e, _)| e)?;
+    for bytes in [&poison, &payload] {
+        producer
+            .send(
+                FutureRecord::to(&stack.topic).key(&key).payload(bytes),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)?;
+    }
 
     wait_for(Duration::from_secs(30), "the ECG to be failed", || async {
         Ok(status(&stack, &token, id, "").await?["status"] == "failed")
@@ -169,6 +178,13 @@ async fn a_refused_chunk_marks_the_ecg_failed_with_its_reason() -> anyhow::Resul
         )
         .await?;
     assert_eq!(with_reason, 1);
+    let malformed = stack
+        .count(
+            "SELECT count() FROM failed_chunks WHERE ecg_id = ? AND reason LIKE '%malformed Arrow IPC stream%'",
+            id,
+        )
+        .await?;
+    assert_eq!(malformed, 1);
     stack.stop().await
 }
 
