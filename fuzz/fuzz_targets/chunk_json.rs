@@ -4,7 +4,9 @@
 //! `check_adc` and `check_signal`).
 //!
 //! Checks that nothing panics (nor hangs or exhausts memory), whatever the
-//! body: decoding errors and `Invalid` answers are both fine.
+//! body: decoding errors and `Invalid` answers are both fine. And that the
+//! fast chunk parser (`json::fast::chunk`, used by `json::decode_chunk`)
+//! accepts only bodies serde accepts, decoding them to the same request.
 
 #![no_main]
 
@@ -15,7 +17,21 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let limits = Limits::default();
 
-    if let Ok(req) = json::decode::<ChunkRequest>(data) {
+    // The gateway's chunk decoder is a hand-written fast path that must agree
+    // with serde exactly: whatever it accepts, serde accepts as the same
+    // request, samples compared bit for bit.
+    let slow = json::decode::<ChunkRequest>(data);
+    if let Some(fast) = json::fast::chunk(data) {
+        match &slow {
+            Ok(slow) => assert!(
+                same_request(&fast, slow),
+                "fast and serde paths differ:\n fast  {fast:?}\n serde {slow:?}"
+            ),
+            Err(e) => panic!("the fast path accepts a body serde refuses ({e}):\n {fast:?}"),
+        }
+    }
+
+    if let Ok(req) = slow {
         // The request's own leads: every key matches, so the length, limit
         // and finiteness checks are reached.
         let own: Vec<String> = req.samples.keys().cloned().collect();
@@ -41,3 +57,17 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
+
+fn same_request(a: &ChunkRequest, b: &ChunkRequest) -> bool {
+    a.seq == b.seq
+        && a.r#final == b.r#final
+        && a.samples.len() == b.samples.len()
+        && a.samples
+            .iter()
+            .zip(&b.samples)
+            .all(|((ka, va), (kb, vb))| {
+                ka == kb
+                    && va.len() == vb.len()
+                    && va.iter().zip(vb).all(|(x, y)| x.to_bits() == y.to_bits())
+            })
+}

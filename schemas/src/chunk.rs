@@ -359,6 +359,10 @@ mod tests {
             ("finding-arrow-buffer-outside-body.arrows", "outside"),
             ("finding-no-columns.arrows", "no lead columns"),
             ("finding-negative-nan-rate.arrows", "sample_rate_hz"),
+            (
+                "finding-arrow-union-type-ids.arrows",
+                "only flat integer and floating-point",
+            ),
         ] {
             let bytes = std::fs::read(format!("{dir}{file}")).unwrap();
             let err = Chunk::decode(&bytes).unwrap_err().to_string();

@@ -9,7 +9,7 @@
 //! and every buffer of every record batch inside its body. Only streams that
 //! pass reach `StreamReader`.
 
-use arrow_ipc::{MessageHeader, root_as_message};
+use arrow_ipc::{MessageHeader, Type, root_as_message};
 
 use crate::Invalid;
 
@@ -55,7 +55,27 @@ pub fn check_stream(bytes: &[u8]) -> Result<(), String> {
             ));
         }
         match message.header_type() {
-            MessageHeader::Schema => {}
+            MessageHeader::Schema => {
+                // Our columns are flat numbers. arrow-ipc 60 also panics on
+                // some malformed nested columns (a union's type ids, found by
+                // fuzzing), so nested, dictionary and other types are refused
+                // here, before arrow builds any of them.
+                let schema = message
+                    .header_as_schema()
+                    .ok_or("schema message without its header")?;
+                for field in schema.fields().iter().flatten() {
+                    let flat_number = matches!(field.type_type(), Type::Int | Type::FloatingPoint)
+                        && field.children().is_none_or(|c| c.is_empty())
+                        && field.dictionary().is_none();
+                    if !flat_number {
+                        return Err(format!(
+                            "column {:?} is of type {:?}; only flat integer and floating-point columns are accepted",
+                            field.name().unwrap_or(""),
+                            field.type_type()
+                        ));
+                    }
+                }
+            }
             MessageHeader::RecordBatch => {
                 let batch = message
                     .header_as_record_batch()
