@@ -1,0 +1,35 @@
+//! Fuzzes the gateway's CSV and Arrow IPC chunk bodies (`input::csv`,
+//! `input::arrow`) and the validation that follows them (`check_signal`,
+//! physical and digital). The first input byte picks the format.
+//!
+//! Checks that nothing panics, hangs or exhausts memory, whatever the body:
+//! an `Invalid` answer is fine. Arrow bodies reach arrow-ipc only after
+//! `ipc::check_body`, which exists because arrow-ipc 60 panics on some
+//! malformed streams (see README.md, findings 1 and 4).
+
+#![no_main]
+
+use ecg_schemas::{Calibration, Limits, input};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&format, body)) = data.split_first() else {
+        return;
+    };
+    let leads = vec!["I".to_string(), "II".to_string()];
+    let decoded = if format % 2 == 0 {
+        input::csv(body, &leads)
+    } else {
+        input::arrow(body)
+    };
+    let Ok(samples) = decoded else {
+        return;
+    };
+    let limits = Limits::default();
+    let own: Vec<String> = samples.keys().cloned().collect();
+    for names in [&own, &leads] {
+        let calibration = vec![Calibration { gain: 200.0, baseline: 1024 }; names.len()];
+        let _ = limits.check_signal("/samples", names, None, &samples);
+        let _ = limits.check_signal("/samples", names, Some(&calibration), &samples);
+    }
+});
