@@ -90,7 +90,7 @@ fn sample() -> impl Strategy<Value = f64> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(10_000))]
 
     #[test]
     fn totals_are_exact_through_reordering_duplicates_and_crashes(
