@@ -53,6 +53,15 @@ impl Drop for TempDir {
 impl Stack {
     /// Starts everything for test `name` and waits until all are healthy.
     pub async fn start(name: &str) -> anyhow::Result<Stack> {
+        Self::start_with(name, |_| {}).await
+    }
+
+    /// [`Stack::start`] with the gateway's configuration adjusted by
+    /// `configure` (limits, chunk sizes).
+    pub async fn start_with(
+        name: &str,
+        configure: impl FnOnce(&mut ecg_ingest::Config),
+    ) -> anyhow::Result<Stack> {
         let unique = format!("{name}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let clickhouse = ClickHouseConfig {
             url: clickhouse_url(),
@@ -95,6 +104,7 @@ impl Stack {
         ic.kafka.topic = topic.clone();
         ic.auth.issuer = query.clone();
         ic.auth.jwks_url = format!("{query}/.well-known/jwks.json");
+        configure(&mut ic);
         tasks.push(tokio::spawn(ecg_ingest::run_with_listener(
             ic,
             ingest_listener,
@@ -205,6 +215,26 @@ impl Stack {
             .bind(id.to_string())
             .fetch_one::<u64>()
             .await?)
+    }
+
+    /// Messages in this stack's topic, from its partitions' watermarks.
+    pub async fn messages_in_topic(&self) -> anyhow::Result<i64> {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let topic = self.topic.clone();
+        tokio::task::spawn_blocking(move || {
+            let consumer: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", kafka_brokers())
+                .create()?;
+            let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
+            let mut total = 0;
+            for p in metadata.topics()[0].partitions() {
+                let (low, high) =
+                    consumer.fetch_watermarks(&topic, p.id(), Duration::from_secs(10))?;
+                total += high - low;
+            }
+            Ok(total)
+        })
+        .await?
     }
 
     /// Stops the services (draining) and reports any that failed.

@@ -185,30 +185,10 @@ async fn bad_input_gets_a_precise_4xx_and_produces_nothing() -> anyhow::Result<(
     assert_eq!(status, 404);
 
     // Nothing but the one accepted ECG reached Kafka.
-    let messages = count_messages(&stack.topic).await?;
+    let messages = stack.messages_in_topic().await?;
     assert_eq!(
         messages, 1,
         "only the accepted whole-signal ECG's one chunk"
     );
     stack.stop().await
-}
-
-/// Messages in a topic, from its partitions' watermarks.
-async fn count_messages(topic: &str) -> anyhow::Result<i64> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let topic = topic.to_string();
-    tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", ecg_e2e::kafka_brokers())
-            .create()?;
-        let metadata = consumer.fetch_metadata(Some(&topic), std::time::Duration::from_secs(10))?;
-        let mut total = 0;
-        for p in metadata.topics()[0].partitions() {
-            let (low, high) =
-                consumer.fetch_watermarks(&topic, p.id(), std::time::Duration::from_secs(10))?;
-            total += high - low;
-        }
-        Ok(total)
-    })
-    .await?
 }

@@ -90,10 +90,18 @@ impl Default for AuthConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UploadConfig {
-    /// Largest JSON body accepted, in bytes.
+    /// Largest JSON body accepted, in bytes; larger recordings are streamed
+    /// with `PUT /v1/ecgs/{id}/signal`.
     pub max_json_bytes: usize,
     /// Samples per lead in each chunk when the gateway cuts a whole signal.
     pub chunk_samples: usize,
+    /// Most samples (all leads together) one streamed upload may carry.
+    pub max_signal_samples: u64,
+    /// Chunks of one upload produced and not yet acknowledged, at most.
+    pub max_in_flight: usize,
+    /// Directory of upload spool files (validated chunks waiting to be
+    /// produced; about 8 bytes per sample); unset: the system's temp dir.
+    pub spool_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for UploadConfig {
@@ -101,6 +109,10 @@ impl Default for UploadConfig {
         UploadConfig {
             max_json_bytes: 32 << 20,
             chunk_samples: 2_000,
+            // 24 hours of 12 leads at 1 kHz.
+            max_signal_samples: 1_036_800_000,
+            max_in_flight: 64,
+            spool_dir: None,
         }
     }
 }

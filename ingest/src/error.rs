@@ -12,9 +12,14 @@ use ecg_schemas::api::ErrorBody;
 pub enum ApiError {
     #[error("{0}")]
     Invalid(#[from] Invalid),
-    #[error("body larger than {limit} bytes")]
+    #[error(
+        "JSON body larger than the limit of {limit} bytes; send large recordings with PUT /v1/ecgs/{{id}}/signal as text/csv or application/vnd.apache.arrow.stream, which is streamed"
+    )]
     TooLarge { limit: usize },
-    #[error("unsupported content type {0:?}")]
+    #[error("the upload holds more than the limit of {limit} samples (all leads together)")]
+    TooManySamples { limit: u64 },
+    /// The message says which types the endpoint takes.
+    #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("no ECG {0}")]
     NotFound(uuid::Uuid),
@@ -41,6 +46,12 @@ impl IntoResponse for ApiError {
                 None,
                 Some(*limit as u64),
             ),
+            ApiError::TooManySamples { limit } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_many_samples",
+                None,
+                Some(*limit),
+            ),
             ApiError::UnsupportedMediaType(_) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
@@ -56,9 +67,7 @@ impl IntoResponse for ApiError {
         };
         let message = match &self {
             ApiError::Invalid(e) => e.message.clone(),
-            ApiError::UnsupportedMediaType(t) => {
-                format!("content type {t:?} is not supported here; send application/json")
-            }
+            ApiError::UnsupportedMediaType(message) => message.clone(),
             ApiError::Unavailable(cause) => {
                 tracing::warn!(cause = %cause, "answering 503");
                 "the message broker is unavailable; retry later".into()

@@ -14,6 +14,7 @@ pub mod error;
 pub mod producer;
 pub mod registry;
 pub mod routes;
+pub mod upload;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::FromRef;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use ecg_auth::{Verifier, VerifierSettings};
 use ecg_schemas::Limits;
 use tokio::net::TcpListener;
@@ -32,6 +33,7 @@ pub use config::Config;
 
 use crate::producer::ChunkProducer;
 use crate::registry::Registry;
+use crate::upload::UploadSettings;
 
 /// Shared by every handler.
 #[derive(Debug, Clone)]
@@ -42,6 +44,7 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     pub max_json_bytes: usize,
     pub chunk_samples: usize,
+    pub upload: UploadSettings,
 }
 
 impl FromRef<AppState> for Verifier {
@@ -63,6 +66,12 @@ impl AppState {
             limits: Arc::new(config.limits.clone()),
             max_json_bytes: config.upload.max_json_bytes,
             chunk_samples: config.upload.chunk_samples.max(1),
+            upload: UploadSettings {
+                chunk_samples: config.upload.chunk_samples.max(1),
+                max_samples: config.upload.max_signal_samples,
+                max_in_flight: config.upload.max_in_flight.max(1),
+                spool_dir: config.upload.spool_dir.clone(),
+            },
         })
     }
 }
@@ -73,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(routes::healthz))
         .route("/v1/ecgs", post(routes::create_ecg))
         .route("/v1/ecgs/{id}/chunks", post(routes::post_chunk))
+        .route("/v1/ecgs/{id}/signal", put(routes::put_signal))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

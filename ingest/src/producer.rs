@@ -62,17 +62,32 @@ impl ChunkProducer {
             .map(|c| Ok((c.header.ecg_id.to_string(), c.encode()?)))
             .collect::<Result<Vec<_>, arrow_schema::ArrowError>>()
             .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("encoding a chunk")))?;
-        let deliveries = encoded.iter().map(|(key, payload)| {
-            let record = FutureRecord::to(&self.topic).key(key).payload(payload);
-            // Waits for room in the local queue at most this long; the
-            // delivery itself is bounded by message.timeout.ms.
-            self.producer
-                .send(record, Timeout::After(Duration::from_secs(5)))
-        });
-        try_join_all(deliveries)
+        try_join_all(
+            encoded
+                .iter()
+                .map(|(key, payload)| self.send_payload(key, payload)),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Produces one encoded chunk under `key` (the ECG id) and returns once
+    /// the broker has acknowledged it.
+    pub async fn send_payload(&self, key: &str, payload: &[u8]) -> Result<(), ApiError> {
+        let record = FutureRecord::to(&self.topic).key(key).payload(payload);
+        // Waits for room in the local queue at most this long; the delivery
+        // itself is bounded by message.timeout.ms.
+        self.producer
+            .send(record, Timeout::After(Duration::from_secs(5)))
             .await
             .map_err(|(e, _)| ApiError::Unavailable(e.to_string()))?;
         Ok(())
+    }
+
+    /// Messages waiting in the local queue for delivery (a gauge for
+    /// `/metrics`).
+    pub fn queue_depth(&self) -> i32 {
+        self.producer.in_flight_count()
     }
 
     /// Waits for queued messages to be delivered (graceful shutdown).

@@ -65,7 +65,12 @@ impl Registry {
         }
         let found = self
             .client
-            .query("SELECT ?fields FROM ecgs WHERE tenant = ? AND ecg_id = ? LIMIT 1")
+            // A whole-signal upload adds a row with `final_seq`; until the
+            // table merges both exist, and the final one is the truth.
+            .query(
+                "SELECT ?fields FROM ecgs WHERE tenant = ? AND ecg_id = ? \
+                 ORDER BY isNull(final_seq), created_at DESC LIMIT 1",
+            )
             .bind(tenant)
             .bind(id.to_string())
             .fetch_optional::<EcgRow>()

@@ -14,8 +14,11 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use std::sync::Arc;
+
 use crate::AppState;
 use crate::error::ApiError;
+use crate::upload::{self, SignalFormat};
 use ecg_clickhouse::EcgRow;
 
 /// `POST /v1/ecgs`: opens an ECG; with `signal`, the whole ECG at once.
@@ -26,7 +29,7 @@ pub async fn create_ecg(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    BodyFormat::of(&headers, false)?;
+    BodyFormat::of(&headers, &[BodyFormat::Json])?;
     let bytes = read_body(&state, body).await?;
     let req: CreateEcg = json::decode(&bytes)?;
     state
@@ -106,13 +109,11 @@ pub async fn post_chunk(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let ecg = state
-        .registry
-        .get(&auth.0.tenant, id)
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("looking up the ECG")))?
-        .ok_or(ApiError::NotFound(id))?;
-    let format = BodyFormat::of(&headers, true)?;
+    let ecg = lookup(&state, &auth.0.tenant, id).await?;
+    let format = BodyFormat::of(
+        &headers,
+        &[BodyFormat::Json, BodyFormat::Csv, BodyFormat::Arrow],
+    )?;
     let bytes = read_body(&state, body).await?;
     let req = match format {
         BodyFormat::Json => json::decode_chunk(&bytes)?,
@@ -147,21 +148,84 @@ pub async fn post_chunk(
         }
     }
     let chunk = Chunk {
-        header: EcgHeader {
-            ecg_id: id,
-            tenant: ecg.tenant.clone(),
-            device_id: ecg.device_id.clone(),
-            sample_rate_hz: ecg.sample_rate_hz,
-            units: crate::registry::units(&ecg),
-            started_at: ecg.started_at,
-            leads: ecg.leads.clone(),
-        },
+        header: header_of(&ecg),
         seq: req.seq,
         is_final: req.r#final,
         samples,
     };
     state.producer.send(std::slice::from_ref(&chunk)).await?;
     Ok(accepted(id, 1))
+}
+
+/// `PUT /v1/ecgs/{id}/signal`: the whole signal of an opened ECG, streamed
+/// as CSV or an Arrow IPC stream of any length (see [`crate::upload`]).
+#[tracing::instrument(skip_all, fields(tenant = %auth.0.tenant, ecg_id = %id))]
+pub async fn put_signal(
+    State(state): State<AppState>,
+    auth: Authorized<EcgWrite>,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let ecg = lookup(&state, &auth.0.tenant, id).await?;
+    let format = match BodyFormat::of(&headers, &[BodyFormat::Csv, BodyFormat::Arrow])? {
+        BodyFormat::Csv => SignalFormat::Csv,
+        _ => SignalFormat::Arrow,
+    };
+    if let Some(last) = ecg.final_seq {
+        return Err(ApiError::Conflict(format!(
+            "ECG {id} already has its whole signal (chunks 0 to {last}); open a new ECG for another recording"
+        )));
+    }
+    let started = std::time::Instant::now();
+    let uploaded = upload::upload(
+        body,
+        format,
+        header_of(&ecg),
+        ecg.calibration().map(Arc::from),
+        &state.upload,
+        &state.producer,
+    )
+    .await?;
+    let last = uploaded.chunks - 1;
+    state
+        .registry
+        .insert(EcgRow {
+            final_seq: Some(last),
+            ..(*ecg).clone()
+        })
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("marking the ECG final")))?;
+    tracing::info!(
+        chunks = uploaded.chunks,
+        samples_per_lead = uploaded.samples_per_lead,
+        seconds = started.elapsed().as_secs_f64(),
+        "whole signal accepted"
+    );
+    Ok(accepted(id, uploaded.chunks))
+}
+
+/// The caller's ECG `id`, or 404 (also for another tenant's).
+async fn lookup(state: &AppState, tenant: &str, id: Uuid) -> Result<Arc<EcgRow>, ApiError> {
+    state
+        .registry
+        .get(tenant, id)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("looking up the ECG")))?
+        .ok_or(ApiError::NotFound(id))
+}
+
+/// The header every chunk of a registered ECG carries.
+fn header_of(ecg: &EcgRow) -> EcgHeader {
+    EcgHeader {
+        ecg_id: ecg.ecg_id,
+        tenant: ecg.tenant.clone(),
+        device_id: ecg.device_id.clone(),
+        sample_rate_hz: ecg.sample_rate_hz,
+        units: crate::registry::units(ecg),
+        started_at: ecg.started_at,
+        leads: ecg.leads.clone(),
+    }
 }
 
 /// `GET /healthz`: the process is up.
@@ -202,9 +266,16 @@ enum BodyFormat {
 }
 
 impl BodyFormat {
-    /// The body's format from its `Content-Type`; CSV and Arrow only where
-    /// `samples_only` (chunk bodies, which hold nothing but samples).
-    fn of(headers: &HeaderMap, samples_only: bool) -> Result<Self, ApiError> {
+    fn content_type(self) -> &'static str {
+        match self {
+            BodyFormat::Json => "application/json",
+            BodyFormat::Csv => input::CSV,
+            BodyFormat::Arrow => input::ARROW_STREAM,
+        }
+    }
+
+    /// The body's format from its `Content-Type`, if the endpoint takes it.
+    fn of(headers: &HeaderMap, accepted: &[BodyFormat]) -> Result<Self, ApiError> {
         let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -215,12 +286,22 @@ impl BodyFormat {
             .unwrap_or("")
             .trim()
             .to_ascii_lowercase();
-        match essence.as_str() {
-            "application/json" => Ok(BodyFormat::Json),
-            input::CSV if samples_only => Ok(BodyFormat::Csv),
-            input::ARROW_STREAM if samples_only => Ok(BodyFormat::Arrow),
-            _ => Err(ApiError::UnsupportedMediaType(content_type.to_string())),
+        if let Some(format) = accepted
+            .iter()
+            .find(|f| f.content_type() == essence.as_str())
+        {
+            return Ok(*format);
         }
+        let types: Vec<&str> = accepted.iter().map(|f| f.content_type()).collect();
+        let mut message = format!(
+            "content type {content_type:?} is not accepted here; send {}",
+            types.join(" or ")
+        );
+        if essence == "application/json" {
+            message
+                .push_str("; a whole signal in JSON goes in the `signal` field of POST /v1/ecgs");
+        }
+        Err(ApiError::UnsupportedMediaType(message))
     }
 }
 

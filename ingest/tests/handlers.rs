@@ -42,6 +42,12 @@ fn setup() -> (axum::Router, SigningKey) {
         limits: Arc::new(Limits::default()),
         max_json_bytes: 4_096,
         chunk_samples: 2,
+        upload: ecg_ingest::upload::UploadSettings {
+            chunk_samples: 2,
+            max_samples: 1_000,
+            max_in_flight: 4,
+            spool_dir: None,
+        },
     };
     (router(state), key)
 }

@@ -43,7 +43,12 @@ impl Store {
 
     pub async fn ecg(&self, tenant: &str, id: Uuid) -> clickhouse::error::Result<Option<EcgRow>> {
         self.client
-            .query("SELECT ?fields FROM ecgs WHERE tenant = ? AND ecg_id = ? LIMIT 1")
+            // A whole-signal upload adds a row with `final_seq`; until the
+            // table merges both exist, and the final one is the truth.
+            .query(
+                "SELECT ?fields FROM ecgs WHERE tenant = ? AND ecg_id = ? \
+                 ORDER BY isNull(final_seq), created_at DESC LIMIT 1",
+            )
             .bind(tenant)
             .bind(id.to_string())
             .fetch_optional()

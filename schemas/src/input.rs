@@ -96,18 +96,24 @@ pub fn arrow(body: &[u8]) -> Result<Samples, Invalid> {
     for batch in reader {
         let batch = batch.map_err(|e| Invalid::new("", format!("unreadable Arrow batch: {e}")))?;
         for (i, column) in batch.columns().iter().enumerate() {
-            append(&mut samples[i], column, &names[i])?;
+            append_column(&mut samples[i], column, &names[i], 0)?;
         }
     }
     collect(names.into_iter().zip(samples))
 }
 
 /// Appends a column's values as `f64`; every accepted type converts exactly.
-fn append(out: &mut Vec<f64>, column: &ArrayRef, lead: &str) -> Result<(), Invalid> {
+/// `base`: index in the whole signal of `out`'s first sample (for errors).
+pub(crate) fn append_column(
+    out: &mut Vec<f64>,
+    column: &ArrayRef,
+    lead: &str,
+    base: u64,
+) -> Result<(), Invalid> {
     if column.null_count() > 0 {
         let i = (0..column.len()).find(|&i| column.is_null(i)).unwrap_or(0);
         return Err(Invalid::new(
-            format!("/samples/{lead}/{}", out.len() + i),
+            format!("/samples/{lead}/{}", base + (out.len() + i) as u64),
             "null sample; every sample must be a number",
         ));
     }

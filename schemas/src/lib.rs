@@ -10,6 +10,8 @@
 //! - [`samples`]: [`Signal`], physical or digital samples, and the unit model.
 //! - [`input`]: CSV and Arrow IPC chunk bodies, decoded to the same map as
 //!   JSON bodies.
+//! - [`stream`]: whole-signal CSV and Arrow IPC bodies of any length, read
+//!   block by block.
 //! - [`ipc`]: a structural check of Arrow IPC streams before arrow reads them.
 //! - [`json`]: JSON decoding that reports where a body is wrong, as a JSON
 //!   pointer.
@@ -26,6 +28,7 @@ pub mod input;
 pub mod ipc;
 pub mod json;
 pub mod samples;
+pub mod stream;
 pub mod validate;
 
 pub use api::{EcgStatus, Status, Units};

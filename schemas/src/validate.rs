@@ -30,7 +30,8 @@ impl Invalid {
         }
     }
 
-    fn limit(mut self, limit: u64) -> Self {
+    /// The same error, naming the limit that was exceeded.
+    pub fn limit(mut self, limit: u64) -> Self {
         self.limit = Some(limit);
         self
     }
