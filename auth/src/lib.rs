@@ -3,7 +3,8 @@
 //!
 //! Tokens are EdDSA (Ed25519) JWTs carrying [`Claims`]. The query API issues
 //! them ([`TokenIssuer`], [`oauth`]) and the services check them
-//! ([`Verifier`], [`Authorized`]).
+//! ([`Verifier`], [`Authorized`]). The services may also accept tokens from
+//! external OAuth2/OIDC providers (see below).
 //!
 //! Issuer side:
 //! - [`key`]: the Ed25519 signing key, its PEM file and its public JWKS.
@@ -15,17 +16,54 @@
 //! - `form`: strict form-urlencoded decoding for the token endpoint.
 //!
 //! Verifier side:
-//! - [`verifier`]: signature and claim checks, with static or remote keys.
-//! - `keyset`: which JWKs are trusted (Ed25519 only), by `kid`.
+//! - [`verifier`]: routes a token to its issuer by `iss`, then checks it.
+//! - [`builder`]: a verifier trusting several issuers, and its config errors.
+//! - [`external`]: the configuration of an external provider.
+//! - `trust`: one trusted issuer's keys, algorithms, claim checks and mapping.
+//! - `keyset`: which JWKs are usable, by `kid`, each bound to one algorithm.
 //! - `remote`: the fetched, rate-limited, refreshed JWKS cache.
 //! - [`extractor`]: `Authorized<S>`, the axum extractor requiring scope `S`.
 //! - [`error`]: [`AuthError`] and its RFC 6750 responses.
 //!
 //! Shared: [`claims`], [`principal`], [`scope`].
+//!
+//! # External identity providers
+//!
+//! Besides the built-in issuer, a [`Verifier`] built with
+//! [`Verifier::builder`] trusts any number of external providers, each an
+//! [`ExternalIssuerConfig`] (a list in the service config, `[[auth.external]]`
+//! in TOML):
+//!
+//! ```toml
+//! [[auth.external]]
+//! issuer = "https://sso.example.com/realms/ecg"   # exact `iss`
+//! audience = "ecg-stream"                         # must be in `aud`
+//! jwks_url = "https://sso.example.com/realms/ecg/protocol/openid-connect/certs"
+//! algorithms = ["RS256", "ES256", "EdDSA"]        # the default
+//! tenant_claim = "tenant"                         # the default
+//! scope_claim = "scope"                           # the default; string or array
+//! # tenant = "hospital-1"          # fixed tenant for a single-tenant provider
+//! # hs256_secret_file = "/run/secrets/idp-hs256"  # the only way to allow HS256
+//! ```
+//!
+//! A token is routed by its `iss` (unknown → 401 `unknown issuer`) and then
+//! checked with that provider's keys and settings only. The key decides the
+//! algorithm (the JWK's `alg`, else RS256 for RSA, ES256 for P-256, ES384 for
+//! P-384, EdDSA for Ed25519), which must also be in `algorithms`; a header
+//! naming another one, `alg: none`, and HS256 without a configured secret
+//! are refused. RSA keys under 2048 bits and symmetric JWKs are ignored.
+//! Keys are fetched on first use and again, at most once per 10 s, when a
+//! token names an unknown `kid`. `sub` becomes the client id; the tenant
+//! comes from `tenant_claim` (or the fixed `tenant`); scopes from
+//! `scope_claim`, a space-separated string or an array of strings. Invalid
+//! tokens get 401 with `WWW-Authenticate: Bearer error="invalid_token"`, a
+//! valid token without the endpoint's scope 403 `insufficient_scope`.
 
+pub mod builder;
 pub mod claims;
 pub mod clients;
 pub mod error;
+pub mod external;
 pub mod extractor;
 mod form;
 pub mod issuer;
@@ -37,11 +75,14 @@ pub mod principal;
 mod remote;
 pub mod scope;
 pub mod secret;
+mod trust;
 pub mod verifier;
 
+pub use builder::{VerifierBuilder, VerifierError};
 pub use claims::Claims;
 pub use clients::{ClientConfig, default_clients};
 pub use error::AuthError;
+pub use external::ExternalIssuerConfig;
 pub use extractor::Authorized;
 pub use issuer::{IssuerError, IssuerSettings, TokenIssuer, TokenResponse};
 pub use key::{KeyError, SigningKey};
@@ -50,3 +91,6 @@ pub use principal::Principal;
 pub use scope::{EcgRead, EcgWrite, Scope};
 pub use secret::hash_secret;
 pub use verifier::{Verifier, VerifierSettings};
+
+/// Signature algorithms, as named in [`ExternalIssuerConfig::algorithms`].
+pub use jsonwebtoken::Algorithm;

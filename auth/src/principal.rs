@@ -3,6 +3,8 @@
 /// The caller identified by a verified access token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
+    /// The `iss` of the token: the built-in issuer or an external provider.
+    pub issuer: String,
     /// The OAuth2 client id (the token's `sub`).
     pub client_id: String,
     /// The tenant whose data this caller may touch.

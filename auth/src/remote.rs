@@ -11,12 +11,12 @@ use std::error::Error;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use jsonwebtoken::DecodingKey;
+use jsonwebtoken::Algorithm;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::error::AuthError;
-use crate::keyset::KeySet;
+use crate::keyset::{KeySet, VerifyingKey};
 
 /// How long one JWKS request may take before the verifier gives up.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -27,6 +27,8 @@ const RETRY_WITHOUT_KEYS: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub(crate) struct RemoteJwks {
     url: String,
+    /// Keys for other algorithms are dropped when the set is fetched.
+    allowed: Vec<Algorithm>,
     /// `Err` if the HTTP client could not be built; reported at each fetch.
     client: Result<reqwest::Client, String>,
     min_refresh: Duration,
@@ -37,13 +39,14 @@ pub(crate) struct RemoteJwks {
 }
 
 impl RemoteJwks {
-    pub(crate) fn new(url: String, min_refresh: Duration) -> Self {
+    pub(crate) fn new(url: String, allowed: Vec<Algorithm>, min_refresh: Duration) -> Self {
         let client = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
             .build()
             .map_err(|e| error_chain(&e));
         Self {
             url,
+            allowed,
             client,
             min_refresh,
             current: RwLock::new(None),
@@ -54,7 +57,7 @@ impl RemoteJwks {
     /// The key for `kid`, fetching the set if it is not known yet.
     /// `Ok(None)`: the issuer does not have (or did not recently have) such a
     /// key. `Err(Unavailable)`: the set could not be fetched when needed.
-    pub(crate) async fn key(&self, kid: &str) -> Result<Option<DecodingKey>, AuthError> {
+    pub(crate) async fn key(&self, kid: &str) -> Result<Option<VerifyingKey>, AuthError> {
         if let Some(key) = self.lookup(kid) {
             return Ok(Some(key));
         }
@@ -98,7 +101,7 @@ impl RemoteJwks {
             .clone()
     }
 
-    fn lookup(&self, kid: &str) -> Option<DecodingKey> {
+    fn lookup(&self, kid: &str) -> Option<VerifyingKey> {
         self.snapshot()?.get(kid).cloned()
     }
 
@@ -117,9 +120,11 @@ impl RemoteJwks {
             return Err(format!("HTTP status {status}"));
         }
         let body = response.bytes().await.map_err(|e| error_chain(&e))?;
-        let set = KeySet::from_json(&body)?;
+        let set = KeySet::from_json(&body, &self.allowed)?;
         if set.is_empty() {
-            return Err("the JWK Set has no usable Ed25519 key".into());
+            return Err(
+                "the JWK Set has no usable key (see debug logs for why each was ignored)".into(),
+            );
         }
         Ok(set)
     }

@@ -1,29 +1,38 @@
-//! Bearer token verification.
+//! Bearer token verification, for one or several trusted issuers.
 //!
-//! A token is accepted only if: its header says EdDSA and names a `kid` in
-//! the trusted set; the Ed25519 signature checks with that key; `exp` is in
-//! the future and `nbf` in the past (30 s leeway either way for clock skew);
-//! `iss` and `aud` equal the configured values; and every claim of
-//! [`Claims`] is present.
+//! A token is accepted only if: its `iss` names a trusted issuer (the
+//! built-in one or a configured external provider); its header names an
+//! algorithm that issuer allows and, except for a configured HS256 secret, a
+//! `kid` in that issuer's key set whose own algorithm is the header's; the
+//! signature checks with that key; `exp` is in the future and `nbf` (if
+//! present; required for built-in tokens) in the past, 30 s leeway either way
+//! for clock skew; `aud` contains the issuer's configured audience; and the
+//! claims the issuer's mapping needs are present (every claim of
+//! [`crate::Claims`] for built-in tokens; `sub` and the tenant for external
+//! ones).
+//!
+//! The `iss` is read before the signature is checked, but only to choose
+//! whose keys and rules apply; the chosen issuer then checks it again.
 
+use std::collections::HashMap;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::errors::ErrorKind;
+use base64::Engine;
+use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, Validation};
+use serde_json::Value;
 
-use crate::claims::Claims;
+use crate::builder::{VerifierBuilder, built_in_remote, built_in_static};
 use crate::error::AuthError;
-use crate::keyset::KeySet;
 use crate::principal::Principal;
-use crate::remote::RemoteJwks;
+use crate::trust::TrustedIssuer;
 
-/// Allowed clock difference between issuer and verifier.
-const LEEWAY_SECS: u64 = 30;
 /// Default minimum time between two JWKS fetches of a remote verifier.
 pub const DEFAULT_MIN_REFRESH: Duration = Duration::from_secs(10);
-/// Far above any token we issue (a few hundred bytes); refusing early keeps
+/// Far above any token we issue (a few hundred bytes) or an external
+/// provider issues (a few kilobytes with group claims); refusing early keeps
 /// a junk header from costing base64 and JSON work.
 const MAX_TOKEN_LEN: usize = 8 * 1024;
 
@@ -38,7 +47,7 @@ pub struct VerifierSettings {
     pub jwks_url: String,
 }
 
-/// Verifies access tokens. Cheap to clone: clones share keys and cache.
+/// Verifies access tokens. Cheap to clone: clones share keys and caches.
 #[derive(Debug, Clone)]
 pub struct Verifier {
     inner: Arc<Inner>,
@@ -46,51 +55,46 @@ pub struct Verifier {
 
 #[derive(Debug)]
 struct Inner {
-    validation: Validation,
-    keys: Keys,
-}
-
-#[derive(Debug)]
-enum Keys {
-    Static(KeySet),
-    Remote(RemoteJwks),
+    /// By `iss`.
+    issuers: HashMap<String, TrustedIssuer>,
 }
 
 impl Verifier {
-    /// A verifier trusting exactly the Ed25519 keys of `jwks`; other keys in
-    /// the set are ignored.
+    /// A verifier trusting exactly the Ed25519 keys of `jwks` for the
+    /// built-in issuer; other keys in the set are ignored.
     pub fn with_jwks(issuer: impl Into<String>, audience: impl Into<String>, jwks: JwkSet) -> Self {
-        Self::new(
+        Self::from_issuers(vec![built_in_static(
             issuer.into(),
-            audience.into(),
-            Keys::Static(KeySet::from_jwks(&jwks)),
-        )
+            &audience.into(),
+            &jwks,
+        )])
     }
 
-    /// A verifier that fetches the issuer's JWKS on first use and again when
-    /// a token names an unknown `kid`, at most once per 10 s.
+    /// A verifier for the built-in issuer that fetches its JWKS on first use
+    /// and again when a token names an unknown `kid`, at most once per 10 s.
     pub fn remote(settings: VerifierSettings) -> Self {
         Self::remote_with_refresh_interval(settings, DEFAULT_MIN_REFRESH)
     }
 
     /// [`Verifier::remote`] with another minimum time between fetches.
     pub fn remote_with_refresh_interval(settings: VerifierSettings, min_refresh: Duration) -> Self {
-        let keys = Keys::Remote(RemoteJwks::new(settings.jwks_url, min_refresh));
-        Self::new(settings.issuer, settings.audience, keys)
+        Self::from_issuers(vec![built_in_remote(settings, min_refresh)])
     }
 
-    fn new(issuer: String, audience: String, keys: Keys) -> Self {
-        // Pinned to EdDSA whatever the token header says.
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.leeway = LEEWAY_SECS;
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
-        validation.validate_aud = true;
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
+    /// A verifier for several issuers: the built-in one and/or external
+    /// OAuth2/OIDC providers.
+    pub fn builder() -> VerifierBuilder {
+        VerifierBuilder::new()
+    }
+
+    /// `issuers` have distinct `iss` values (the builder checks).
+    pub(crate) fn from_issuers(issuers: Vec<TrustedIssuer>) -> Self {
+        let issuers = issuers
+            .into_iter()
+            .map(|i| (i.issuer().to_owned(), i))
+            .collect();
         Self {
-            inner: Arc::new(Inner { validation, keys }),
+            inner: Arc::new(Inner { issuers }),
         }
     }
 
@@ -99,49 +103,55 @@ impl Verifier {
         if token.len() > MAX_TOKEN_LEN {
             return Err(AuthError::invalid("malformed token"));
         }
-        // Unverified at this point: used only to pick the key, and the
-        // algorithm is checked against the one the keys are for.
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| AuthError::invalid("malformed token"))?;
-        if header.alg != Algorithm::EdDSA {
-            return Err(AuthError::invalid("algorithm not allowed"));
-        }
-        let kid = header
-            .kid
-            .ok_or_else(|| AuthError::invalid("token has no key id"))?;
-        let key = match &self.inner.keys {
-            Keys::Static(set) => set.get(&kid).cloned(),
-            Keys::Remote(remote) => remote.key(&kid).await?,
-        };
-        let key = key.ok_or_else(|| AuthError::invalid("unknown key id"))?;
-        let claims = jsonwebtoken::decode::<Claims>(token, &key, &self.inner.validation)
-            .map_err(|e| AuthError::invalid(reason(e.kind())))?
-            .claims;
-        Ok(Principal {
-            scopes: claims
-                .scope
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            client_id: claims.sub,
-            tenant: claims.tenant,
-        })
+        // Unverified at this point: the issuer checks that `alg` is allowed
+        // and is the algorithm of the key named by `kid`.
+        let header = jsonwebtoken::decode_header(token).map_err(|_| {
+            if names_unknown_algorithm(token) {
+                AuthError::invalid("algorithm not allowed")
+            } else {
+                AuthError::invalid("malformed token")
+            }
+        })?;
+        let issuer = unverified_issuer(token)?;
+        let trusted = self
+            .inner
+            .issuers
+            .get(&issuer)
+            .ok_or_else(|| AuthError::invalid("unknown issuer"))?;
+        trusted.verify(token, &header).await
     }
 }
 
-/// A short, token-free description of which check failed.
-fn reason(kind: &ErrorKind) -> String {
-    match kind {
-        ErrorKind::InvalidSignature => "bad signature".into(),
-        ErrorKind::ExpiredSignature => "token expired".into(),
-        ErrorKind::ImmatureSignature => "token not yet valid".into(),
-        ErrorKind::InvalidIssuer => "wrong issuer".into(),
-        ErrorKind::InvalidAudience => "wrong audience".into(),
-        ErrorKind::InvalidAlgorithm => "algorithm not allowed".into(),
-        ErrorKind::MissingRequiredClaim(claim) => format!("missing claim {claim}"),
-        ErrorKind::InvalidClaimFormat(claim) => format!("malformed claim {claim}"),
-        // Includes claims that do not deserialize into `Claims`.
-        _ => "malformed token".into(),
+/// Whether the header's `alg` is a string naming no algorithm we know
+/// (`none`, `HS1`, ...), which `decode_header` reports as a parse error.
+fn names_unknown_algorithm(token: &str) -> bool {
+    let Some(header) = token.split('.').next() else {
+        return false;
+    };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header) else {
+        return false;
+    };
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(header)) => matches!(
+            header.get("alg"),
+            Some(Value::String(alg)) if Algorithm::from_str(alg).is_err()
+        ),
+        _ => false,
+    }
+}
+
+/// The `iss` of a not yet verified token. Safe to act on only as a choice
+/// of which issuer's keys and rules to verify with.
+fn unverified_issuer(token: &str) -> Result<String, AuthError> {
+    #[derive(serde::Deserialize)]
+    struct Peek {
+        iss: Option<Value>,
+    }
+    let peek: Peek = jsonwebtoken::dangerous::insecure_decode_claims(token)
+        .map_err(|_| AuthError::invalid("malformed token"))?;
+    match peek.iss {
+        Some(Value::String(iss)) => Ok(iss),
+        Some(_) => Err(AuthError::invalid("malformed claim iss")),
+        None => Err(AuthError::invalid("missing claim iss")),
     }
 }

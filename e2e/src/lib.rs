@@ -4,6 +4,8 @@
 //! Each [`Stack`] gets its own topic, consumer group and database, named
 //! after the test, so tests run in parallel without seeing each other.
 
+pub mod broker;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -32,6 +34,8 @@ pub struct Stack {
     pub query: String,
     pub clickhouse: ClickHouseConfig,
     pub topic: String,
+    /// The broker's bootstrap address.
+    pub brokers: String,
     pub http: reqwest::Client,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
@@ -53,13 +57,14 @@ impl Drop for TempDir {
 impl Stack {
     /// Starts everything for test `name` and waits until all are healthy.
     pub async fn start(name: &str) -> anyhow::Result<Stack> {
-        Self::start_with(name, |_| {}).await
+        Self::start_with(name, &kafka_brokers(), |_| {}).await
     }
 
-    /// [`Stack::start`] with the gateway's configuration adjusted by
-    /// `configure` (limits, chunk sizes).
+    /// [`Stack::start`] against the broker at `brokers`, with the gateway's
+    /// configuration adjusted by `configure` (limits, chunk sizes, timeouts).
     pub async fn start_with(
         name: &str,
+        brokers: &str,
         configure: impl FnOnce(&mut ecg_ingest::Config),
     ) -> anyhow::Result<Stack> {
         let unique = format!("{name}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
@@ -69,7 +74,7 @@ impl Stack {
             ..ClickHouseConfig::default()
         };
         let topic = format!("test.{unique}");
-        create_topic(&topic, 4).await?;
+        create_topic(brokers, &topic, 4).await?;
         ecg_clickhouse::migrate(&clickhouse)
             .await
             .with_context(|| {
@@ -100,7 +105,7 @@ impl Stack {
         let mut ic = ecg_ingest::Config::default();
         ic.http.addr = ingest_addr;
         ic.clickhouse = clickhouse.clone();
-        ic.kafka.brokers = kafka_brokers();
+        ic.kafka.brokers = brokers.to_string();
         ic.kafka.topic = topic.clone();
         ic.auth.issuer = query.clone();
         ic.auth.jwks_url = format!("{query}/.well-known/jwks.json");
@@ -114,7 +119,7 @@ impl Stack {
         let pc = ecg_processor::Config {
             clickhouse: clickhouse.clone(),
             kafka: ecg_processor::config::KafkaConfig {
-                brokers: kafka_brokers(),
+                brokers: brokers.to_string(),
                 topic: topic.clone(),
                 group_id: format!("test-{unique}"),
                 ..Default::default()
@@ -128,6 +133,7 @@ impl Stack {
             query,
             clickhouse,
             topic,
+            brokers: brokers.to_string(),
             http: reqwest::Client::new(),
             shutdown,
             tasks,
@@ -221,9 +227,10 @@ impl Stack {
     pub async fn messages_in_topic(&self) -> anyhow::Result<i64> {
         use rdkafka::consumer::{BaseConsumer, Consumer};
         let topic = self.topic.clone();
+        let brokers = self.brokers.clone();
         tokio::task::spawn_blocking(move || {
             let consumer: BaseConsumer = ClientConfig::new()
-                .set("bootstrap.servers", kafka_brokers())
+                .set("bootstrap.servers", brokers)
                 .create()?;
             let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
             let mut total = 0;
@@ -269,9 +276,9 @@ async fn bind() -> anyhow::Result<(TcpListener, SocketAddr)> {
 }
 
 /// Creates a topic through the Kafka admin API.
-pub async fn create_topic(topic: &str, partitions: i32) -> anyhow::Result<()> {
+pub async fn create_topic(brokers: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", kafka_brokers())
+        .set("bootstrap.servers", brokers)
         .create()
         .context("creating the Kafka admin client")?;
     let results = admin
@@ -280,12 +287,7 @@ pub async fn create_topic(topic: &str, partitions: i32) -> anyhow::Result<()> {
             &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
         )
         .await
-        .with_context(|| {
-            format!(
-                "creating topic {topic}; is the broker at {} up?",
-                kafka_brokers()
-            )
-        })?;
+        .with_context(|| format!("creating topic {topic}; is the broker at {brokers} up?"))?;
     for r in results {
         r.map_err(|(t, e)| anyhow::anyhow!("creating topic {t}: {e}"))?;
     }

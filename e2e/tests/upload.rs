@@ -123,7 +123,10 @@ async fn insights_when_complete(stack: &Stack, token: &str, id: Uuid) -> anyhow:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn streamed_csv_and_arrow_uploads_are_cut_into_chunks_and_exact() -> anyhow::Result<()> {
-    let stack = Stack::start_with("upload", |c| c.upload.chunk_samples = CHUNK_SAMPLES).await?;
+    let stack = Stack::start_with("upload", &ecg_e2e::kafka_brokers(), |c| {
+        c.upload.chunk_samples = CHUNK_SAMPLES
+    })
+    .await?;
     let token = stack.token("demo", "demo-secret", None).await?;
 
     // Physical samples as CSV with a time column: 60,000 samples per lead.
@@ -225,7 +228,7 @@ fn arrow(leads: &[String], counts: &[Vec<i32>], batch_ends: &[usize]) -> anyhow:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_bad_upload_is_refused_precisely_and_produces_nothing() -> anyhow::Result<()> {
-    let stack = Stack::start_with("upload_refusals", |c| {
+    let stack = Stack::start_with("upload_refusals", &ecg_e2e::kafka_brokers(), |c| {
         c.upload.chunk_samples = CHUNK_SAMPLES;
         c.upload.max_signal_samples = 500_000;
     })

@@ -5,8 +5,11 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use ecg_auth::ExternalIssuerConfig;
 use ecg_clickhouse::ClickHouseConfig;
 use ecg_schemas::Limits;
+
+use crate::quota::RateLimitConfig;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -24,6 +27,8 @@ pub struct Config {
     pub limits: Limits,
     /// Request body and chunking limits.
     pub upload: UploadConfig,
+    /// Per-client request and sample budgets.
+    pub rate_limit: RateLimitConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,14 +36,30 @@ pub struct Config {
 pub struct HttpConfig {
     /// Listen address.
     pub addr: SocketAddr,
+    /// Serve HTTPS with these PEM files instead of plain HTTP.
+    pub tls: Option<TlsConfig>,
+    /// On shutdown, how long in-flight requests may take to finish.
+    pub shutdown_grace_s: u64,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls: None,
+            shutdown_grace_s: 30,
         }
     }
+}
+
+/// `[http.tls]`: the server certificate (chain) and its private key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file: the certificate, then any intermediates.
+    pub cert_file: std::path::PathBuf,
+    /// PEM file: the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: std::path::PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,6 +96,9 @@ pub struct AuthConfig {
     pub audience: String,
     /// Where the issuer publishes its public keys.
     pub jwks_url: String,
+    /// External OAuth2/OIDC providers whose tokens are also accepted
+    /// (`[[auth.external]]`; see the README's "Identity providers").
+    pub external: Vec<ExternalIssuerConfig>,
 }
 
 impl Default for AuthConfig {
@@ -83,6 +107,7 @@ impl Default for AuthConfig {
             issuer: "http://127.0.0.1:8081".into(),
             audience: "ecg-stream".into(),
             jwks_url: "http://127.0.0.1:8081/.well-known/jwks.json".into(),
+            external: Vec::new(),
         }
     }
 }

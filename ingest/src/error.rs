@@ -25,6 +25,11 @@ pub enum ApiError {
     NotFound(uuid::Uuid),
     #[error("{0}")]
     Conflict(String),
+    #[error("over the client's {} budget; retry in {retry_after:?}", budget.as_str())]
+    RateLimited {
+        budget: crate::quota::Budget,
+        retry_after: std::time::Duration,
+    },
     #[error("the broker did not confirm the chunk: {0}")]
     Unavailable(String),
     #[error(transparent)]
@@ -60,6 +65,9 @@ impl IntoResponse for ApiError {
             ),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None, None),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None, None),
+            ApiError::RateLimited { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "rate_limited", None, None)
+            }
             ApiError::Unavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None, None)
             }
@@ -85,10 +93,18 @@ impl IntoResponse for ApiError {
             limit,
         };
         let mut response = (status, Json(body)).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        let retry_after = match &self {
+            ApiError::Unavailable(_) => Some(5),
+            // Whole seconds, rounded up: never earlier than the budget allows.
+            ApiError::RateLimited { retry_after, .. } => {
+                Some(retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0))
+            }
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

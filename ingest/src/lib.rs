@@ -5,13 +5,21 @@
 //! Modules:
 //! - [`config`]: [`Config`], loaded by figment.
 //! - [`routes`]: the HTTP handlers.
+//! - [`upload`]: whole recordings streamed in one request, spooled and cut
+//!   into chunks.
 //! - [`registry`]: the `ecgs` table: which ECGs exist, whose, which leads.
 //! - [`producer`]: Kafka production with delivery confirmation.
+//! - [`quota`]: per-client rate limits and sample quotas.
+//! - [`metrics`]: Prometheus metrics.
+//! - [`openapi`]: the OpenAPI document and Swagger UI.
 //! - [`error`]: [`error::ApiError`], the one error type of the handlers.
 
 pub mod config;
 pub mod error;
+pub mod metrics;
+pub mod openapi;
 pub mod producer;
+pub mod quota;
 pub mod registry;
 pub mod routes;
 pub mod upload;
@@ -23,6 +31,7 @@ use anyhow::Context as _;
 use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::{get, post, put};
+use axum_server::tls_rustls::RustlsConfig;
 use ecg_auth::{Verifier, VerifierSettings};
 use ecg_schemas::Limits;
 use tokio::net::TcpListener;
@@ -32,6 +41,7 @@ use tower_http::trace::TraceLayer;
 pub use config::Config;
 
 use crate::producer::ChunkProducer;
+use crate::quota::RateLimits;
 use crate::registry::Registry;
 use crate::upload::UploadSettings;
 
@@ -42,8 +52,8 @@ pub struct AppState {
     pub registry: Registry,
     pub producer: ChunkProducer,
     pub limits: Arc<Limits>,
+    pub rate_limits: RateLimits,
     pub max_json_bytes: usize,
-    pub chunk_samples: usize,
     pub upload: UploadSettings,
 }
 
@@ -55,17 +65,22 @@ impl FromRef<AppState> for Verifier {
 
 impl AppState {
     pub fn new(config: &Config) -> anyhow::Result<Self> {
-        Ok(AppState {
-            verifier: Verifier::remote(VerifierSettings {
+        let verifier = Verifier::builder()
+            .built_in(VerifierSettings {
                 issuer: config.auth.issuer.clone(),
                 audience: config.auth.audience.clone(),
                 jwks_url: config.auth.jwks_url.clone(),
-            }),
+            })
+            .external_issuers(config.auth.external.clone())
+            .build()
+            .context("configuring token verification")?;
+        Ok(AppState {
+            verifier,
             registry: Registry::new(config.clickhouse.client()),
             producer: ChunkProducer::new(&config.kafka)?,
             limits: Arc::new(config.limits.clone()),
+            rate_limits: RateLimits::new(&config.rate_limit),
             max_json_bytes: config.upload.max_json_bytes,
-            chunk_samples: config.upload.chunk_samples.max(1),
             upload: UploadSettings {
                 chunk_samples: config.upload.chunk_samples.max(1),
                 max_samples: config.upload.max_signal_samples,
@@ -78,11 +93,16 @@ impl AppState {
 
 /// The gateway's routes.
 pub fn router(state: AppState) -> Router {
+    metrics::handle();
     Router::new()
-        .route("/healthz", get(routes::healthz))
         .route("/v1/ecgs", post(routes::create_ecg))
         .route("/v1/ecgs/{id}/chunks", post(routes::post_chunk))
         .route("/v1/ecgs/{id}/signal", put(routes::put_signal))
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .route("/metrics", get(metrics::render))
+        .merge(openapi::routes())
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -97,6 +117,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 }
 
 /// [`run`] on an already bound listener (tests bind port 0).
+///
+/// Shutdown: stop accepting, let in-flight requests finish (at most
+/// `http.shutdown_grace_s`), then flush the producer.
 pub async fn run_with_listener(
     config: Config,
     listener: TcpListener,
@@ -107,10 +130,48 @@ pub async fn run_with_listener(
         .context("applying ClickHouse migrations")?;
     let state = AppState::new(&config)?;
     let producer = state.producer.clone();
-    tracing::info!(addr = %listener.local_addr()?, "ingest listening");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
-    producer.flush(Duration::from_secs(10));
+    let app = router(state);
+    let addr = listener.local_addr()?;
+    let grace = Duration::from_secs(config.http.shutdown_grace_s);
+    match &config.http.tls {
+        None => {
+            tracing::info!(%addr, "ingest listening (http)");
+            let serve = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+            // In-flight requests get `grace` after the signal, then are cut.
+            tokio::select! {
+                served = serve => served?,
+                () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+                    tracing::warn!(?grace, "in-flight requests did not finish in time");
+                }
+            }
+        }
+        Some(tls) => {
+            let tls_config = RustlsConfig::from_pem_file(&tls.cert_file, &tls.key_file)
+                .await
+                .with_context(|| {
+                    format!(
+                        "loading the TLS certificate {} and key {}",
+                        tls.cert_file.display(),
+                        tls.key_file.display()
+                    )
+                })?;
+            tracing::info!(%addr, "ingest listening (https)");
+            let handle = axum_server::Handle::new();
+            tokio::spawn({
+                let handle = handle.clone();
+                let shutdown = shutdown.clone();
+                async move {
+                    shutdown.cancelled().await;
+                    handle.graceful_shutdown(Some(grace));
+                }
+            });
+            axum_server::from_tcp_rustls(listener.into_std()?, tls_config)?
+                .handle(handle)
+                .serve(app.into_make_service())
+                .await?;
+        }
+    }
+    tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(10))).await?;
     Ok(())
 }

@@ -4,13 +4,21 @@
 //! The producer is idempotent (`enable.idempotence`, which implies
 //! `acks=all` and bounded in-flight requests), so librdkafka's internal
 //! retries cannot duplicate or reorder a chunk within a partition.
+//!
+//! An idempotent producer can hit a fatal error (e.g. its producer epoch
+//! fenced after a broker restart that lost producer state): librdkafka then
+//! fails every later message. The gateway replaces such a producer with a
+//! new one (a new producer id) on the first failure that reveals it; the
+//! requests that saw the error got 503 and their clients retry.
 
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use ecg_schemas::Chunk;
 use futures::future::try_join_all;
 use rdkafka::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 
@@ -19,7 +27,8 @@ use crate::error::ApiError;
 
 #[derive(Clone)]
 pub struct ChunkProducer {
-    producer: FutureProducer,
+    producer: Arc<RwLock<FutureProducer>>,
+    config: Arc<ClientConfig>,
     topic: String,
 }
 
@@ -48,9 +57,47 @@ impl ChunkProducer {
         }
         let producer: FutureProducer = kafka.create().context("creating the Kafka producer")?;
         Ok(ChunkProducer {
-            producer,
+            producer: Arc::new(RwLock::new(producer)),
+            config: Arc::new(kafka),
             topic: config.topic.clone(),
         })
+    }
+
+    fn current(&self) -> FutureProducer {
+        self.producer
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces `failed` with a new producer if it can no longer deliver
+    /// (and nobody replaced it yet): librdkafka reports a fatal error, or
+    /// the broker fences its producer id/epoch, which librdkafka retries
+    /// forever without declaring fatal. Queued messages of the old one fail,
+    /// and their requests answer 503.
+    fn replace_if_broken(&self, failed: &FutureProducer, error: &KafkaError) {
+        let (code, reason) = match (failed.client().fatal_error(), error) {
+            (Some(fatal), _) => fatal,
+            (None, KafkaError::MessageProduction(code)) if epoch_lost(*code) => {
+                (*code, error.to_string())
+            }
+            _ => return,
+        };
+        let mut current = self
+            .producer
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !std::ptr::eq(current.client(), failed.client()) {
+            return;
+        }
+        match self.config.create::<FutureProducer>() {
+            Ok(fresh) => {
+                tracing::warn!(?code, %reason, "the Kafka producer hit a fatal error; replaced it with a new one");
+                metrics::counter!("ecg_ingest_producer_resets_total").increment(1);
+                *current = fresh;
+            }
+            Err(e) => tracing::error!(error = %e, "cannot create a new Kafka producer"),
+        }
     }
 
     /// Produces `chunks` (all of one ECG, keyed by its id so they share a
@@ -75,25 +122,69 @@ impl ChunkProducer {
     /// the broker has acknowledged it.
     pub async fn send_payload(&self, key: &str, payload: &[u8]) -> Result<(), ApiError> {
         let record = FutureRecord::to(&self.topic).key(key).payload(payload);
+        let started = std::time::Instant::now();
+        let producer = self.current();
         // Waits for room in the local queue at most this long; the delivery
         // itself is bounded by message.timeout.ms.
-        self.producer
+        let delivery = producer
             .send(record, Timeout::After(Duration::from_secs(5)))
-            .await
-            .map_err(|(e, _)| ApiError::Unavailable(e.to_string()))?;
-        Ok(())
+            .await;
+        metrics::histogram!("ecg_ingest_produce_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        match delivery {
+            Ok(_) => {
+                metrics::counter!("ecg_ingest_chunks_produced_total").increment(1);
+                Ok(())
+            }
+            Err((e, _)) => {
+                metrics::counter!("ecg_ingest_produce_failures_total").increment(1);
+                self.replace_if_broken(&producer, &e);
+                Err(ApiError::Unavailable(e.to_string()))
+            }
+        }
     }
 
     /// Messages waiting in the local queue for delivery (a gauge for
     /// `/metrics`).
     pub fn queue_depth(&self) -> i32 {
-        self.producer.in_flight_count()
+        self.current().in_flight_count()
+    }
+
+    /// Whether the broker answers a metadata request for our topic within
+    /// `timeout` (readiness).
+    pub async fn ping(&self, timeout: Duration) -> Result<(), String> {
+        let producer = self.current();
+        let topic = self.topic.clone();
+        tokio::task::spawn_blocking(move || {
+            let metadata = producer
+                .client()
+                .fetch_metadata(Some(&topic), Timeout::After(timeout))
+                .map_err(|e| e.to_string())?;
+            match metadata.topics().first().and_then(|t| t.error()) {
+                None => Ok(()),
+                Some(e) => Err(format!("topic {topic}: {e:?}")),
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())?
     }
 
     /// Waits for queued messages to be delivered (graceful shutdown).
     pub fn flush(&self, timeout: Duration) {
-        if let Err(e) = self.producer.flush(Timeout::After(timeout)) {
+        if let Err(e) = self.current().flush(Timeout::After(timeout)) {
             tracing::warn!(error = %e, "producer flush incomplete at shutdown");
         }
     }
+}
+
+/// Errors meaning the broker no longer knows this producer's id or epoch.
+fn epoch_lost(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::ProducerFenced
+            | RDKafkaErrorCode::InvalidProducerEpoch
+            | RDKafkaErrorCode::UnknownProducerId
+            | RDKafkaErrorCode::OutOfOrderSequenceNumber
+            | RDKafkaErrorCode::InvalidProducerIdMapping
+    )
 }

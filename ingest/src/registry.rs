@@ -43,6 +43,15 @@ impl Registry {
         }
     }
 
+    /// Whether ClickHouse answers (readiness).
+    pub async fn ping(&self) -> clickhouse::error::Result<()> {
+        self.client
+            .query("SELECT 1")
+            .fetch_one::<u8>()
+            .await
+            .map(drop)
+    }
+
     /// Registers a new ECG.
     pub async fn insert(&self, record: EcgRow) -> clickhouse::error::Result<()> {
         let mut insert = self.client.insert::<EcgRow>("ecgs").await?;

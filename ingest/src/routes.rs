@@ -8,9 +8,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ecg_auth::{Authorized, EcgWrite};
+use ecg_schemas::api::ErrorBody;
 use ecg_schemas::api::{Accepted, ChunkRequest, CreateEcg};
-use ecg_schemas::{Chunk, EcgHeader, Invalid, input, json};
-use serde::Deserialize;
+use ecg_schemas::{Chunk, EcgHeader, Invalid, Signal, input, json};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -22,6 +23,25 @@ use crate::upload::{self, SignalFormat};
 use ecg_clickhouse::EcgRow;
 
 /// `POST /v1/ecgs`: opens an ECG; with `signal`, the whole ECG at once.
+#[utoipa::path(
+    post,
+    path = "/v1/ecgs",
+    tag = "ecgs",
+    summary = "Open an ECG, optionally with its whole signal",
+    description = "Declares the device, sample rate, leads, units and (for ADC counts) each lead's gain and baseline. With `signal`, the whole recording is cut into chunks and the ECG is final. JSON bodies are limited (`upload.max_json_bytes`); larger recordings go through `PUT /v1/ecgs/{id}/signal`.",
+    request_body(content = CreateEcg, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Accepted: every chunk is acknowledged by Kafka", body = Accepted, headers(("Location" = String, description = "The status URL"))),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 403, description = "The token lacks scope ecg:write", body = ErrorBody),
+        (status = 413, description = "Body over the JSON limit (`limit` says which)", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 422, description = "Invalid field (`field` is a JSON pointer, `limit` the limit exceeded)", body = ErrorBody),
+        (status = 429, description = "Over the client's rate limit", body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 503, description = "Kafka did not acknowledge in time; nothing was accepted", body = ErrorBody, headers(("Retry-After" = u64))),
+    ),
+    security(("bearer" = ["ecg:write"]))
+)]
 #[tracing::instrument(skip_all, fields(tenant = %auth.0.tenant))]
 pub async fn create_ecg(
     State(state): State<AppState>,
@@ -29,6 +49,7 @@ pub async fn create_ecg(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    state.rate_limits.request(&auth.0.client_id)?;
     BodyFormat::of(&headers, &[BodyFormat::Json])?;
     let bytes = read_body(&state, body).await?;
     let req: CreateEcg = json::decode(&bytes)?;
@@ -48,6 +69,8 @@ pub async fn create_ecg(
         )?),
         None => None,
     };
+    let samples = signal.as_ref().map_or(0, signal_samples);
+    state.rate_limits.samples(&auth.0.client_id, samples)?;
     let id = Uuid::new_v4();
     let header = EcgHeader {
         ecg_id: id,
@@ -61,7 +84,7 @@ pub async fn create_ecg(
     let chunks: Vec<Chunk> = match signal {
         None => Vec::new(),
         Some(signal) => {
-            let parts = signal.split(state.chunk_samples);
+            let parts = signal.split(state.upload.chunk_samples);
             let last = parts.len().saturating_sub(1);
             parts
                 .into_iter()
@@ -95,11 +118,45 @@ pub async fn create_ecg(
         .insert(record)
         .await
         .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("registering the ECG")))?;
+    crate::metrics::accepted("json", bytes.len() as u64, samples);
     tracing::info!(ecg_id = %id, chunks = chunks.len(), "ECG accepted");
     Ok(accepted(id, chunks.len() as u32))
 }
 
 /// `POST /v1/ecgs/{id}/chunks`: the next chunk of a streamed ECG.
+#[utoipa::path(
+    post,
+    path = "/v1/ecgs/{id}/chunks",
+    tag = "ecgs",
+    summary = "Send one chunk of a streamed ECG",
+    description = "A JSON body carries `seq`, `final` and `samples`. A CSV body (header = lead names, optional leading time column) or an Arrow IPC stream (one numeric column per lead) carries only samples, with `?seq=N&final=true|false`. Chunks may arrive in any order and be resent; each (ECG, seq) counts once.",
+    params(
+        ("id" = Uuid, Path, description = "The ECG id returned by POST /v1/ecgs"),
+        ("seq" = Option<u32>, Query, description = "The chunk's seq (CSV and Arrow bodies only)"),
+        ("final" = Option<bool>, Query, description = "True on the last chunk (CSV and Arrow bodies only)"),
+    ),
+    request_body(
+        description = "The chunk",
+        content(
+            (ChunkRequest = "application/json"),
+            (String = "text/csv"),
+            (Vec<u8> = "application/vnd.apache.arrow.stream"),
+        )
+    ),
+    responses(
+        (status = 202, description = "Accepted: the chunk is acknowledged by Kafka", body = Accepted),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 403, description = "The token lacks scope ecg:write", body = ErrorBody),
+        (status = 404, description = "No such ECG for this tenant", body = ErrorBody),
+        (status = 409, description = "The ECG is final and the chunk lies beyond its last seq", body = ErrorBody),
+        (status = 413, description = "Body over the JSON limit", body = ErrorBody),
+        (status = 415, description = "Unsupported content type", body = ErrorBody),
+        (status = 422, description = "Invalid field or sample (`field` is a JSON pointer)", body = ErrorBody),
+        (status = 429, description = "Over the client's rate limit or sample quota", body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 503, description = "Kafka did not acknowledge in time; the chunk was not accepted", body = ErrorBody, headers(("Retry-After" = u64))),
+    ),
+    security(("bearer" = ["ecg:write"]))
+)]
 #[tracing::instrument(skip_all, fields(tenant = %auth.0.tenant, ecg_id = %id))]
 pub async fn post_chunk(
     State(state): State<AppState>,
@@ -109,6 +166,7 @@ pub async fn post_chunk(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    state.rate_limits.request(&auth.0.client_id)?;
     let ecg = lookup(&state, &auth.0.tenant, id).await?;
     let format = BodyFormat::of(
         &headers,
@@ -147,6 +205,8 @@ pub async fn post_chunk(
             )));
         }
     }
+    let count = signal_samples(&samples);
+    state.rate_limits.samples(&auth.0.client_id, count)?;
     let chunk = Chunk {
         header: header_of(&ecg),
         seq: req.seq,
@@ -154,11 +214,37 @@ pub async fn post_chunk(
         samples,
     };
     state.producer.send(std::slice::from_ref(&chunk)).await?;
+    crate::metrics::accepted(format.label(), bytes.len() as u64, count);
     Ok(accepted(id, 1))
 }
 
 /// `PUT /v1/ecgs/{id}/signal`: the whole signal of an opened ECG, streamed
 /// as CSV or an Arrow IPC stream of any length (see [`crate::upload`]).
+#[utoipa::path(
+    put,
+    path = "/v1/ecgs/{id}/signal",
+    tag = "ecgs",
+    summary = "Upload a whole recording of any size, streamed",
+    description = "The body (CSV: header = lead names, optional leading time column; or an Arrow IPC stream: one numeric column per lead, any batch sizes) is cut into chunks as it is read and validated whole before anything is produced: a bad sample anywhere gives 422 and changes nothing. The 202 comes once every chunk is acknowledged by Kafka; the ECG is then final. Memory use does not grow with the body.",
+    params(("id" = Uuid, Path, description = "The ECG id returned by POST /v1/ecgs")),
+    request_body(
+        description = "The whole signal",
+        content((String = "text/csv"), (Vec<u8> = "application/vnd.apache.arrow.stream"))
+    ),
+    responses(
+        (status = 202, description = "Accepted: every chunk is acknowledged by Kafka", body = Accepted),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 403, description = "The token lacks scope ecg:write", body = ErrorBody),
+        (status = 404, description = "No such ECG for this tenant", body = ErrorBody),
+        (status = 409, description = "The ECG already has its whole signal", body = ErrorBody),
+        (status = 413, description = "More samples than `upload.max_signal_samples` (`limit`)", body = ErrorBody),
+        (status = 415, description = "Not CSV or Arrow IPC", body = ErrorBody),
+        (status = 422, description = "Invalid sample or structure (`field` names lead and sample index)", body = ErrorBody),
+        (status = 429, description = "Over the client's request rate", body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 503, description = "Kafka did not acknowledge in time; retry the same PUT (it is idempotent)", body = ErrorBody, headers(("Retry-After" = u64))),
+    ),
+    security(("bearer" = ["ecg:write"]))
+)]
 #[tracing::instrument(skip_all, fields(tenant = %auth.0.tenant, ecg_id = %id))]
 pub async fn put_signal(
     State(state): State<AppState>,
@@ -167,6 +253,7 @@ pub async fn put_signal(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    state.rate_limits.request(&auth.0.client_id)?;
     let ecg = lookup(&state, &auth.0.tenant, id).await?;
     let format = match BodyFormat::of(&headers, &[BodyFormat::Csv, BodyFormat::Arrow])? {
         BodyFormat::Csv => SignalFormat::Csv,
@@ -185,8 +272,17 @@ pub async fn put_signal(
         ecg.calibration().map(Arc::from),
         &state.upload,
         &state.producer,
+        Pacer {
+            limits: state.rate_limits.clone(),
+            client: auth.0.client_id.clone(),
+        },
     )
     .await?;
+    crate::metrics::accepted(
+        format.label(),
+        uploaded.bytes,
+        uploaded.samples_per_lead * ecg.leads.len() as u64,
+    );
     let last = uploaded.chunks - 1;
     state
         .registry
@@ -229,8 +325,74 @@ fn header_of(ecg: &EcgRow) -> EcgHeader {
 }
 
 /// `GET /healthz`: the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is up", body = String)))]
 pub async fn healthz() -> &'static str {
     "ok"
+}
+
+/// The answer of `/readyz`: each dependency, `ok` or what is wrong.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    pub kafka: String,
+    pub clickhouse: String,
+}
+
+/// `GET /readyz`: the broker and ClickHouse answer; a load balancer sends
+/// traffic only while this is 200.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready: the broker and ClickHouse answer", body = Readiness),
+        (status = 503, description = "Not ready: see which dependency", body = Readiness),
+    )
+)]
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let timeout = std::time::Duration::from_secs(2);
+    let (kafka, clickhouse) = tokio::join!(
+        state.producer.ping(timeout),
+        tokio::time::timeout(timeout, state.registry.ping())
+    );
+    let clickhouse = match clickhouse {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {timeout:?}")),
+    };
+    let ready = kafka.is_ok() && clickhouse.is_ok();
+    let show = |r: Result<(), String>| r.err().unwrap_or_else(|| "ok".into());
+    let body = Readiness {
+        kafka: show(kafka),
+        clickhouse: show(clickhouse),
+    };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+/// Samples in a signal, all leads together.
+fn signal_samples(signal: &Signal) -> u64 {
+    match signal {
+        Signal::Physical(leads) => leads.iter().map(|l| l.len() as u64).sum(),
+        Signal::Digital { adc, .. } => adc.iter().map(|l| l.len() as u64).sum(),
+    }
+}
+
+/// Paces an upload to the client's sample quota.
+#[derive(Debug, Clone)]
+pub struct Pacer {
+    limits: crate::quota::RateLimits,
+    client: String,
+}
+
+impl Pacer {
+    /// Blocks until `samples` more fit the client's quota.
+    pub fn pace(&self, samples: u64) {
+        self.limits.pace(&self.client, samples);
+    }
 }
 
 fn accepted(id: Uuid, chunks: u32) -> Response {
@@ -266,6 +428,15 @@ enum BodyFormat {
 }
 
 impl BodyFormat {
+    /// The `format` label of metrics.
+    fn label(self) -> &'static str {
+        match self {
+            BodyFormat::Json => "json",
+            BodyFormat::Csv => "csv",
+            BodyFormat::Arrow => "arrow",
+        }
+    }
+
     fn content_type(self) -> &'static str {
         match self {
             BodyFormat::Json => "application/json",

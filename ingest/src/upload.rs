@@ -27,8 +27,11 @@ use ecg_schemas::{Calibration, Chunk, EcgHeader, Invalid, Signal};
 use futures::{StreamExt, TryStreamExt};
 use tokio::sync::mpsc;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::error::ApiError;
 use crate::producer::ChunkProducer;
+use crate::routes::Pacer;
 
 /// Body frames buffered between the connection and the parser.
 const FRAME_QUEUE: usize = 16;
@@ -55,6 +58,16 @@ pub enum SignalFormat {
     Arrow,
 }
 
+impl SignalFormat {
+    /// The `format` label of metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            SignalFormat::Csv => "csv",
+            SignalFormat::Arrow => "arrow",
+        }
+    }
+}
+
 /// What was accepted.
 #[derive(Debug, Clone, Copy)]
 pub struct Uploaded {
@@ -62,6 +75,8 @@ pub struct Uploaded {
     pub chunks: u32,
     /// Samples per lead.
     pub samples_per_lead: u64,
+    /// Body bytes read.
+    pub bytes: u64,
 }
 
 /// Reads, validates and spools `body`, then produces its chunks.
@@ -72,6 +87,7 @@ pub async fn upload(
     calibration: Option<Arc<[Calibration]>>,
     settings: &UploadSettings,
     producer: &ChunkProducer,
+    pacer: Pacer,
 ) -> Result<Uploaded, ApiError> {
     let (frames_tx, frames_rx) = mpsc::channel::<io::Result<Bytes>>(FRAME_QUEUE);
     let spooler = {
@@ -84,6 +100,7 @@ pub async fn upload(
                 &header,
                 calibration.as_deref(),
                 &settings,
+                &pacer,
             )
         })
     };
@@ -104,6 +121,7 @@ pub async fn upload(
     let uploaded = Uploaded {
         chunks: spooled.chunks,
         samples_per_lead: spooled.samples_per_lead,
+        bytes: spooled.bytes,
     };
     produce(spooled, &header.ecg_id.to_string(), settings, producer).await?;
     Ok(uploaded)
@@ -114,6 +132,7 @@ struct Spooled {
     file: std::fs::File,
     chunks: u32,
     samples_per_lead: u64,
+    bytes: u64,
 }
 
 fn spool(
@@ -122,7 +141,9 @@ fn spool(
     header: &EcgHeader,
     calibration: Option<&[Calibration]>,
     settings: &UploadSettings,
+    pacer: &Pacer,
 ) -> Result<Spooled, ApiError> {
+    let bytes = reader.read.clone();
     let digital = calibration.is_some();
     let rows = settings.chunk_samples.max(1);
     let mut blocks = match format {
@@ -146,6 +167,9 @@ fn spool(
             return Err(ApiError::TooManySamples {
                 limit: settings.max_samples,
             });
+        }
+        if let Some(block) = &next {
+            pacer.pace((block.len() * block[0].len()) as u64);
         }
         if let Some(block) = held.take() {
             let chunk = Chunk {
@@ -176,6 +200,7 @@ fn spool(
         file,
         chunks: seq,
         samples_per_lead: blocks.rows(),
+        bytes: bytes.load(std::sync::atomic::Ordering::Relaxed),
     })
 }
 
@@ -252,6 +277,8 @@ async fn produce(
 struct FrameReader {
     frames: mpsc::Receiver<io::Result<Bytes>>,
     current: Bytes,
+    /// Bytes received so far.
+    read: Arc<AtomicU64>,
 }
 
 impl FrameReader {
@@ -259,6 +286,7 @@ impl FrameReader {
         FrameReader {
             frames,
             current: Bytes::new(),
+            read: Arc::default(),
         }
     }
 }
@@ -268,7 +296,11 @@ impl Read for FrameReader {
         while self.current.is_empty() {
             match self.frames.blocking_recv() {
                 None => return Ok(0),
-                Some(frame) => self.current = frame?,
+                Some(frame) => {
+                    self.current = frame?;
+                    self.read
+                        .fetch_add(self.current.len() as u64, Ordering::Relaxed);
+                }
             }
         }
         let n = buf.len().min(self.current.len());

@@ -12,6 +12,7 @@ use ecg_auth::{Claims, SigningKey, Verifier};
 use ecg_clickhouse::ClickHouseConfig;
 use ecg_ingest::config::KafkaConfig;
 use ecg_ingest::producer::ChunkProducer;
+use ecg_ingest::quota::{ClientLimits, RateLimitConfig, RateLimits};
 use ecg_ingest::registry::Registry;
 use ecg_ingest::{AppState, router};
 use ecg_schemas::Limits;
@@ -22,6 +23,10 @@ const ISSUER: &str = "http://issuer.test";
 const AUDIENCE: &str = "ecg-stream";
 
 fn setup() -> (axum::Router, SigningKey) {
+    setup_with(RateLimitConfig::default())
+}
+
+fn setup_with(rate_limit: RateLimitConfig) -> (axum::Router, SigningKey) {
     let key = SigningKey::generate();
     let closed = "127.0.0.1:1";
     let state = AppState {
@@ -41,7 +46,7 @@ fn setup() -> (axum::Router, SigningKey) {
         .unwrap(),
         limits: Arc::new(Limits::default()),
         max_json_bytes: 4_096,
-        chunk_samples: 2,
+        rate_limits: RateLimits::new(&rate_limit),
         upload: ecg_ingest::upload::UploadSettings {
             chunk_samples: 2,
             max_samples: 1_000,
@@ -160,4 +165,119 @@ async fn unconfirmed_chunks_get_503_with_retry_after_never_202() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(retry_after.as_deref(), Some("5"));
     assert_eq!(body["error"], "unavailable");
+}
+
+#[tokio::test]
+async fn a_client_over_its_rate_gets_429_with_retry_after_and_others_do_not() {
+    let (app, key) = setup_with(RateLimitConfig {
+        default: ClientLimits {
+            requests_per_second: 2,
+            request_burst: 2,
+            ..ClientLimits::default()
+        },
+        clients: Default::default(),
+    });
+    let t = token(&key, "ecg:write");
+    // Invalid bodies still spend the budget: the limit is on requests.
+    for _ in 0..2 {
+        let (status, _, _) = call(&app, Some(&t), "application/json", "{}".into()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let (status, body, retry_after) = call(&app, Some(&t), "application/json", "{}".into()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"], "rate_limited");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+}
+
+async fn get(app: &axum::Router, path: &str) -> (StatusCode, String) {
+    let response = app
+        .clone()
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 16 << 20)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test]
+async fn the_openapi_document_covers_every_endpoint_and_error_body() {
+    let (app, _) = setup();
+    let (status, body) = get(&app, "/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let spec: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        spec["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        spec["openapi"]
+    );
+    for (path, method) in [
+        ("/v1/ecgs", "post"),
+        ("/v1/ecgs/{id}/chunks", "post"),
+        ("/v1/ecgs/{id}/signal", "put"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+    ] {
+        let op = &spec["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} missing from the spec");
+        if path.starts_with("/v1") {
+            for status in ["202", "401", "403", "415", "422", "429", "503"] {
+                assert!(
+                    op["responses"][status].is_object(),
+                    "{method} {path} lacks {status}"
+                );
+            }
+            assert_eq!(op["security"][0]["bearer"][0], "ecg:write");
+        }
+    }
+    for schema in [
+        "CreateEcg",
+        "ChunkRequest",
+        "Accepted",
+        "ErrorBody",
+        "Calibration",
+    ] {
+        assert!(
+            spec["components"]["schemas"][schema].is_object(),
+            "no schema {schema}"
+        );
+    }
+    let (status, page) = get(&app, "/docs/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("swagger-ui"), "{page}");
+    let (status, _) = get(&app, "/docs/swagger-ui-bundle.js").await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "Swagger UI assets are served from the binary"
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_readyz_reports_what_is_down() {
+    let (app, key) = setup();
+    let t = token(&key, "ecg:write");
+    call(&app, Some(&t), "text/plain", "x".into()).await;
+    let (status, body) = get(&app, "/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let readiness: Value = serde_json::from_str(&body).unwrap();
+    assert_ne!(readiness["kafka"], "ok", "{readiness}");
+    assert_ne!(readiness["clickhouse"], "ok", "{readiness}");
+
+    let (status, text) = get(&app, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("ecg_ingest_requests_total")
+                && l.contains(r#"route="/v1/ecgs""#)
+                && l.contains(r#"status="415""#)),
+        "{text}"
+    );
+    assert!(
+        text.contains("ecg_ingest_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(text.contains("ecg_ingest_producer_queue_depth"), "{text}");
 }

@@ -49,6 +49,9 @@ pub struct AuthConfig {
     /// OAuth2 clients: id, argon2 hash of the secret, tenant, scopes.
     /// Defaults to the two local demo clients (see README).
     pub clients: Vec<ClientConfig>,
+    /// External OAuth2/OIDC providers whose tokens are also accepted
+    /// (`[[auth.external]]`; see the README's "Identity providers").
+    pub external: Vec<ecg_auth::ExternalIssuerConfig>,
 }
 
 impl Default for AuthConfig {
@@ -59,6 +62,7 @@ impl Default for AuthConfig {
             token_ttl_s: 3_600,
             key_file: PathBuf::from(".local/data/query-api/jwt-signing-key.pem"),
             clients: default_clients(),
+            external: Vec::new(),
         }
     }
 }

@@ -65,8 +65,17 @@ impl AppState {
             },
         )
         .context("configuring the token issuer")?;
+        let verifier = Verifier::builder()
+            .built_in_jwks(
+                config.auth.issuer.clone(),
+                config.auth.audience.clone(),
+                issuer.jwks(),
+            )
+            .external_issuers(config.auth.external.clone())
+            .build()
+            .context("configuring token verification")?;
         Ok(AppState {
-            verifier: issuer.verifier(),
+            verifier,
             issuer: Arc::new(issuer),
             store: Store::new(config.clickhouse.client()),
         })

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::samples::Calibration;
@@ -13,7 +14,7 @@ use crate::samples::Calibration;
 pub type Samples = BTreeMap<String, Vec<f64>>;
 
 /// The physical unit of the samples.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
 pub enum Units {
     /// Millivolts.
     #[default]
@@ -42,7 +43,7 @@ impl Units {
 }
 
 /// `POST /v1/ecgs`: open an ECG, optionally with its whole signal.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEcg {
     /// The device that recorded the ECG, as the client names it.
@@ -56,6 +57,7 @@ pub struct CreateEcg {
     pub units: Units,
     /// When the first sample was taken (RFC 3339); defaults to now.
     #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub started_at: Option<OffsetDateTime>,
     /// Present when the samples are integer ADC counts: each lead's gain and
     /// baseline (physical = (adc - baseline) / gain, in `units`).
@@ -63,16 +65,18 @@ pub struct CreateEcg {
     pub adc: Option<BTreeMap<String, Calibration>>,
     /// The whole signal at once; the ECG is then final.
     #[serde(default)]
+    #[schema(value_type = Option<BTreeMap<String, Vec<f64>>>)]
     pub signal: Option<Samples>,
 }
 
 /// `POST /v1/ecgs/{id}/chunks`: the next piece of a streamed ECG.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChunkRequest {
     /// Position of the chunk in the ECG, from 0 without gaps.
     pub seq: u32,
     /// The chunk's samples, one array per declared lead, all the same length.
+    #[schema(value_type = BTreeMap<String, Vec<f64>>)]
     pub samples: Samples,
     /// True on the last chunk of the ECG.
     #[serde(default)]
@@ -80,7 +84,7 @@ pub struct ChunkRequest {
 }
 
 /// 202 answer of both write endpoints.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Accepted {
     pub id: Uuid,
     pub status_url: String,
@@ -89,7 +93,7 @@ pub struct Accepted {
 }
 
 /// Where an ECG is in the pipeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// The final chunk has not been processed yet: more data may come.
@@ -103,7 +107,7 @@ pub enum Status {
 }
 
 /// `GET /v1/ecgs/{id}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EcgStatus {
     pub id: Uuid,
     pub device_id: String,
@@ -115,6 +119,7 @@ pub struct EcgStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adc: Option<BTreeMap<String, Calibration>>,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub started_at: OffsetDateTime,
     /// Distinct chunks written to ClickHouse.
     pub chunks_processed: u64,
@@ -125,7 +130,7 @@ pub struct EcgStatus {
 }
 
 /// One lead's totals in `GET /v1/ecgs/{id}/insights`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LeadInsight {
     pub samples: u64,
     pub zero_crossings: u64,
@@ -134,7 +139,7 @@ pub struct LeadInsight {
 }
 
 /// `GET /v1/ecgs/{id}/insights`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Insights {
     pub id: Uuid,
     pub status: Status,
@@ -144,7 +149,7 @@ pub struct Insights {
 
 /// The body of every 4xx and 5xx answer of the API (OAuth2 errors excepted,
 /// which follow RFC 6749).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// A stable machine-readable code, e.g. `invalid_field`.
     pub error: String,

@@ -1,5 +1,6 @@
 //! One test binary for the crate's behaviour seen from outside.
 
+mod external_idp;
 mod extractor;
 mod issuer;
 mod oauth_endpoint;
