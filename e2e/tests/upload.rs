@@ -12,6 +12,7 @@ use arrow_ipc::writer::StreamWriter;
 use arrow_schema::{DataType, Field, Schema};
 use ecg_e2e::{Stack, wait_for};
 use ecg_signal::LeadSummary;
+use futures::StreamExt;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -321,4 +322,57 @@ async fn a_bad_upload_is_refused_precisely_and_produces_nothing() -> anyhow::Res
         n.div_ceil(CHUNK_SAMPLES) as i64
     );
     stack.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_lets_an_upload_in_flight_finish_and_stops_accepting() -> anyhow::Result<()> {
+    let stack = Stack::start_with("upload_shutdown", &ecg_e2e::kafka_brokers(), |c| {
+        c.upload.chunk_samples = CHUNK_SAMPLES;
+    })
+    .await?;
+    let token = stack.token("demo", "demo-secret", None).await?;
+    let (leads, columns) = recording(2)?;
+    let id = open_ecg(&stack, &token, &leads, None).await?;
+
+    // A slow client: the body trickles in over about two seconds.
+    let body = csv(&leads, &columns);
+    let parts: Vec<Vec<u8>> = body
+        .chunks(body.len() / 20 + 1)
+        .map(<[u8]>::to_vec)
+        .collect();
+    let slow = futures::stream::iter(parts).then(|part| async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Ok::<_, std::io::Error>(part)
+    });
+    let upload = tokio::spawn({
+        let (http, url, token) = (
+            stack.http.clone(),
+            format!("{}/v1/ecgs/{id}/signal", stack.ingest),
+            token.clone(),
+        );
+        async move {
+            let r = http
+                .put(url)
+                .bearer_auth(token)
+                .header("content-type", "text/csv")
+                .body(reqwest::Body::wrap_stream(slow))
+                .send()
+                .await?;
+            anyhow::Ok(r.status().as_u16())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ingest = stack.ingest.clone();
+    let http = stack.http.clone();
+    // Shuts every service down: the gateway stops accepting at once and
+    // waits for the upload.
+    let stopping = tokio::spawn(stack.stop());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        http.get(format!("{ingest}/healthz")).send().await.is_err(),
+        "a new connection was accepted during shutdown"
+    );
+    assert_eq!(upload.await??, 202, "the upload in flight was cut off");
+    stopping.await??;
+    Ok(())
 }

@@ -52,7 +52,7 @@ pub async fn create_ecg(
     state.rate_limits.request(&auth.0.client_id)?;
     BodyFormat::of(&headers, &[BodyFormat::Json])?;
     let bytes = read_body(&state, body).await?;
-    let req: CreateEcg = json::decode(&bytes)?;
+    let mut req: CreateEcg = json::decode(&bytes)?;
     state
         .limits
         .check_header(&req.device_id, req.sample_rate_hz, &req.leads)?;
@@ -60,8 +60,8 @@ pub async fn create_ecg(
         Some(adc) => Some(state.limits.check_adc(&req.leads, adc)?),
         None => None,
     };
-    let signal = match &req.signal {
-        Some(signal) => Some(state.limits.check_signal(
+    let signal = match req.signal.take() {
+        Some(signal) => Some(state.limits.take_signal(
             "/signal",
             &req.leads,
             calibration.as_deref(),
@@ -191,11 +191,11 @@ pub async fn post_chunk(
             }
         }
     };
-    let samples = state.limits.check_signal(
+    let samples = state.limits.take_signal(
         "/samples",
         &ecg.leads,
         ecg.calibration().as_deref(),
-        &req.samples,
+        req.samples,
     )?;
     if let Some(last) = ecg.final_seq {
         if req.seq > last || (req.r#final && req.seq != last) {

@@ -15,6 +15,8 @@
 //! - [`ipc`]: a structural check of Arrow IPC streams before arrow reads them.
 //! - [`json`]: JSON decoding that reports where a body is wrong, as a JSON
 //!   pointer.
+//! - [`number`]: decimal text to `f64`, exactly as `str::parse` but several
+//!   times faster on the short numbers ECG samples are.
 //! - [`validate`]: the limits and rules every request must meet, with errors
 //!   that name the field and the limit.
 //!
@@ -27,6 +29,7 @@ pub mod chunk;
 pub mod input;
 pub mod ipc;
 pub mod json;
+pub mod number;
 pub mod samples;
 pub mod stream;
 pub mod validate;

@@ -230,7 +230,7 @@ impl<R: Read> CsvSource<R> {
                 ));
             }
             for (field, target) in self.record.iter().zip(&self.targets) {
-                let value = fast_float2::parse::<f64, _>(field).ok();
+                let value = crate::number::parse_f64(field);
                 match (target, value) {
                     (Some(lead), Some(v)) => block[*lead].push(v),
                     (None, Some(_)) => {}

@@ -155,8 +155,32 @@ impl Limits {
         leads: &[String],
         samples: &Samples,
     ) -> Result<Vec<Vec<f64>>, Invalid> {
+        self.check_sample_shapes(field, leads, samples)?;
+        Ok(leads.iter().map(|lead| samples[lead].clone()).collect())
+    }
+
+    /// [`Limits::check_samples`] taking the samples by value: the vectors
+    /// are moved out, not copied (the hot path of the gateway).
+    pub fn take_samples(
+        &self,
+        field: &str,
+        leads: &[String],
+        mut samples: Samples,
+    ) -> Result<Vec<Vec<f64>>, Invalid> {
+        self.check_sample_shapes(field, leads, &samples)?;
+        Ok(leads
+            .iter()
+            .map(|lead| samples.remove(lead).unwrap_or_default())
+            .collect())
+    }
+
+    fn check_sample_shapes(
+        &self,
+        field: &str,
+        leads: &[String],
+        samples: &Samples,
+    ) -> Result<(), Invalid> {
         check_leads_match(field, leads, samples)?;
-        let mut out = Vec::with_capacity(leads.len());
         let mut len = None;
         for lead in leads {
             let values = &samples[lead];
@@ -202,9 +226,8 @@ impl Limits {
                 Some(_) => {}
             }
             check_finite(&at, values)?;
-            out.push(values.clone());
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -288,10 +311,34 @@ impl Limits {
         samples: &Samples,
     ) -> Result<Signal, Invalid> {
         let physical = self.check_samples(field, leads, samples)?;
-        let Some(calibration) = adc else {
-            return Ok(Signal::Physical(physical));
-        };
-        let counts = leads
+        to_signal(field, leads, adc, physical)
+    }
+
+    /// [`Limits::check_signal`] taking the samples by value (no copy).
+    pub fn take_signal(
+        &self,
+        field: &str,
+        leads: &[String],
+        adc: Option<&[Calibration]>,
+        samples: Samples,
+    ) -> Result<Signal, Invalid> {
+        let physical = self.take_samples(field, leads, samples)?;
+        to_signal(field, leads, adc, physical)
+    }
+}
+
+/// Checked physical samples as the signal: as they are, or (for a digital
+/// ECG) checked to be integer ADC counts.
+fn to_signal(
+    field: &str,
+    leads: &[String],
+    adc: Option<&[Calibration]>,
+    physical: Vec<Vec<f64>>,
+) -> Result<Signal, Invalid> {
+    let Some(calibration) = adc else {
+        return Ok(Signal::Physical(physical));
+    };
+    let counts = leads
             .iter()
             .zip(&physical)
             .map(|(lead, values)| {
@@ -313,11 +360,10 @@ impl Limits {
                     .collect::<Result<Vec<i32>, Invalid>>()
             })
             .collect::<Result<Vec<_>, Invalid>>()?;
-        Ok(Signal::Digital {
-            adc: counts,
-            calibration: calibration.to_vec(),
-        })
-    }
+    Ok(Signal::Digital {
+        adc: counts,
+        calibration: calibration.to_vec(),
+    })
 }
 
 /// Most ADC counts per physical unit accepted: far beyond any real ADC, and
@@ -501,6 +547,25 @@ mod tests {
                 .unwrap_err()
                 .field,
             "/adc/I"
+        );
+    }
+
+    #[test]
+    fn taking_samples_checks_exactly_like_checking_them() {
+        let l = Limits::default();
+        let ok = samples_map(&leads(&["I", "II"]), &[vec![1.0, -0.0], vec![0.5, 2.0]]);
+        assert_eq!(
+            l.take_samples("/samples", &leads(&["II", "I"]), ok.clone()),
+            l.check_samples("/samples", &leads(&["II", "I"]), &ok)
+        );
+        let bad = samples_map(&leads(&["I", "II"]), &[vec![1.0, f64::NAN], vec![0.5, 2.0]]);
+        let err = l
+            .take_samples("/samples", &leads(&["I", "II"]), bad.clone())
+            .unwrap_err();
+        assert_eq!(err.field, "/samples/I/1");
+        assert_eq!(
+            Err(err),
+            l.check_samples("/samples", &leads(&["I", "II"]), &bad)
         );
     }
 }
