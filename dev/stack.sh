@@ -18,6 +18,8 @@
 # ECG_PROCESSOR_PORT=8082 ECG_CH_HTTP_PORT=8123 ECG_CH_TCP_PORT=9000
 # ECG_KAFKA_PORT=9092 ECG_KAFKA_PARTITIONS=4 ECG_PROFILE=debug|release
 # ECG_READY_TIMEOUT=60 (seconds per component) ECG_PYTHON=python3 RUST_LOG=info
+# ECG_INGEST_CONFIG, ECG_PROCESSOR_CONFIG, ECG_QUERY_CONFIG: a TOML file passed
+# to that service as ECG_CONFIG (other ECG_* variables are not passed on).
 #
 # We only ever signal pids from our own pid files, and only after checking
 # that the process's command line is what we started: never by name.
@@ -242,12 +244,20 @@ stop_one() {
 # deny_unknown_fields, so e.g. ECG_INGEST_PORT would be an unknown key),
 # then only the given KEY=VALUE pairs are set.
 service_env() {
-  local v
+  local v config
   SERVICE_ENV=(env)
   for v in $(compgen -e); do
     [[ $v == ECG_* ]] && SERVICE_ENV+=(-u "$v")
   done
   SERVICE_ENV+=("RUST_LOG=${RUST_LOG:-info}" "$@")
+  case "$SERVICE_NAME" in
+    ingest) config=${ECG_INGEST_CONFIG:-} ;;
+    processor) config=${ECG_PROCESSOR_CONFIG:-} ;;
+    query-api) config=${ECG_QUERY_CONFIG:-} ;;
+    *) config= ;;
+  esac
+  [[ -n $config ]] && SERVICE_ENV+=("ECG_CONFIG=$(cd "$(dirname "$config")" && pwd)/$(basename "$config")")
+  return 0
 }
 
 # ------------------------------------------------------------- subcommands ---
@@ -377,6 +387,7 @@ cmd_infra_up() {
 # Environment of each Rust binary (figment: ECG_ prefix, `__` nests; the
 # variable names are the services' config contract).
 env_for() {
+  SERVICE_NAME=$1
   local common_ch=("ECG_CLICKHOUSE__URL=$CH_URL" "ECG_CLICKHOUSE__DATABASE=$DATABASE")
   local issuer="http://$HOST:$ECG_QUERY_PORT"
   case "$1" in

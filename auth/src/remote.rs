@@ -8,6 +8,7 @@
 //! `min_refresh` after the previous fetch is seen only after that interval.
 
 use std::error::Error;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -33,6 +34,9 @@ pub(crate) struct RemoteJwks {
     client: Result<reqwest::Client, String>,
     min_refresh: Duration,
     current: RwLock<Option<Arc<KeySet>>>,
+    /// Bumped each time a fetched set replaces the current one (see
+    /// `Verifier`'s token cache).
+    generation: AtomicU64,
     /// When the last fetch started. Held across the fetch, which makes
     /// concurrent refreshes wait for the one in flight instead of piling on.
     last_fetch: Mutex<Option<Instant>>,
@@ -50,6 +54,7 @@ impl RemoteJwks {
             client,
             min_refresh,
             current: RwLock::new(None),
+            generation: AtomicU64::new(0),
             last_fetch: Mutex::new(None),
         }
     }
@@ -84,6 +89,7 @@ impl RemoteJwks {
             Ok(set) => {
                 tracing::info!(url = %self.url, keys = ?set, "fetched token signing keys");
                 *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(set));
+                self.generation.fetch_add(1, Ordering::SeqCst);
                 Ok(self.lookup(kid))
             }
             Err(cause) => {
@@ -92,6 +98,11 @@ impl RemoteJwks {
                 Err(AuthError::Unavailable)
             }
         }
+    }
+
+    /// How many times the key set was replaced.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 
     fn snapshot(&self) -> Option<Arc<KeySet>> {

@@ -110,6 +110,14 @@ impl TrustedIssuer {
         &self.issuer
     }
 
+    /// Changes whenever this issuer's keys change (remote sets only).
+    pub(crate) fn keys_generation(&self) -> u64 {
+        match &self.keys {
+            Keys::Remote(remote) => remote.generation(),
+            Keys::Static(_) | Keys::None => 0,
+        }
+    }
+
     /// Verifies `token`, whose `header` has already been decoded and whose
     /// `iss` named this issuer.
     pub(crate) async fn verify(

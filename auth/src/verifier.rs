@@ -16,8 +16,8 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use jsonwebtoken::Algorithm;
@@ -57,7 +57,26 @@ pub struct Verifier {
 struct Inner {
     /// By `iss`.
     issuers: HashMap<String, TrustedIssuer>,
+    /// Tokens that passed every check, until they expire (at most
+    /// `CACHE_TTL`): a client sends the same token with every request, and
+    /// a signature check costs far more than the rest of a small request.
+    cache: Mutex<HashMap<String, Verified>>,
 }
+
+#[derive(Debug)]
+struct Verified {
+    principal: Principal,
+    until: Instant,
+    /// The key sets' generation when the token was checked: once a key set
+    /// is replaced (a key rotated or retired), the token is checked again.
+    keys: u64,
+}
+
+/// Most tokens remembered; past it the cache starts over.
+const CACHE_ENTRIES: usize = 10_000;
+/// Longest a verified token is remembered (a replaced key set also ends
+/// every entry at once).
+const CACHE_TTL: Duration = Duration::from_secs(300);
 
 impl Verifier {
     /// A verifier trusting exactly the Ed25519 keys of `jwks` for the
@@ -94,7 +113,10 @@ impl Verifier {
             .map(|i| (i.issuer().to_owned(), i))
             .collect();
         Self {
-            inner: Arc::new(Inner { issuers }),
+            inner: Arc::new(Inner {
+                issuers,
+                cache: Mutex::default(),
+            }),
         }
     }
 
@@ -103,6 +125,72 @@ impl Verifier {
         if token.len() > MAX_TOKEN_LEN {
             return Err(AuthError::invalid("malformed token"));
         }
+        // Read before checking: a key set replaced meanwhile makes the
+        // entry stale at once.
+        let keys = self.keys_generation();
+        if let Some(hit) = self.cached(token, keys) {
+            return Ok(hit);
+        }
+        let principal = self.verify_uncached(token).await?;
+        self.remember(token, &principal, keys);
+        Ok(principal)
+    }
+
+    fn keys_generation(&self) -> u64 {
+        self.inner
+            .issuers
+            .values()
+            .map(TrustedIssuer::keys_generation)
+            .fold(0, u64::wrapping_add)
+    }
+
+    fn cached(&self, token: &str, keys: u64) -> Option<Principal> {
+        let cache = self
+            .inner
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let hit = cache.get(token)?;
+        (hit.until > Instant::now() && hit.keys == keys).then(|| hit.principal.clone())
+    }
+
+    /// Remembers a verified token until its `exp` (without the leeway: a
+    /// token near its end is checked fully again), at most `CACHE_TTL`.
+    fn remember(&self, token: &str, principal: &Principal, keys: u64) {
+        #[derive(serde::Deserialize)]
+        struct Exp {
+            exp: u64,
+        }
+        let Ok(Exp { exp }) = jsonwebtoken::dangerous::insecure_decode_claims(token) else {
+            return;
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let left = Duration::from_secs(exp.saturating_sub(now)).min(CACHE_TTL);
+        if left.is_zero() {
+            return;
+        }
+        let mut cache = self
+            .inner
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if cache.len() >= CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(
+            token.to_owned(),
+            Verified {
+                principal: principal.clone(),
+                until: Instant::now() + left,
+                keys,
+            },
+        );
+    }
+
+    async fn verify_uncached(&self, token: &str) -> Result<Principal, AuthError> {
         // Unverified at this point: the issuer checks that `alg` is allowed
         // and is the algorithm of the key named by `kid`.
         let header = jsonwebtoken::decode_header(token).map_err(|_| {
@@ -153,5 +241,63 @@ fn unverified_issuer(token: &str) -> Result<String, AuthError> {
         Some(Value::String(iss)) => Ok(iss),
         Some(_) => Err(AuthError::invalid("malformed claim iss")),
         None => Err(AuthError::invalid("missing claim iss")),
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+    use crate::claims::Claims;
+    use crate::key::SigningKey;
+
+    fn token(key: &SigningKey, lifetime: u64) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        key.sign(&Claims {
+            iss: "http://issuer.test".into(),
+            aud: "ecg-stream".into(),
+            sub: "demo".into(),
+            tenant: "demo".into(),
+            scope: "ecg:write".into(),
+            iat: now,
+            nbf: now,
+            exp: now + lifetime,
+            jti: "t".into(),
+        })
+    }
+
+    fn remembered_for(verifier: &Verifier, token: &str) -> Option<Duration> {
+        let cache = verifier.inner.cache.lock().unwrap();
+        cache
+            .get(token)
+            .map(|v| v.until.saturating_duration_since(Instant::now()))
+    }
+
+    #[tokio::test]
+    async fn a_verified_token_is_remembered_until_its_expiry_at_most() {
+        let key = SigningKey::generate();
+        let verifier = Verifier::with_jwks("http://issuer.test", "ecg-stream", key.jwks());
+        let short = token(&key, 100);
+        let principal = verifier.verify(&short).await.unwrap();
+        let left = remembered_for(&verifier, &short).expect("cached");
+        assert!(
+            left <= Duration::from_secs(100) && left > Duration::from_secs(95),
+            "{left:?}"
+        );
+        // A hit answers the same principal.
+        assert_eq!(verifier.verify(&short).await.unwrap(), principal);
+
+        let long = token(&key, 86_400);
+        verifier.verify(&long).await.unwrap();
+        let left = remembered_for(&verifier, &long).expect("cached");
+        assert!(left <= CACHE_TTL, "{left:?}");
+
+        // A refused token is never remembered.
+        let mut tampered = short.clone();
+        tampered.pop();
+        assert!(verifier.verify(&tampered).await.is_err());
+        assert!(remembered_for(&verifier, &tampered).is_none());
     }
 }

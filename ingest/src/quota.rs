@@ -247,3 +247,27 @@ mod tests {
         assert!(took < Duration::from_secs(3), "{took:?}");
     }
 }
+
+#[cfg(test)]
+mod config_tests {
+    use super::*;
+
+    #[test]
+    fn budgets_and_overrides_load_from_the_config_and_misspellings_are_refused() {
+        let config: RateLimitConfig = serde_json::from_value(serde_json::json!({
+            "requests_per_second": 5,
+            "clients": {"gw-7": {"samples_per_second": 9}}
+        }))
+        .unwrap();
+        assert_eq!(config.default.requests_per_second, 5);
+        assert_eq!(
+            config.default.request_burst,
+            ClientLimits::default().request_burst
+        );
+        assert_eq!(config.clients["gw-7"].samples_per_second, 9);
+        assert!(
+            serde_json::from_value::<RateLimitConfig>(serde_json::json!({"request_per_second": 5}))
+                .is_err()
+        );
+    }
+}

@@ -62,7 +62,7 @@ pub fn csv(body: &[u8], leads: &[String]) -> Result<Samples, Invalid> {
                 ),
             ));
         }
-        if skip_time && record[0].parse::<f64>().is_err() {
+        if skip_time && crate::number::parse_f64(record[0].as_bytes()).is_none() {
             return Err(Invalid::new(
                 "",
                 format!(
@@ -73,7 +73,7 @@ pub fn csv(body: &[u8], leads: &[String]) -> Result<Samples, Invalid> {
             ));
         }
         for (i, field) in record.iter().skip(usize::from(skip_time)).enumerate() {
-            let value = field.parse::<f64>().map_err(|_| {
+            let value = crate::number::parse_f64(field.as_bytes()).ok_or_else(|| {
                 Invalid::new(
                     format!("/samples/{}/{row}", columns[i]),
                     format!("CSV line {}: {field:?} is not a number", row + 2),
