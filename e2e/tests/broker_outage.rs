@@ -122,9 +122,10 @@ async fn every_chunk_acknowledged_around_a_broker_crash_is_processed() -> anyhow
         during <= 1,
         "{during} chunks got a 202 while the broker was down"
     );
-    // Bounded waiting: the delivery timeout plus the local queue's wait.
+    // Bounded waiting: the gateway's deadline is the delivery timeout plus
+    // a second (4 s here); the rest is slack for a loaded machine.
     assert!(
-        slowest < Duration::from_secs(10),
+        slowest < Duration::from_secs(7),
         "a request waited {slowest:?}"
     );
 

@@ -340,9 +340,17 @@ async fn shutdown_lets_an_upload_in_flight_finish_and_stops_accepting() -> anyho
         .chunks(body.len() / 20 + 1)
         .map(<[u8]>::to_vec)
         .collect();
-    let slow = futures::stream::iter(parts).then(|part| async move {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        Ok::<_, std::io::Error>(part)
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let slow = futures::stream::iter(parts).then({
+        let sent = sent.clone();
+        move |part| {
+            let sent = sent.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok::<_, std::io::Error>(part)
+            }
+        }
     });
     let upload = tokio::spawn({
         let (http, url, token) = (
@@ -361,7 +369,14 @@ async fn shutdown_lets_an_upload_in_flight_finish_and_stops_accepting() -> anyho
             anyhow::Ok(r.status().as_u16())
         }
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Shut down once the gateway is reading the body (reqwest pulls parts
+    // only as the connection takes them).
+    wait_for(
+        Duration::from_secs(30),
+        "the upload to be under way",
+        || async { Ok(sent.load(std::sync::atomic::Ordering::SeqCst) >= 4) },
+    )
+    .await?;
     let ingest = stack.ingest.clone();
     let http = stack.http.clone();
     // Shuts every service down: the gateway stops accepting at once and

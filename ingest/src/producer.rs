@@ -30,6 +30,9 @@ pub struct ChunkProducer {
     producer: Arc<RwLock<FutureProducer>>,
     config: Arc<ClientConfig>,
     topic: String,
+    /// The longest a request waits for its chunk's acknowledgement:
+    /// `message.timeout.ms` plus a second for librdkafka to report it.
+    max_wait: Duration,
 }
 
 impl std::fmt::Debug for ChunkProducer {
@@ -60,6 +63,7 @@ impl ChunkProducer {
             producer: Arc::new(RwLock::new(producer)),
             config: Arc::new(kafka),
             topic: config.topic.clone(),
+            max_wait: Duration::from_millis(config.delivery_timeout_ms) + Duration::from_secs(1),
         })
     }
 
@@ -124,24 +128,31 @@ impl ChunkProducer {
         let record = FutureRecord::to(&self.topic).key(key).payload(payload);
         let started = std::time::Instant::now();
         let producer = self.current();
-        // Waits for room in the local queue at most this long; the delivery
-        // itself is bounded by message.timeout.ms.
-        let delivery = producer
-            .send(record, Timeout::After(Duration::from_secs(5)))
-            .await;
+        // librdkafka bounds the delivery by message.timeout.ms, but a
+        // message in flight when the broker vanishes can outlive it; the
+        // request's own deadline keeps the wait bounded whatever happens. A
+        // chunk given up on here may still be delivered later: its client
+        // got a 503 and resends it, and the processor counts it once.
+        let delivery = tokio::time::timeout(
+            self.max_wait,
+            producer.send(record, Timeout::After(self.max_wait)),
+        )
+        .await;
         metrics::histogram!("ecg_ingest_produce_duration_seconds")
             .record(started.elapsed().as_secs_f64());
-        match delivery {
-            Ok(_) => {
+        let failure = match delivery {
+            Ok(Ok(_)) => {
                 metrics::counter!("ecg_ingest_chunks_produced_total").increment(1);
-                Ok(())
+                return Ok(());
             }
-            Err((e, _)) => {
-                metrics::counter!("ecg_ingest_produce_failures_total").increment(1);
+            Ok(Err((e, _))) => {
                 self.replace_if_broken(&producer, &e);
-                Err(ApiError::Unavailable(e.to_string()))
+                e.to_string()
             }
-        }
+            Err(_) => format!("no acknowledgement within {:?}", self.max_wait),
+        };
+        metrics::counter!("ecg_ingest_produce_failures_total").increment(1);
+        Err(ApiError::Unavailable(failure))
     }
 
     /// Messages waiting in the local queue for delivery (a gauge for
