@@ -223,6 +223,61 @@ impl Stack {
             .await?)
     }
 
+    /// The ECG's insights once its status is `complete`, waiting at most
+    /// `deadline`; an error as soon as it is `failed`.
+    pub async fn insights_when_complete(
+        &self,
+        token: &str,
+        id: uuid::Uuid,
+        deadline: Duration,
+    ) -> anyhow::Result<serde_json::Value> {
+        let get = |path: String| async move {
+            let r = self
+                .http
+                .get(format!("{}{path}", self.query))
+                .bearer_auth(token)
+                .send()
+                .await?;
+            let status = r.status();
+            let body: serde_json::Value = r.json().await?;
+            anyhow::ensure!(status.is_success(), "{path} answered {status}: {body}");
+            anyhow::Ok(body)
+        };
+        wait_for(deadline, "the ECG to complete", || async {
+            let status = get(format!("/v1/ecgs/{id}")).await?;
+            anyhow::ensure!(status["status"] != "failed", "ECG failed: {status}");
+            Ok(status["status"] == "complete")
+        })
+        .await?;
+        get(format!("/v1/ecgs/{id}/insights")).await
+    }
+
+    /// Asserts that `insights` and table `samples` hold exactly the physical
+    /// signal `columns` (one per lead of `leads`): each lead's crossings equal
+    /// one pass over it, and every sample is stored once.
+    pub async fn assert_exact(
+        &self,
+        insights: &serde_json::Value,
+        id: uuid::Uuid,
+        leads: &[String],
+        columns: &[&[f64]],
+    ) -> anyhow::Result<()> {
+        let n = columns[0].len();
+        for (lead, values) in leads.iter().zip(columns) {
+            let expected = ecg_signal::LeadSummary::of(values);
+            assert_eq!(
+                insights["leads"][lead]["zero_crossings"], expected.crossings,
+                "lead {lead}"
+            );
+            assert_eq!(insights["leads"][lead]["samples"], n, "lead {lead}");
+        }
+        let rows = self
+            .count("SELECT count() FROM samples WHERE ecg_id = ?", id)
+            .await?;
+        assert_eq!(rows, (n * leads.len()) as u64, "every sample once");
+        Ok(())
+    }
+
     /// Messages in this stack's topic, from its partitions' watermarks.
     pub async fn messages_in_topic(&self) -> anyhow::Result<i64> {
         use rdkafka::consumer::{BaseConsumer, Consumer};

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use ecg_e2e::broker::DurableBroker;
 use ecg_e2e::{Stack, wait_for};
-use ecg_signal::LeadSummary;
 use serde_json::{Value, json};
 
 const CHUNK: usize = 250;
@@ -129,43 +128,11 @@ async fn every_chunk_acknowledged_around_a_broker_crash_is_processed() -> anyhow
         "a request waited {slowest:?}"
     );
 
-    let query = |path: String| {
-        let (http, token) = (stack.http.clone(), token.clone());
-        let url = format!("{}{path}", stack.query);
-        async move {
-            anyhow::Ok(
-                http.get(url)
-                    .bearer_auth(token)
-                    .send()
-                    .await?
-                    .json::<Value>()
-                    .await?,
-            )
-        }
-    };
-    wait_for(
-        Duration::from_secs(120),
-        "the ECG to complete after the outage",
-        || async {
-            let status = query(format!("/v1/ecgs/{id}")).await?;
-            anyhow::ensure!(status["status"] != "failed", "{status}");
-            Ok(status["status"] == "complete")
-        },
-    )
-    .await
-    .with_context(|| format!("broker logs in {}", broker.logs().display()))?;
-    let insights = query(format!("/v1/ecgs/{id}/insights")).await?;
-    for lead in &leads {
-        let expected = LeadSummary::of(&signals[lead]);
-        assert_eq!(
-            insights["leads"][lead]["zero_crossings"], expected.crossings,
-            "lead {lead}"
-        );
-        assert_eq!(insights["leads"][lead]["samples"], n, "lead {lead}");
-    }
-    let rows = stack
-        .count("SELECT count() FROM samples WHERE ecg_id = ?", id)
-        .await?;
-    assert_eq!(rows, (n * leads.len()) as u64, "every sample once");
+    let insights = stack
+        .insights_when_complete(&token, id, Duration::from_secs(120))
+        .await
+        .with_context(|| format!("broker logs in {}", broker.logs().display()))?;
+    let columns: Vec<&[f64]> = leads.iter().map(|l| signals[l].as_slice()).collect();
+    stack.assert_exact(&insights, id, &leads, &columns).await?;
     stack.stop().await
 }

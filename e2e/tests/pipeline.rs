@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ecg_e2e::{Stack, wait_for};
+use ecg_e2e::Stack;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
@@ -61,16 +61,9 @@ async fn get(stack: &Stack, token: &str, path: &str) -> anyhow::Result<(u16, Val
 }
 
 async fn wait_complete(stack: &Stack, token: &str, id: Uuid) -> anyhow::Result<Value> {
-    let path = format!("/v1/ecgs/{id}");
-    wait_for(Duration::from_secs(60), "the ECG to complete", || async {
-        let (status, body) = get(stack, token, &path).await?;
-        anyhow::ensure!(status == 200, "status endpoint answered {status}: {body}");
-        anyhow::ensure!(body["status"] != "failed", "ECG failed: {body}");
-        Ok(body["status"] == "complete")
-    })
-    .await?;
-    let (_, insights) = get(stack, token, &format!("/v1/ecgs/{id}/insights")).await?;
-    Ok(insights)
+    stack
+        .insights_when_complete(token, id, Duration::from_secs(60))
+        .await
 }
 
 /// A chunk body in one of the gateway's three formats.

@@ -99,29 +99,6 @@ async fn put(
     Ok((status, r.json().await.unwrap_or(Value::Null)))
 }
 
-async fn insights_when_complete(stack: &Stack, token: &str, id: Uuid) -> anyhow::Result<Value> {
-    let get = |path: String| async move {
-        let r = stack
-            .http
-            .get(format!("{}{path}", stack.query))
-            .bearer_auth(token)
-            .send()
-            .await?;
-        anyhow::Ok(r.json::<Value>().await?)
-    };
-    wait_for(
-        Duration::from_secs(90),
-        "the upload to complete",
-        || async {
-            let status = get(format!("/v1/ecgs/{id}")).await?;
-            anyhow::ensure!(status["status"] != "failed", "ECG failed: {status}");
-            Ok(status["status"] == "complete")
-        },
-    )
-    .await?;
-    get(format!("/v1/ecgs/{id}/insights")).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn streamed_csv_and_arrow_uploads_are_cut_into_chunks_and_exact() -> anyhow::Result<()> {
     let stack = Stack::start_with("upload", &ecg_e2e::kafka_brokers(), |c| {
@@ -144,19 +121,13 @@ async fn streamed_csv_and_arrow_uploads_are_cut_into_chunks_and_exact() -> anyho
     .await?;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["chunks"], n.div_ceil(CHUNK_SAMPLES), "{answer}");
-    let insights = insights_when_complete(&stack, &token, id).await?;
-    for (lead, values) in leads.iter().zip(&columns) {
-        let expected = LeadSummary::of(values);
-        assert_eq!(
-            insights["leads"][lead]["zero_crossings"], expected.crossings,
-            "lead {lead}"
-        );
-        assert_eq!(insights["leads"][lead]["samples"], n, "lead {lead}");
-    }
-    let rows = stack
-        .count("SELECT count() FROM samples WHERE ecg_id = ?", id)
+    let insights = stack
+        .insights_when_complete(&token, id, Duration::from_secs(90))
         .await?;
-    assert_eq!(rows, (n * leads.len()) as u64);
+    let columns_ref: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
+    stack
+        .assert_exact(&insights, id, &leads, &columns_ref)
+        .await?;
 
     // Digital samples (ADC counts) as Arrow, in record batches of sizes
     // unrelated to the chunk size.
@@ -186,7 +157,9 @@ async fn streamed_csv_and_arrow_uploads_are_cut_into_chunks_and_exact() -> anyho
     )
     .await?;
     assert_eq!(status, 202, "{answer}");
-    let insights = insights_when_complete(&stack, &token, id).await?;
+    let insights = stack
+        .insights_when_complete(&token, id, Duration::from_secs(90))
+        .await?;
     for (lead, values) in leads.iter().zip(&counts) {
         let expected = LeadSummary::of_digital_i32(values, i64::from(baseline));
         assert_eq!(

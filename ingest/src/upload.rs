@@ -23,7 +23,8 @@ use std::sync::Arc;
 use axum::body::Body;
 use bytes::{Buf, Bytes};
 use ecg_schemas::stream::SignalBlocks;
-use ecg_schemas::{Calibration, Chunk, EcgHeader, Invalid, Signal};
+use ecg_schemas::validate::to_signal;
+use ecg_schemas::{Calibration, Chunk, EcgHeader, Invalid};
 use futures::{StreamExt, TryStreamExt};
 use tokio::sync::mpsc;
 
@@ -176,7 +177,7 @@ fn spool(
                 header: header.clone(),
                 seq,
                 is_final: next.is_none(),
-                samples: signal(block, calibration),
+                samples: to_signal("/samples", &header.leads, calibration, block)?,
             };
             let payload = chunk.encode().map_err(|e| {
                 ApiError::Internal(anyhow::Error::new(e).context("encoding a chunk"))
@@ -202,21 +203,6 @@ fn spool(
         samples_per_lead: blocks.rows(),
         bytes: bytes.load(std::sync::atomic::Ordering::Relaxed),
     })
-}
-
-/// A checked block as the chunk's samples: floats, or ADC counts (already
-/// checked to be integers in `i32` range).
-fn signal(block: Vec<Vec<f64>>, calibration: Option<&[Calibration]>) -> Signal {
-    match calibration {
-        None => Signal::Physical(block),
-        Some(calibration) => Signal::Digital {
-            adc: block
-                .iter()
-                .map(|lead| lead.iter().map(|&v| v as i32).collect())
-                .collect(),
-            calibration: calibration.to_vec(),
-        },
-    }
 }
 
 fn write_frame(out: &mut impl Write, payload: &[u8]) -> io::Result<()> {

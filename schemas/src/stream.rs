@@ -15,6 +15,7 @@ use arrow_ipc::root_as_message;
 
 use crate::Invalid;
 use crate::input::append_column;
+use crate::validate::{adc_count_message, escape, is_adc_count};
 
 /// Largest Arrow IPC message (metadata + body) accepted in a stream; a
 /// writer with sane batch sizes stays far below it, and it bounds what one
@@ -111,20 +112,14 @@ impl<R: Read> SignalBlocks<R> {
 /// Finite, and an integer ADC count where `digital`; errors carry the
 /// sample's index in the whole signal (`first` is the block's first).
 fn check_values(lead: &str, first: u64, values: &[f64], digital: bool) -> Result<(), Invalid> {
-    let bad = |v: f64| {
-        !v.is_finite()
-            || (digital
-                && !(v.fract() == 0.0 && v >= f64::from(i32::MIN) && v <= f64::from(i32::MAX)))
-    };
+    let bad = |v: f64| !v.is_finite() || (digital && !is_adc_count(v));
     let Some(i) = values.iter().position(|&v| bad(v)) else {
         return Ok(());
     };
     let index = first + i as u64;
     let v = values[i];
     let message = if v.is_finite() {
-        format!(
-            "sample {index} is {v}; this ECG's samples are ADC counts: integers that fit in 32 bits"
-        )
+        adc_count_message(index, v)
     } else {
         format!("sample {index} is {v}; samples must be finite numbers")
     };
@@ -132,10 +127,6 @@ fn check_values(lead: &str, first: u64, values: &[f64], digital: bool) -> Result
         format!("/samples/{}/{index}", escape(lead)),
         message,
     ))
-}
-
-fn escape(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
 }
 
 fn read_error(e: &io::Error) -> Invalid {

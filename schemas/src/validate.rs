@@ -329,7 +329,7 @@ impl Limits {
 
 /// Checked physical samples as the signal: as they are, or (for a digital
 /// ECG) checked to be integer ADC counts.
-fn to_signal(
+pub fn to_signal(
     field: &str,
     leads: &[String],
     adc: Option<&[Calibration]>,
@@ -338,32 +338,32 @@ fn to_signal(
     let Some(calibration) = adc else {
         return Ok(Signal::Physical(physical));
     };
-    let counts = leads
-            .iter()
-            .zip(&physical)
-            .map(|(lead, values)| {
-                values
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &v)| {
-                        // JSON integers up to 2^53 parse exactly as f64, so
-                        // this test is exact for every i32.
-                        if v.fract() == 0.0 && v >= f64::from(i32::MIN) && v <= f64::from(i32::MAX) {
-                            Ok(v as i32)
-                        } else {
-                            Err(Invalid::new(
-                                format!("{field}/{}/{i}", escape(lead)),
-                                format!("sample {i} is {v}; this ECG's samples are ADC counts: integers that fit in 32 bits"),
-                            ))
-                        }
-                    })
-                    .collect::<Result<Vec<i32>, Invalid>>()
-            })
-            .collect::<Result<Vec<_>, Invalid>>()?;
+    let mut counts = Vec::with_capacity(physical.len());
+    for (lead, values) in leads.iter().zip(&physical) {
+        if let Some(i) = values.iter().position(|&v| !is_adc_count(v)) {
+            return Err(Invalid::new(
+                format!("{field}/{}/{i}", escape(lead)),
+                adc_count_message(i as u64, values[i]),
+            ));
+        }
+        counts.push(values.iter().map(|&v| v as i32).collect());
+    }
     Ok(Signal::Digital {
         adc: counts,
         calibration: calibration.to_vec(),
     })
+}
+
+/// Whether a sample is an ADC count: an integer that fits in 32 bits. JSON
+/// integers up to 2^53 parse exactly as f64, so this is exact for every i32.
+pub(crate) fn is_adc_count(v: f64) -> bool {
+    v.fract() == 0.0 && v >= f64::from(i32::MIN) && v <= f64::from(i32::MAX)
+}
+
+pub(crate) fn adc_count_message(index: u64, v: f64) -> String {
+    format!(
+        "sample {index} is {v}; this ECG's samples are ADC counts: integers that fit in 32 bits"
+    )
 }
 
 /// Most ADC counts per physical unit accepted: far beyond any real ADC, and
@@ -415,7 +415,7 @@ pub fn check_finite(field: &str, values: &[f64]) -> Result<(), Invalid> {
 }
 
 /// Lead names in pointers are escaped per RFC 6901.
-fn escape(key: &str) -> String {
+pub(crate) fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
