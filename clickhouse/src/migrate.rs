@@ -32,6 +32,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "digital_samples",
         sql: include_str!("../migrations/0003_digital_samples.sql"),
     },
+    Migration {
+        version: 4,
+        name: "ecg_progress",
+        sql: include_str!("../migrations/0004_ecg_progress.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]
