@@ -5,6 +5,8 @@
 //! after the test, so tests run in parallel without seeing each other.
 
 pub mod broker;
+pub mod process;
+pub mod proxy;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -39,8 +41,10 @@ pub struct Stack {
     pub http: reqwest::Client,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    ingest_config: ecg_ingest::Config,
     processor_config: ecg_processor::Config,
-    processor: JoinHandle<anyhow::Result<()>>,
+    /// The in-process processor, unless the test runs its own processes.
+    processor: Option<JoinHandle<anyhow::Result<()>>>,
     _key_dir: TempDir,
 }
 
@@ -67,6 +71,21 @@ impl Stack {
         brokers: &str,
         configure: impl FnOnce(&mut ecg_ingest::Config),
     ) -> anyhow::Result<Stack> {
+        Self::launch(name, brokers, configure, true).await
+    }
+
+    /// The gateway and query API only: the test runs processors itself, as
+    /// processes ([`Stack::processor_env`], [`process::ProcessorProcess`]).
+    pub async fn start_without_processor(name: &str, brokers: &str) -> anyhow::Result<Stack> {
+        Self::launch(name, brokers, |_| {}, false).await
+    }
+
+    async fn launch(
+        name: &str,
+        brokers: &str,
+        configure: impl FnOnce(&mut ecg_ingest::Config),
+        in_process_processor: bool,
+    ) -> anyhow::Result<Stack> {
         let unique = format!("{name}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let clickhouse = ClickHouseConfig {
             url: clickhouse_url(),
@@ -75,6 +94,7 @@ impl Stack {
         };
         let topic = format!("test.{unique}");
         create_topic(brokers, &topic, 4).await?;
+        create_topic(brokers, &format!("{topic}.dlq"), 1).await?;
         ecg_clickhouse::migrate(&clickhouse)
             .await
             .with_context(|| {
@@ -111,7 +131,7 @@ impl Stack {
         ic.auth.jwks_url = format!("{query}/.well-known/jwks.json");
         configure(&mut ic);
         tasks.push(tokio::spawn(ecg_ingest::run_with_listener(
-            ic,
+            ic.clone(),
             ingest_listener,
             shutdown.clone(),
         )));
@@ -126,7 +146,12 @@ impl Stack {
             },
             ..Default::default()
         };
-        let (processor, processor_addr) = spawn_processor(&pc, &shutdown).await?;
+        let (processor, processor_addr) = if in_process_processor {
+            let (task, addr) = spawn_processor(&pc, &shutdown).await?;
+            (Some(task), Some(format!("http://{addr}")))
+        } else {
+            (None, None)
+        };
 
         let stack = Stack {
             ingest: format!("http://{ingest_addr}"),
@@ -137,18 +162,48 @@ impl Stack {
             http: reqwest::Client::new(),
             shutdown,
             tasks,
+            ingest_config: ic,
             processor_config: pc,
             processor,
             _key_dir: key_dir,
         };
-        for base in [
-            &stack.query,
-            &stack.ingest,
-            &format!("http://{processor_addr}"),
-        ] {
+        for base in [Some(&stack.query), Some(&stack.ingest), processor_addr.as_ref()]
+            .into_iter()
+            .flatten()
+        {
             stack.wait_healthy(base).await?;
         }
         Ok(stack)
+    }
+
+    /// Starts one more gateway, configured like the first (same topic,
+    /// database and issuer), and returns its base URL: clients may send one
+    /// ECG's chunks through several gateways.
+    pub async fn add_gateway(&mut self) -> anyhow::Result<String> {
+        let (listener, addr) = bind().await?;
+        let mut config = self.ingest_config.clone();
+        config.http.addr = addr;
+        self.tasks.push(tokio::spawn(ecg_ingest::run_with_listener(
+            config,
+            listener,
+            self.shutdown.clone(),
+        )));
+        let base = format!("http://{addr}");
+        self.wait_healthy(&base).await?;
+        Ok(base)
+    }
+
+    /// How a processor process joins this stack: same topic, consumer group
+    /// and database as the in-process one.
+    pub fn processor_env(&self) -> process::ProcessorEnv {
+        process::ProcessorEnv {
+            brokers: self.brokers.clone(),
+            topic: self.topic.clone(),
+            group_id: self.processor_config.kafka.group_id.clone(),
+            clickhouse_url: self.clickhouse.url.clone(),
+            database: self.clickhouse.database.clone(),
+            extra: Vec::new(),
+        }
     }
 
     async fn wait_healthy(&self, base: &str) -> anyhow::Result<()> {
@@ -157,7 +212,7 @@ impl Stack {
             if let Some(t) = self
                 .tasks
                 .iter()
-                .chain([&self.processor])
+                .chain(self.processor.as_ref())
                 .find(|t| t.is_finished())
             {
                 bail!("a service stopped during start-up: {t:?}");
@@ -175,10 +230,11 @@ impl Stack {
     /// Kills the processor without letting it drain (no final write, no
     /// commit: like SIGKILL) and starts a new one in the same consumer group.
     pub async fn crash_and_restart_processor(&mut self) -> anyhow::Result<()> {
-        self.processor.abort();
-        let _ = (&mut self.processor).await;
+        let old = self.processor.take().context("this stack has no in-process processor")?;
+        old.abort();
+        let _ = old.await;
         let (processor, addr) = spawn_processor(&self.processor_config, &self.shutdown).await?;
-        self.processor = processor;
+        self.processor = Some(processor);
         self.wait_healthy(&format!("http://{addr}")).await
     }
 
@@ -302,7 +358,7 @@ impl Stack {
     /// Stops the services (draining) and reports any that failed.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
-        for t in self.tasks.into_iter().chain([self.processor]) {
+        for t in self.tasks.into_iter().chain(self.processor) {
             t.await??;
         }
         Ok(())

@@ -8,6 +8,9 @@ use anyhow::Context as _;
 use ecg_e2e::{Stack, wait_for};
 use ecg_schemas::{Chunk, EcgHeader, Signal, Units};
 use futures::stream::{self, StreamExt, TryStreamExt};
+use ecg_processor::dlq;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -157,14 +160,23 @@ async fn refused_and_malformed_chunks_are_recorded_and_the_partition_keeps_flowi
             .join("../fuzz/artifacts/chunk_arrow/finding-arrow-buffer-outside-body.arrows"),
     )?;
     let payload = chunk.encode()?;
+    let mut sent = Vec::new();
     for bytes in [&poison, &payload] {
-        producer
+        let headers = OwnedHeaders::new().insert(Header {
+            key: "traceparent",
+            value: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+        });
+        let delivery = producer
             .send(
-                FutureRecord::to(&stack.topic).key(&key).payload(bytes),
+                FutureRecord::to(&stack.topic)
+                    .key(&key)
+                    .payload(bytes)
+                    .headers(headers),
                 Duration::from_secs(10),
             )
             .await
             .map_err(|(e, _)| e)?;
+        sent.push((delivery.partition, delivery.offset, bytes.clone()));
     }
 
     wait_for(Duration::from_secs(30), "the ECG to be failed", || async {
@@ -185,7 +197,77 @@ async fn refused_and_malformed_chunks_are_recorded_and_the_partition_keeps_flowi
         )
         .await?;
     assert_eq!(malformed, 1);
+
+    // Both are in the dead-letter topic, unchanged, with why and where from.
+    let dead = dead_letters(&stack, 2).await?;
+    for (partition, offset, bytes) in &sent {
+        let m = dead
+            .iter()
+            .find(|m| m.header(dlq::headers::SOURCE_OFFSET) == Some(offset.to_string()))
+            .with_context(|| format!("offset {offset} not dead-lettered"))?;
+        assert_eq!(m.payload.as_deref(), Some(bytes.as_slice()), "payload unchanged");
+        assert_eq!(m.key.as_deref(), Some(key.as_bytes()), "key unchanged");
+        assert_eq!(m.header(dlq::headers::SOURCE_PARTITION), Some(partition.to_string()));
+        assert_eq!(m.header(dlq::headers::SOURCE_TOPIC), Some(stack.topic.clone()));
+        assert_eq!(
+            m.header("traceparent").as_deref(),
+            Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+            "original headers kept"
+        );
+        let reason = m.header(dlq::headers::REASON).context("no reason")?;
+        assert!(
+            reason.contains("NaN") || reason.contains("malformed Arrow IPC stream"),
+            "{reason}"
+        );
+    }
+
+    // The status says which chunk failed and why.
+    let status = status(&stack, &token, id, "").await?;
+    assert_eq!(status["status"], "failed", "{status}");
     stack.stop().await
+}
+
+/// A message read back from the dead-letter topic.
+struct DeadLetter {
+    key: Option<Vec<u8>>,
+    payload: Option<Vec<u8>>,
+    headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+impl DeadLetter {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.as_deref())
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+}
+
+/// Reads `<topic>.dlq` from the start until `want` messages are in.
+async fn dead_letters(stack: &Stack, want: usize) -> anyhow::Result<Vec<DeadLetter>> {
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &stack.brokers)
+        .set("group.id", format!("{}-dlq-reader", stack.topic))
+        .set("auto.offset.reset", "earliest")
+        .create()?;
+    consumer.subscribe(&[&format!("{}.dlq", stack.topic)])?;
+    let mut out = Vec::new();
+    while out.len() < want {
+        let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .context("waiting for dead letters")??;
+        out.push(DeadLetter {
+            key: m.key().map(<[u8]>::to_vec),
+            payload: m.payload().map(<[u8]>::to_vec),
+            headers: m.headers().map_or_else(Vec::new, |hs| {
+                hs.iter()
+                    .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                    .collect()
+            }),
+        });
+    }
+    Ok(out)
 }
 
 fn time_now() -> time::OffsetDateTime {

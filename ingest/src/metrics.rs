@@ -12,44 +12,23 @@
 //! | `ecg_ingest_producer_queue_depth` | gauge | (messages awaiting acknowledgement) |
 //! | `ecg_ingest_rate_limited_total` | counter | `limit` (requests, samples) |
 //!
-//! The recorder is process-wide (the `metrics` facade has one); the first
-//! gateway started in a process installs it and later ones share it.
+//! The recorder is process-wide and shared with any other service in the
+//! process (`ecg_runtime::metrics`).
 
-use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::AppState;
 
-/// Buckets for request and produce latencies: 0.5 ms to 10 s.
-const LATENCY_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
-];
-
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-
-/// The process's Prometheus recorder, installed on first use.
+/// The process's Prometheus recorder (shared with any other service in the
+/// process; see `ecg_runtime::metrics`).
 pub fn handle() -> PrometheusHandle {
-    HANDLE
-        .get_or_init(|| {
-            let recorder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), LATENCY_BUCKETS)
-                .expect("the bucket list is not empty")
-                .build_recorder();
-            let handle = recorder.handle();
-            // Fails only if another recorder is installed (e.g. a test
-            // harness's); our handle then renders nothing, which is harmless.
-            if metrics::set_global_recorder(recorder).is_err() {
-                tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
-            }
-            handle
-        })
-        .clone()
+    ecg_runtime::metrics::handle()
 }
 
 /// Counts and times every request by its route template (never the raw

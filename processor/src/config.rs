@@ -48,8 +48,19 @@ pub struct KafkaConfig {
     pub topic: String,
     /// Consumer group: instances in one group share the partitions.
     pub group_id: String,
+    /// Where refused messages go, unchanged, with the reason in headers;
+    /// empty means `<topic>.dlq`.
+    pub dead_letter_topic: String,
     /// Group session timeout; a crashed instance's partitions move after it.
+    /// Revoked partitions are flushed and committed within
+    /// `revoke_deadline_ms`, which must be shorter.
     pub session_timeout_ms: u32,
+    /// How long an instance losing partitions in a rebalance (or shutting
+    /// down) may spend writing and committing what it consumed from them.
+    pub revoke_deadline_ms: u64,
+    /// How often librdkafka reports statistics (consumer lag per partition,
+    /// exported as metrics); 0 turns them off.
+    pub statistics_interval_ms: u32,
     /// Extra librdkafka consumer properties (e.g. security settings).
     pub properties: BTreeMap<String, String>,
 }
@@ -60,8 +71,22 @@ impl Default for KafkaConfig {
             brokers: "127.0.0.1:9092".into(),
             topic: "ecg.chunks".into(),
             group_id: "ecg-processor".into(),
+            dead_letter_topic: String::new(),
             session_timeout_ms: 6_000,
+            revoke_deadline_ms: 4_000,
+            statistics_interval_ms: 5_000,
             properties: BTreeMap::new(),
+        }
+    }
+}
+
+impl KafkaConfig {
+    /// The dead-letter topic: `dead_letter_topic`, or `<topic>.dlq`.
+    pub fn dead_letter_topic(&self) -> String {
+        if self.dead_letter_topic.is_empty() {
+            format!("{}.dlq", self.topic)
+        } else {
+            self.dead_letter_topic.clone()
         }
     }
 }

@@ -1,13 +1,20 @@
 //! The Kafka side: consume, batch, write, then commit.
 //!
 //! Order of effects for every batch: (1) load the states of ECGs this
-//! instance has not seen, (2) build the batch, (3) write it to ClickHouse,
-//! retrying with backoff, (4) commit offsets. A crash anywhere before (4)
-//! replays the batch's messages; the states rebuilt from ClickHouse then skip
-//! whatever (3) already wrote, so nothing is counted twice or lost.
+//! instance has not seen, (2) build the batch, (3) write it to ClickHouse and
+//! dead-letter what was refused, retrying with backoff, (4) commit offsets. A
+//! crash anywhere before (4) replays the batch's messages; the states rebuilt
+//! from ClickHouse then skip whatever (3) already wrote, so nothing is
+//! counted twice or lost.
+//!
+//! When partitions are revoked (a rebalance, or shutdown) the instance first
+//! writes and commits what it consumed from them, within
+//! `kafka.revoke_deadline_ms`, so the next owner starts where it stopped
+//! instead of replaying.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -15,78 +22,142 @@ use ecg_schemas::Chunk;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::statistics::Statistics;
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use time::OffsetDateTime;
+use tokio::runtime::{Handle, RuntimeFlavor};
+use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::{BatchConfig, Config};
-use crate::pipeline::{Incoming, Pipeline};
+use crate::dlq::DeadLetters;
+use crate::pipeline::{Incoming, Original, Pipeline};
 use crate::sink::Sink;
 use crate::state::Position;
 
-/// How long a draining shutdown may spend writing the last batch; shorter
-/// than the default session timeout so the group is not kept waiting.
-const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
-
-/// Records revoked partitions; the loop applies them before it handles the
-/// next message (see [`Processor::apply_revocations`]).
-struct RebalanceContext {
-    revoked: Arc<Mutex<Vec<i32>>>,
-}
-
-impl ClientContext for RebalanceContext {}
-
-impl ConsumerContext for RebalanceContext {
-    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-            tracing::info!(?partitions, "partitions revoked");
-            // A poisoned lock only means another thread panicked mid-push;
-            // the Vec is still usable.
-            self.revoked
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(partitions);
-        }
-    }
-
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(tpl) = rebalance {
-            let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-            tracing::info!(?partitions, "partitions assigned");
-        }
-    }
-}
-
 /// One processor instance: a group member with its pipeline and sink.
 pub struct Processor {
-    consumer: StreamConsumer<RebalanceContext>,
-    revoked: Arc<Mutex<Vec<i32>>>,
-    sink: Sink,
-    pipeline: Pipeline,
+    consumer: StreamConsumer<GroupContext>,
+    core: Arc<Mutex<Core>>,
+    /// False once `run` has returned or the instance is being dropped: a
+    /// revocation then has nothing to flush (see [`GroupContext`]).
+    live: Arc<AtomicBool>,
     topic: String,
-    batch: BatchConfig,
-    inbox: Vec<Incoming>,
-    inbox_samples: usize,
-    flush_at: Option<Instant>,
+    give_up_after: Duration,
+    revoke_deadline: Duration,
 }
 
 impl std::fmt::Debug for Processor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Processor")
             .field("topic", &self.topic)
-            .field("inbox", &self.inbox.len())
-            .field("ecgs", &self.pipeline.ecg_count())
             .finish()
+    }
+}
+
+impl Drop for Processor {
+    fn drop(&mut self) {
+        // Runs before the consumer is closed: closing revokes the partitions,
+        // and a dropped (aborted) instance must not try to flush then.
+        self.live.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Everything a flush needs, shared between the consume loop and the
+/// rebalance callback (which runs inside `recv`, never during a flush).
+struct Core {
+    sink: Sink,
+    dead_letters: DeadLetters,
+    pipeline: Pipeline,
+    batch: BatchConfig,
+    inbox: Vec<Incoming>,
+    inbox_samples: usize,
+    flush_at: Option<Instant>,
+}
+
+/// librdkafka callbacks: rebalances and statistics.
+struct GroupContext {
+    core: Arc<Mutex<Core>>,
+    live: Arc<AtomicBool>,
+    topic: String,
+    revoke_deadline: Duration,
+}
+
+impl ClientContext for GroupContext {
+    fn stats(&self, statistics: Statistics) {
+        let Some(topic) = statistics.topics.get(&self.topic) else {
+            return;
+        };
+        for (partition, p) in &topic.partitions {
+            // -1: not consumed by this instance, or not known yet.
+            if *partition >= 0 && p.consumer_lag >= 0 {
+                metrics::gauge!("ecg_processor_consumer_lag", "partition" => partition.to_string())
+                    .set(p.consumer_lag as f64);
+            }
+        }
+    }
+}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(tpl) = rebalance else {
+            return;
+        };
+        let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        metrics::counter!("ecg_processor_rebalances_total", "kind" => "revoke").increment(1);
+        for p in &partitions {
+            metrics::gauge!("ecg_processor_consumer_lag", "partition" => p.to_string()).set(0.0);
+        }
+        tracing::info!(?partitions, "partitions revoked: writing and committing what was consumed from them");
+        // This callback runs inside `recv`, on a runtime worker thread; the
+        // loop holds the core only while flushing, never during `recv`.
+        let Ok(mut core) = self.core.try_lock() else {
+            tracing::warn!("revocation during a flush; the new owner replays from the last commit");
+            return;
+        };
+        let can_block = Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+        if self.live.load(Ordering::SeqCst) && can_block {
+            let deadline = Instant::now() + self.revoke_deadline;
+            let flushed = tokio::task::block_in_place(|| {
+                Handle::current().block_on(async {
+                    tokio::time::timeout_at(deadline, core.flush(deadline)).await
+                })
+            });
+            match flushed {
+                Ok(Ok(())) => core.commit(consumer, &self.topic, CommitMode::Sync),
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not write before letting go; the new owner replays"),
+                Err(_) => tracing::warn!("revocation deadline passed; the new owner replays"),
+            }
+        }
+        core.revoke(&partitions);
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+            metrics::counter!("ecg_processor_rebalances_total", "kind" => "assign").increment(1);
+            tracing::info!(?partitions, "partitions assigned");
+        }
     }
 }
 
 impl Processor {
     pub fn new(config: &Config) -> anyhow::Result<Self> {
-        let revoked = Arc::new(Mutex::new(Vec::new()));
+        let core = Arc::new(Mutex::new(Core {
+            sink: Sink::new(config.clickhouse.client(), config.kafka.topic.clone()),
+            dead_letters: DeadLetters::new(&config.kafka)
+                .context("creating the dead-letter producer")?,
+            pipeline: Pipeline::new(config.limits.clone()),
+            batch: config.batch.clone(),
+            inbox: Vec::new(),
+            inbox_samples: 0,
+            flush_at: None,
+        }));
+        let live = Arc::new(AtomicBool::new(false));
         let mut kafka = ClientConfig::new();
         kafka
             .set("bootstrap.servers", &config.kafka.brokers)
@@ -95,6 +166,10 @@ impl Processor {
                 "session.timeout.ms",
                 config.kafka.session_timeout_ms.to_string(),
             )
+            .set(
+                "statistics.interval.ms",
+                config.kafka.statistics_interval_ms.to_string(),
+            )
             // Offsets are committed by us, after ClickHouse has the data.
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
@@ -102,9 +177,12 @@ impl Processor {
         for (k, v) in &config.kafka.properties {
             kafka.set(k, v);
         }
-        let consumer: StreamConsumer<RebalanceContext> = kafka
-            .create_with_context(RebalanceContext {
-                revoked: revoked.clone(),
+        let consumer: StreamConsumer<GroupContext> = kafka
+            .create_with_context(GroupContext {
+                core: core.clone(),
+                live: live.clone(),
+                topic: config.kafka.topic.clone(),
+                revoke_deadline: Duration::from_millis(config.kafka.revoke_deadline_ms),
             })
             .context("creating the Kafka consumer")?;
         consumer
@@ -112,23 +190,34 @@ impl Processor {
             .with_context(|| format!("subscribing to {}", config.kafka.topic))?;
         Ok(Processor {
             consumer,
-            revoked,
-            sink: Sink::new(config.clickhouse.client(), config.kafka.topic.clone()),
-            pipeline: Pipeline::new(config.limits.clone()),
+            core,
+            live,
             topic: config.kafka.topic.clone(),
-            batch: config.batch.clone(),
-            inbox: Vec::new(),
-            inbox_samples: 0,
-            flush_at: None,
+            give_up_after: Duration::from_secs(config.batch.give_up_after_s),
+            revoke_deadline: Duration::from_millis(config.kafka.revoke_deadline_ms),
         })
     }
 
     /// Consumes until `shutdown`, then drains: writes what was consumed and
-    /// commits, within [`DRAIN_DEADLINE`].
-    pub async fn run(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        tracing::info!(topic = %self.topic, "processor consuming");
+    /// commits, within the revocation deadline.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        self.live.store(true, Ordering::SeqCst);
+        let dead_letter_topic = self.core.lock().await.dead_letters.topic().to_string();
+        tracing::info!(topic = %self.topic, %dead_letter_topic, "processor consuming");
+        let result = self.consume(&shutdown).await;
+        let mut core = self.core.lock().await;
+        if result.is_ok() {
+            tracing::info!(pending = core.inbox.len(), "draining before shutdown");
+            core.flush(Instant::now() + self.revoke_deadline).await?;
+            core.commit(&self.consumer, &self.topic, CommitMode::Sync);
+        }
+        self.live.store(false, Ordering::SeqCst);
+        result
+    }
+
+    async fn consume(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
         loop {
-            let flush_at = self.flush_at;
+            let flush_at = self.core.lock().await.flush_at;
             let flush_due = async move {
                 match flush_at {
                     Some(at) => tokio::time::sleep_until(at).await,
@@ -137,35 +226,34 @@ impl Processor {
             };
             tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => break,
-                _ = flush_due => self.flush(self.give_up_at()).await?,
-                msg = self.consumer.recv() => {
-                    let msg = msg.map(|m| decode(&m));
-                    self.apply_revocations();
-                    match msg {
-                        Ok(incoming) => {
-                            self.accept(incoming);
-                            if self.inbox_samples >= self.batch.max_samples {
-                                self.flush(self.give_up_at()).await?;
-                            }
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = flush_due => self.flush().await?,
+                msg = self.consumer.recv() => match msg {
+                    Ok(m) => {
+                        let incoming = decode(&m);
+                        let full = self.core.lock().await.accept(incoming);
+                        if full {
+                            self.flush().await?;
                         }
-                        Err(e) => tracing::warn!(error = %e, "Kafka consume error"),
                     }
-                }
+                    Err(e) => tracing::warn!(error = %e, "Kafka consume error"),
+                },
             }
         }
-        tracing::info!(pending = self.inbox.len(), "draining before shutdown");
-        self.apply_revocations();
-        self.flush(Instant::now() + DRAIN_DEADLINE).await?;
-        self.commit(CommitMode::Sync);
+    }
+
+    /// Writes everything consumed so far, then commits.
+    async fn flush(&self) -> anyhow::Result<()> {
+        let mut core = self.core.lock().await;
+        core.flush(Instant::now() + self.give_up_after).await?;
+        core.commit(&self.consumer, &self.topic, CommitMode::Async);
         Ok(())
     }
+}
 
-    fn give_up_at(&self) -> Instant {
-        Instant::now() + Duration::from_secs(self.batch.give_up_after_s)
-    }
-
-    fn accept(&mut self, incoming: Incoming) {
+impl Core {
+    /// Takes a consumed message; true when the batch is full.
+    fn accept(&mut self, incoming: Incoming) -> bool {
         if let Ok(c) = &incoming.chunk {
             self.inbox_samples += c.len() * c.header.leads.len();
         }
@@ -173,24 +261,17 @@ impl Processor {
         if self.flush_at.is_none() {
             self.flush_at = Some(Instant::now() + Duration::from_millis(self.batch.max_latency_ms));
         }
+        self.inbox_samples >= self.batch.max_samples
     }
 
-    /// Drops everything held for partitions that were revoked: their
-    /// messages will be consumed again, from the committed offset, by
-    /// whichever instance owns them now. Runs right after `recv` returns, so
-    /// a message returned by that `recv` (already from the new assignment) is
-    /// kept.
-    fn apply_revocations(&mut self) {
-        let revoked: Vec<i32> =
-            std::mem::take(&mut *self.revoked.lock().unwrap_or_else(|e| e.into_inner()));
-        if revoked.is_empty() {
-            return;
-        }
-        self.inbox.retain(|m| !revoked.contains(&m.pos.partition));
-        self.pipeline.revoke(&revoked);
+    /// Forgets what is held for partitions this instance no longer owns.
+    fn revoke(&mut self, partitions: &[i32]) {
+        self.inbox.retain(|m| !partitions.contains(&m.pos.partition));
+        self.pipeline.revoke(partitions);
+        self.gauges();
     }
 
-    /// Writes everything consumed so far and commits.
+    /// Writes everything consumed so far (not yet committed).
     async fn flush(&mut self, give_up: Instant) -> anyhow::Result<()> {
         self.flush_at = None;
         self.inbox_samples = 0;
@@ -208,55 +289,96 @@ impl Processor {
                     .map_or(0, |m| m.pos.partition)
             };
             let sink = &self.sink;
-            let states = retry("load ECG states", &self.batch, give_up, || {
+            let states = retry("load_states", &self.batch, give_up, || {
                 sink.load_states(&unknown, partition_of)
             })
             .await?;
             self.pipeline.restore(states);
         }
         let batch = self.pipeline.process(incoming, OffsetDateTime::now_utc());
+        let started = std::time::Instant::now();
         let sink = &self.sink;
-        retry("write batch", &self.batch, give_up, || sink.write(&batch)).await?;
+        retry("write_batch", &self.batch, give_up, || sink.write(&batch)).await?;
+        if !batch.failures.is_empty() {
+            let (dead_letters, at) = (&self.dead_letters, batch.processed_at.unwrap_or_else(OffsetDateTime::now_utc));
+            retry("dead_letter", &self.batch, give_up, || {
+                dead_letters.send(&batch.failures, at)
+            })
+            .await?;
+            metrics::counter!("ecg_processor_dead_lettered_total")
+                .increment(batch.failures.len() as u64);
+        }
+        metrics::histogram!("ecg_processor_insert_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
         for f in &batch.failures {
             tracing::warn!(
                 partition = f.pos.partition, offset = f.pos.offset, ecg_id = %f.ecg_id,
-                seq = ?f.seq, reason = %f.reason, "chunk refused"
+                seq = ?f.seq, reason = %f.reason, "chunk refused and dead-lettered"
             );
         }
+        let samples = batch.samples();
+        let chunk_rows: usize = batch.ready.iter().map(|r| r.leads.len()).sum();
+        let outcomes = [
+            ("written", batch.ready.len()),
+            ("duplicate", batch.duplicates),
+            ("waiting", batch.buffered),
+            ("failed", batch.failures.len()),
+        ];
+        for (outcome, n) in outcomes {
+            metrics::counter!("ecg_processor_messages_total", "outcome" => outcome)
+                .increment(n as u64);
+        }
+        metrics::counter!("ecg_processor_samples_written_total").increment(samples as u64);
+        for (table, rows) in [
+            ("chunk_ingest", chunk_rows),
+            ("failed_chunks", batch.failures.len()),
+            ("ecg_progress", batch.progress.len()),
+        ] {
+            metrics::counter!("ecg_processor_rows_inserted_total", "table" => table)
+                .increment(rows as u64);
+        }
+        metrics::histogram!("ecg_processor_batch_size", "unit" => "messages")
+            .record(messages as f64);
+        metrics::histogram!("ecg_processor_batch_size", "unit" => "samples").record(samples as f64);
+        self.gauges();
         tracing::debug!(
             messages,
             chunks = batch.ready.len(),
-            samples = batch.samples(),
+            samples,
             duplicates = batch.duplicates,
             buffered = batch.buffered,
             failed = batch.failures.len(),
             "batch written"
         );
-        self.commit(CommitMode::Async);
         Ok(())
+    }
+
+    fn gauges(&self) {
+        metrics::gauge!("ecg_processor_waiting_chunks").set(self.pipeline.waiting_count() as f64);
+        metrics::gauge!("ecg_processor_ecg_states").set(self.pipeline.ecg_count() as f64);
     }
 
     /// Commits what [`Pipeline::committable`] allows. A failed commit only
     /// means more replay after a crash; the next flush commits again.
-    fn commit(&self, mode: CommitMode) {
+    fn commit<C: ConsumerContext>(&self, consumer: &impl Consumer<C>, topic: &str, mode: CommitMode) {
         let mut tpl = TopicPartitionList::new();
         for (partition, offset) in self.pipeline.committable() {
-            if let Err(e) = tpl.add_partition_offset(&self.topic, partition, Offset::Offset(offset))
-            {
+            if let Err(e) = tpl.add_partition_offset(topic, partition, Offset::Offset(offset)) {
                 tracing::warn!(error = %e, partition, "cannot build commit");
             }
         }
         if tpl.count() == 0 {
             return;
         }
-        if let Err(e) = self.consumer.commit(&tpl, mode) {
+        if let Err(e) = consumer.commit(&tpl, mode) {
             tracing::warn!(error = %e, "offset commit failed; will retry on the next batch");
         }
     }
 }
 
 /// Reads a message as a chunk; a message that is not one keeps its position
-/// and reason so it can be recorded as failed.
+/// and reason so it can be recorded as failed. The original bytes are kept
+/// for the dead-letter topic.
 fn decode(m: &BorrowedMessage<'_>) -> Incoming {
     let pos = Position {
         partition: m.partition(),
@@ -270,13 +392,28 @@ fn decode(m: &BorrowedMessage<'_>) -> Incoming {
         None => Err("empty message".to_string()),
         Some(bytes) => Chunk::decode(bytes).map_err(|e| format!("undecodable chunk: {e}")),
     };
-    Incoming { pos, key, chunk }
+    let headers = m.headers().map_or_else(Vec::new, |hs| {
+        hs.iter()
+            .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+            .collect()
+    });
+    let original = Original {
+        key: m.key().map(<[u8]>::to_vec),
+        payload: m.payload().map(<[u8]>::to_vec),
+        headers,
+    };
+    Incoming {
+        pos,
+        key,
+        chunk,
+        original,
+    }
 }
 
 /// Runs `op` until it succeeds, backing off exponentially with jitter, or
-/// fails once `give_up` has passed. Every failure is logged.
+/// fails once `give_up` has passed. Every failure is logged and counted.
 async fn retry<T, E, F, Fut>(
-    what: &str,
+    what: &'static str,
     config: &BatchConfig,
     give_up: Instant,
     mut op: F,
@@ -297,7 +434,8 @@ where
                 return Ok(v);
             }
             Err(e) if Instant::now() + delay < give_up => {
-                tracing::warn!(what, attempt, error = %e, retry_in_ms = delay.as_millis() as u64, "ClickHouse call failed; retrying");
+                tracing::warn!(what, attempt, error = %e, retry_in_ms = delay.as_millis() as u64, "failed; retrying");
+                metrics::counter!("ecg_processor_retries_total", "operation" => what).increment(1);
                 // Full jitter on the upper half: instances that failed
                 // together do not retry together.
                 let jittered = delay.mul_f64(0.5 + rand::random::<f64>() * 0.5);

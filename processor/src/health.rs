@@ -1,4 +1,5 @@
-//! `GET /healthz`: the process is up and its consume loop is running.
+//! The processor's HTTP side: `GET /healthz` (the process is up) and
+//! `GET /metrics` (Prometheus).
 
 use std::net::SocketAddr;
 
@@ -9,7 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Serves the health endpoint on `listener` until `shutdown`.
 pub async fn serve(listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
-    let app = Router::new().route("/healthz", get(|| async { "ok" }));
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(crate::metrics::render));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

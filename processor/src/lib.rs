@@ -9,11 +9,15 @@
 //! - [`pipeline`]: messages to batches, and which offsets may be committed.
 //! - [`sink`]: ClickHouse reads (state after a restart) and writes (batches).
 //! - [`consumer`]: the Kafka loop: consume, batch, write, commit.
-//! - [`health`]: `GET /healthz`.
+//! - [`dlq`]: the dead-letter topic for refused messages.
+//! - [`health`]: `GET /healthz` and `GET /metrics`.
+//! - [`metrics`]: what `/metrics` reports.
 
 pub mod config;
 pub mod consumer;
+pub mod dlq;
 pub mod health;
+pub mod metrics;
 pub mod pipeline;
 pub mod sink;
 pub mod state;
@@ -38,6 +42,9 @@ pub async fn run_with_listener(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    // Installed before anything is counted: counts made without a recorder
+    // are lost.
+    ecg_runtime::metrics::handle();
     ecg_clickhouse::migrate(&config.clickhouse)
         .await
         .context("applying ClickHouse migrations")?;

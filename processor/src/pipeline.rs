@@ -28,6 +28,17 @@ pub struct Incoming {
     /// The message key, read as an ECG id when it is one.
     pub key: Option<Uuid>,
     pub chunk: Result<Chunk, String>,
+    /// The message as it was read, kept until the message is processed so a
+    /// refused one can be dead-lettered unchanged.
+    pub original: Original,
+}
+
+/// A Kafka message's bytes: key, payload and headers, unchanged.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Original {
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
 }
 
 /// A message the processor refuses, and why.
@@ -38,6 +49,19 @@ pub struct Failure {
     pub ecg_id: Uuid,
     pub seq: Option<u32>,
     pub reason: String,
+    pub original: Original,
+}
+
+/// Where one ECG stands after a batch: what the `ecg_progress` table holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    pub tenant: String,
+    pub ecg_id: Uuid,
+    /// Chunks `0..next_seq` are written.
+    pub next_seq: u32,
+    /// Seqs received but waiting for an earlier one, ascending.
+    pub waiting: Vec<u32>,
+    pub final_seq: Option<u32>,
 }
 
 /// What one flush writes: chunks in a deterministic order (so a retried
@@ -46,6 +70,8 @@ pub struct Failure {
 pub struct Batch {
     pub ready: Vec<Ready>,
     pub failures: Vec<Failure>,
+    /// The new standing of every ECG this batch touched, ordered by key.
+    pub progress: Vec<Progress>,
     /// Fixed when the batch is built, so retries write identical rows.
     pub processed_at: Option<OffsetDateTime>,
     pub duplicates: usize,
@@ -61,7 +87,7 @@ impl Batch {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ready.is_empty() && self.failures.is_empty()
+        self.ready.is_empty() && self.failures.is_empty() && self.progress.is_empty()
     }
 }
 
@@ -116,6 +142,7 @@ impl Pipeline {
             processed_at: Some(now),
             ..Default::default()
         };
+        let mut touched: BTreeSet<EcgKey> = BTreeSet::new();
         for m in incoming {
             let offsets = self.partitions.entry(m.pos.partition).or_default();
             offsets.next = Some(
@@ -131,6 +158,7 @@ impl Pipeline {
                         ecg_id: m.key.unwrap_or_default(),
                         seq: None,
                         reason,
+                        original: m.original,
                     });
                     continue;
                 }
@@ -143,6 +171,7 @@ impl Pipeline {
                             ecg_id: c.header.ecg_id,
                             seq: Some(c.seq),
                             reason: format!("invalid chunk: {e}"),
+                            original: m.original,
                         });
                         continue;
                     }
@@ -150,6 +179,7 @@ impl Pipeline {
             };
             let key = (chunk.header.tenant.clone(), chunk.header.ecg_id);
             let (seq, tenant, ecg_id) = (chunk.seq, key.0.clone(), key.1);
+            touched.insert(key.clone());
             let (_, state) = self
                 .ecgs
                 .entry(key)
@@ -172,9 +202,23 @@ impl Pipeline {
                     ecg_id,
                     seq: Some(seq),
                     reason,
+                    original: m.original,
                 }),
             }
         }
+        batch.progress = touched
+            .into_iter()
+            .filter_map(|key| {
+                let (_, state) = self.ecgs.get(&key)?;
+                Some(Progress {
+                    next_seq: state.next_seq(),
+                    waiting: state.waiting_seqs().collect(),
+                    final_seq: state.final_seq(),
+                    tenant: key.0,
+                    ecg_id: key.1,
+                })
+            })
+            .collect();
         batch
     }
 
@@ -204,5 +248,10 @@ impl Pipeline {
     /// ECG states held in memory.
     pub fn ecg_count(&self) -> usize {
         self.ecgs.len()
+    }
+
+    /// Chunks held in memory until an earlier seq arrives.
+    pub fn waiting_count(&self) -> usize {
+        self.partitions.values().map(|p| p.waiting.len()).sum()
     }
 }

@@ -62,6 +62,18 @@ struct FailedRow<'a> {
     failed_at: OffsetDateTime,
 }
 
+#[derive(Debug, Row, Serialize)]
+struct ProgressRow<'a> {
+    tenant: &'a str,
+    #[serde(with = "clickhouse::serde::uuid")]
+    ecg_id: Uuid,
+    next_seq: u32,
+    waiting: &'a [u32],
+    final_seq: Option<u32>,
+    #[serde(with = "clickhouse::serde::time::datetime64::millis")]
+    updated_at: OffsetDateTime,
+}
+
 #[derive(Debug, Row, Deserialize)]
 struct StoredRow {
     tenant: String,
@@ -156,7 +168,8 @@ impl Sink {
             .collect())
     }
 
-    /// Writes a batch: its chunks in one insert, its failures in another.
+    /// Writes a batch: its chunks in one insert, its failures in another,
+    /// then where each ECG it touched stands.
     pub async fn write(&self, batch: &Batch) -> clickhouse::error::Result<()> {
         let now = batch.processed_at.unwrap_or_else(OffsetDateTime::now_utc);
         if !batch.ready.is_empty() {
@@ -213,6 +226,23 @@ impl Sink {
                         kafka_partition: f.pos.partition,
                         kafka_offset: f.pos.offset,
                         failed_at: now,
+                    })
+                    .await?;
+            }
+            insert.end().await?;
+        }
+        // After the chunks: a status read never claims more than is written.
+        if !batch.progress.is_empty() {
+            let mut insert = self.client.insert::<ProgressRow<'_>>("ecg_progress").await?;
+            for p in &batch.progress {
+                insert
+                    .write(&ProgressRow {
+                        tenant: &p.tenant,
+                        ecg_id: p.ecg_id,
+                        next_seq: p.next_seq,
+                        waiting: &p.waiting,
+                        final_seq: p.final_seq,
+                        updated_at: now,
                     })
                     .await?;
             }

@@ -114,6 +114,16 @@ impl EcgState {
         self.next_seq
     }
 
+    /// The seq of the last chunk, once a chunk marked final was seen.
+    pub fn final_seq(&self) -> Option<u32> {
+        self.final_seq
+    }
+
+    /// Seqs of the chunks waiting for a gap to fill, ascending.
+    pub fn waiting_seqs(&self) -> impl Iterator<Item = u32> + '_ {
+        self.pending.keys().copied()
+    }
+
     /// Positions of the chunks waiting for a gap to fill.
     pub fn pending_positions(&self) -> impl Iterator<Item = Position> + '_ {
         self.pending.values().map(|(_, pos)| *pos)

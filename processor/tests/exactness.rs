@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use ecg_processor::pipeline::{Incoming, Pipeline};
+use ecg_processor::pipeline::{Incoming, Original, Pipeline};
 use ecg_processor::state::{EcgState, Position, Ready, StoredLead};
 use ecg_schemas::{Chunk, EcgHeader, Limits, Signal, Units};
 use ecg_signal::LeadSummary;
@@ -127,6 +127,7 @@ proptest! {
                     pos: Position { partition: 0, offset: o as i64 },
                     key: Some(header().ecg_id),
                     chunk: Ok(log[o].clone()),
+                    original: Original::default(),
                 })
                 .collect();
             consumed += incoming.len();
@@ -190,6 +191,7 @@ fn chunk_after_the_final_one_is_refused() {
             },
             key: None,
             chunk: Ok(c),
+            original: Original::default(),
         })
         .collect();
     let batch = pipeline.process(incoming, OffsetDateTime::UNIX_EPOCH);
@@ -214,11 +216,17 @@ fn early_chunk_holds_back_the_commit_until_the_gap_fills() {
         },
         key: None,
         chunk: Ok(c.clone()),
+        original: Original::default(),
     };
     // seq 1 arrives first, at offset 10: nothing can be written or committed past it.
     let b = pipeline.process(vec![msg(10, &cs[1])], OffsetDateTime::UNIX_EPOCH);
     assert_eq!((b.ready.len(), b.buffered), (0, 1));
     assert_eq!(pipeline.committable(), vec![(3, 10)]);
+    let standing = |b: &ecg_processor::pipeline::Batch| {
+        let p = &b.progress[0];
+        (b.progress.len(), p.next_seq, p.waiting.clone(), p.final_seq)
+    };
+    assert_eq!(standing(&b), (1, 0, vec![1], None), "seq 0 is missing");
     // seq 0 at offset 11 releases both.
     let b = pipeline.process(vec![msg(11, &cs[0])], OffsetDateTime::UNIX_EPOCH);
     assert_eq!(
@@ -226,6 +234,7 @@ fn early_chunk_holds_back_the_commit_until_the_gap_fills() {
         vec![0, 1]
     );
     assert_eq!(pipeline.committable(), vec![(3, 12)]);
+    assert_eq!(standing(&b), (1, 2, vec![], None), "0 and 1 written");
 }
 
 #[test]
@@ -239,6 +248,7 @@ fn undecodable_message_is_a_failure_not_a_stall() {
             },
             key: Some(Uuid::from_u128(7)),
             chunk: Err("undecodable chunk: not an Arrow IPC stream".into()),
+            original: Original::default(),
         }],
         OffsetDateTime::UNIX_EPOCH,
     );

@@ -1,5 +1,8 @@
 //! What every ecg-stream binary does the same way, so each `main.rs` stays a
-//! few lines: [`load_config`], [`init_tracing`], [`shutdown_on_signal`].
+//! few lines: [`load_config`], [`init_tracing`], [`shutdown_on_signal`], and
+//! the process's one Prometheus recorder ([`metrics`]).
+
+pub mod metrics;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};

@@ -1,0 +1,327 @@
+//! The processor's guarantee under faults, with the processor as real
+//! processes: every ECG's `samples` rows equal the samples sent (plain
+//! `count()`, no FINAL) and every lead's crossings equal one pass over the
+//! whole signal (the insights endpoint), through
+//! - SIGKILL at random moments, ten times in one multi-minute stream;
+//! - a second and a third processor joining and leaving mid-stream;
+//! - ClickHouse unreachable for 30 s.
+//!
+//! Every stream also sends chunks out of order, sends some twice, and sends
+//! each ECG through two gateways. (A broker crash and restart is in
+//! `broker_outage.rs`.)
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use ecg_e2e::process::ProcessorProcess;
+use ecg_e2e::proxy::Proxy;
+use ecg_e2e::{Stack, kafka_brokers, wait_for};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+/// One ECG of the workload: its id and the signal of each lead.
+struct Ecg {
+    id: Uuid,
+    signals: BTreeMap<String, Vec<f64>>,
+}
+
+/// The real 12-lead ECG, `repeats` times over, rotated by `shift` samples
+/// so that every ECG of a workload is a different signal.
+fn real_signal(repeats: usize, shift: usize) -> anyhow::Result<(Vec<String>, BTreeMap<String, Vec<f64>>)> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/ecg/ecgplot_12lead.json");
+    let data: Value = serde_json::from_slice(&std::fs::read(path)?)?;
+    let leads: Vec<String> = serde_json::from_value(data["meta"]["leads"].clone())?;
+    let signals: BTreeMap<String, Vec<f64>> = serde_json::from_value(data["signals"].clone())?;
+    let signals = signals
+        .into_iter()
+        .map(|(l, mut s)| {
+            let shift = shift % s.len();
+            s.rotate_left(shift);
+            (l, s.repeat(repeats))
+        })
+        .collect();
+    Ok((leads, signals))
+}
+
+/// Opens `count` ECGs and returns them with their signals.
+async fn open_ecgs(stack: &Stack, token: &str, count: usize, repeats: usize) -> anyhow::Result<(Vec<String>, Vec<Ecg>)> {
+    let mut ecgs = Vec::new();
+    let mut leads = Vec::new();
+    for i in 0..count {
+        let (l, signals) = real_signal(repeats, 700 * i + 13)?;
+        let created: Value = stack
+            .http
+            .post(format!("{}/v1/ecgs", stack.ingest))
+            .bearer_auth(token)
+            .json(&json!({"device_id": format!("fault-{i}"), "sample_rate_hz": 500, "leads": l}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let id: Uuid = created["id"].as_str().context("id")?.parse()?;
+        leads = l;
+        ecgs.push(Ecg { id, signals });
+    }
+    Ok((leads, ecgs))
+}
+
+/// Every request of a stream: (ECG index, seq, final, sample range).
+fn plan(ecgs: &[Ecg], leads: &[String], rng: &mut StdRng) -> Vec<(usize, usize, bool, std::ops::Range<usize>)> {
+    let mut per_ecg: Vec<Vec<(usize, usize, bool, std::ops::Range<usize>)>> = ecgs
+        .iter()
+        .enumerate()
+        .map(|(e, ecg)| {
+            let n = ecg.signals[&leads[0]].len();
+            let mut cuts = vec![0];
+            while *cuts.last().unwrap_or(&0) < n {
+                let next = cuts.last().unwrap_or(&0) + rng.random_range(50..400);
+                cuts.push(next.min(n));
+            }
+            let chunks = cuts.len() - 1;
+            let mut sends: Vec<_> = cuts
+                .windows(2)
+                .enumerate()
+                .map(|(seq, w)| (e, seq, seq + 1 == chunks, w[0]..w[1]))
+                .collect();
+            // Out of order: swap neighbours now and then (the final chunk
+            // too); and send about one chunk in twenty twice, later.
+            for i in 1..sends.len() {
+                if rng.random_bool(0.15) {
+                    sends.swap(i - 1, i);
+                }
+            }
+            for i in 0..sends.len() {
+                if rng.random_bool(0.05) {
+                    let again = sends[i].clone();
+                    let at = rng.random_range(i..=sends.len());
+                    sends.insert(at, again);
+                }
+            }
+            sends
+        })
+        .collect();
+    // Interleave the ECGs, as devices streaming at once.
+    let mut all = Vec::new();
+    while per_ecg.iter().any(|s| !s.is_empty()) {
+        for s in per_ecg.iter_mut().filter(|s| !s.is_empty()) {
+            all.push(s.remove(0));
+        }
+    }
+    all
+}
+
+/// Sends the plan through `gateways` (each request to a random one), spread
+/// evenly over `duration`, retrying 503s. Counts sent requests in `sent`.
+#[allow(clippy::too_many_arguments)]
+fn stream(
+    http: reqwest::Client,
+    gateways: Vec<String>,
+    token: String,
+    leads: Vec<String>,
+    ecgs: Arc<Vec<Ecg>>,
+    plan: Vec<(usize, usize, bool, std::ops::Range<usize>)>,
+    duration: Duration,
+    sent: Arc<AtomicUsize>,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    tokio::spawn(async move {
+        let mut rng = StdRng::seed_from_u64(7);
+        let gap = duration / plan.len().max(1) as u32;
+        let start = Instant::now();
+        for (i, (e, seq, is_final, range)) in plan.into_iter().enumerate() {
+            tokio::time::sleep_until(start + gap * i as u32).await;
+            let ecg = &ecgs[e];
+            let samples: BTreeMap<&String, &[f64]> = leads
+                .iter()
+                .map(|l| (l, &ecg.signals[l][range.clone()]))
+                .collect();
+            let body = json!({"seq": seq, "final": is_final, "samples": samples});
+            let gateway = &gateways[rng.random_range(0..gateways.len())];
+            let url = format!("{gateway}/v1/ecgs/{}/chunks", ecg.id);
+            let mut attempts = 0;
+            loop {
+                let r = http.post(&url).bearer_auth(&token).json(&body).send().await?;
+                match r.status().as_u16() {
+                    202 => break,
+                    503 | 429 if attempts < 60 => {
+                        attempts += 1;
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    other => anyhow::bail!("ECG {e} chunk {seq}: {other} {}", r.text().await?),
+                }
+            }
+            sent.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    })
+}
+
+/// Checks every ECG exactly: complete, each lead's crossings equal one pass
+/// over the whole signal, and `samples` holds each sample once.
+async fn assert_all_exact(stack: &Stack, token: &str, leads: &[String], ecgs: &[Ecg], deadline: Duration) -> anyhow::Result<()> {
+    for ecg in ecgs {
+        let insights = stack
+            .insights_when_complete(token, ecg.id, deadline)
+            .await
+            .with_context(|| format!("ECG {}", ecg.id))?;
+        let columns: Vec<&[f64]> = leads.iter().map(|l| ecg.signals[l].as_slice()).collect();
+        stack.assert_exact(&insights, ecg.id, leads, &columns).await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exact_through_ten_sigkills_during_one_long_stream() -> anyhow::Result<()> {
+    let mut stack = Stack::start_without_processor("sigkill", &kafka_brokers()).await?;
+    let second_gateway = stack.add_gateway().await?;
+    let token = stack.token("demo", "demo-secret", None).await?;
+    let (leads, ecgs) = open_ecgs(&stack, &token, 6, 4).await?;
+    let mut rng = StdRng::seed_from_u64(2026);
+    let plan = plan(&ecgs, &leads, &mut rng);
+    let requests = plan.len();
+    let ecgs = Arc::new(ecgs);
+    let env = stack.processor_env();
+    let mut processor = ProcessorProcess::start(&env, "p0").await?;
+
+    let sent = Arc::new(AtomicUsize::new(0));
+    let streaming = stream(
+        stack.http.clone(),
+        vec![stack.ingest.clone(), second_gateway],
+        token.clone(),
+        leads.clone(),
+        ecgs.clone(),
+        plan,
+        Duration::from_secs(130),
+        sent.clone(),
+    );
+
+    // Ten SIGKILLs at random moments 5 to 11 s apart, each followed by a
+    // restart, all while the stream is still being sent.
+    for kill in 1..=10 {
+        tokio::time::sleep(Duration::from_millis(rng.random_range(5_000..11_000))).await;
+        processor.kill();
+        let at = sent.load(Ordering::SeqCst);
+        assert!(at < requests, "kill {kill} came after the stream ended");
+        processor = ProcessorProcess::start(&env, &format!("p{kill}")).await?;
+    }
+    streaming.await??;
+    assert_all_exact(&stack, &token, &leads, &ecgs, Duration::from_secs(180))
+        .await
+        .with_context(|| format!("processor log: {}", processor.log.display()))?;
+    processor.stop(Duration::from_secs(15)).await?;
+    stack.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exact_while_processors_join_and_leave_the_group() -> anyhow::Result<()> {
+    let mut stack = Stack::start_without_processor("rebalance", &kafka_brokers()).await?;
+    let second_gateway = stack.add_gateway().await?;
+    let token = stack.token("demo", "demo-secret", None).await?;
+    let (leads, ecgs) = open_ecgs(&stack, &token, 6, 2).await?;
+    let plan = plan(&ecgs, &leads, &mut StdRng::seed_from_u64(11));
+    let ecgs = Arc::new(ecgs);
+    let env = stack.processor_env();
+    let mut a = ProcessorProcess::start(&env, "a").await?;
+
+    let sent = Arc::new(AtomicUsize::new(0));
+    let streaming = stream(
+        stack.http.clone(),
+        vec![stack.ingest.clone(), second_gateway],
+        token.clone(),
+        leads.clone(),
+        ecgs.clone(),
+        plan,
+        Duration::from_secs(60),
+        sent.clone(),
+    );
+
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let mut b = ProcessorProcess::start(&env, "b").await?;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let mut c = ProcessorProcess::start(&env, "c").await?;
+    // Each newcomer must have been given partitions before it leaves.
+    for (p, name) in [(&b, "b"), (&c, "c")] {
+        wait_for(Duration::from_secs(30), &format!("{name} to get partitions"), || async {
+            Ok(p.metric("ecg_processor_rebalances_total", "kind=\"assign\"").await? >= 1.0)
+        })
+        .await?;
+    }
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    // b leaves gracefully: it writes and commits what it holds, then exits 0.
+    b.stop(Duration::from_secs(15)).await?;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    // c dies without a word.
+    c.kill();
+    let revoked = a.metric("ecg_processor_rebalances_total", "kind=\"revoke\"").await?;
+    assert!(revoked >= 2.0, "a saw {revoked} revocations; the group never rebalanced");
+
+    streaming.await??;
+    assert_all_exact(&stack, &token, &leads, &ecgs, Duration::from_secs(120))
+        .await
+        .with_context(|| format!("processor log: {}", a.log.display()))?;
+    a.stop(Duration::from_secs(15)).await?;
+    stack.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exact_through_thirty_seconds_without_clickhouse() -> anyhow::Result<()> {
+    let mut stack = Stack::start_without_processor("chdown", &kafka_brokers()).await?;
+    let second_gateway = stack.add_gateway().await?;
+    let token = stack.token("demo", "demo-secret", None).await?;
+    let (leads, ecgs) = open_ecgs(&stack, &token, 4, 2).await?;
+    let plan = plan(&ecgs, &leads, &mut StdRng::seed_from_u64(30));
+    let ecgs = Arc::new(ecgs);
+
+    // The processor reaches ClickHouse only through a proxy the test cuts.
+    let target = stack
+        .clickhouse
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let proxy = Proxy::start(&target).await?;
+    let mut env = stack.processor_env();
+    env.clickhouse_url = proxy.url();
+    let mut processor = ProcessorProcess::start(&env, "p").await?;
+
+    let sent = Arc::new(AtomicUsize::new(0));
+    let streaming = stream(
+        stack.http.clone(),
+        vec![stack.ingest.clone(), second_gateway],
+        token.clone(),
+        leads.clone(),
+        ecgs.clone(),
+        plan,
+        Duration::from_secs(50),
+        sent.clone(),
+    );
+
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let rows = || stack.count("SELECT count() FROM samples WHERE ecg_id != ?", Uuid::nil());
+    proxy.cut();
+    let cut_at = Instant::now();
+    // An insert whose last byte left just before the cut may still land.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = rows().await?;
+    tokio::time::sleep(Duration::from_secs(29)).await;
+    let during = rows().await?;
+    let retries = processor.metric("ecg_processor_retries_total", "").await?;
+    proxy.restore();
+    assert!(cut_at.elapsed() >= Duration::from_secs(30));
+    assert!(before > 0, "nothing was written before the outage");
+    assert_eq!(during, before, "rows landed while ClickHouse was unreachable");
+    assert!(retries > 0.0, "the processor never retried: /metrics shows no retries");
+
+    streaming.await??;
+    assert_all_exact(&stack, &token, &leads, &ecgs, Duration::from_secs(120))
+        .await
+        .with_context(|| format!("processor log: {}", processor.log.display()))?;
+    processor.stop(Duration::from_secs(15)).await?;
+    stack.stop().await
+}

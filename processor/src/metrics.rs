@@ -1,0 +1,30 @@
+//! Prometheus metrics, served at `/metrics` beside `/healthz`.
+//!
+//! | metric | type | labels |
+//! |--------|------|--------|
+//! | `ecg_processor_consumer_lag` | gauge | `partition`: messages behind the high watermark (librdkafka statistics, every `kafka.statistics_interval_ms`) |
+//! | `ecg_processor_messages_total` | counter | `outcome`: written, duplicate, waiting, failed |
+//! | `ecg_processor_samples_written_total` | counter | |
+//! | `ecg_processor_rows_inserted_total` | counter | `table`: chunk_ingest (one row per chunk and lead), failed_chunks, ecg_progress |
+//! | `ecg_processor_insert_duration_seconds` | histogram | one batch's inserts, retries included |
+//! | `ecg_processor_batch_size` | histogram | `unit`: messages, samples |
+//! | `ecg_processor_retries_total` | counter | `operation`: load_states, write_batch, dead_letter |
+//! | `ecg_processor_dead_lettered_total` | counter | |
+//! | `ecg_processor_rebalances_total` | counter | `kind`: assign, revoke |
+//! | `ecg_processor_waiting_chunks` | gauge | chunks held until an earlier seq arrives |
+//! | `ecg_processor_ecg_states` | gauge | ECGs whose running state is in memory |
+//!
+//! The recorder is process-wide (`ecg_runtime::metrics`).
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// `GET /metrics`: the Prometheus text format.
+pub async fn render() -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        ecg_runtime::metrics::render(),
+    )
+        .into_response()
+}
