@@ -5,12 +5,14 @@
 //! - [`config`]: [`Config`], loaded by figment.
 //! - [`routes`]: the HTTP handlers.
 //! - [`store`]: the ClickHouse queries (parameterised, tenant-filtered).
+//! - [`gaps`]: which seqs an ECG still needs (pure arithmetic).
 //! - [`error`]: the API error type, [`error::ApiError`].
 //!
 //! Token issuance and checking come from the `ecg-auth` crate.
 
 pub mod config;
 pub mod error;
+pub mod gaps;
 pub mod routes;
 pub mod store;
 

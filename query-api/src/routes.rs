@@ -5,14 +5,20 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::{Path, State};
 use ecg_auth::{Authorized, EcgRead};
-use ecg_schemas::api::{EcgStatus, Insights, LeadInsight};
+use ecg_schemas::api::{EcgStatus, FailedChunk, Insights, LeadInsight};
 use ecg_schemas::{Status, Units};
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::store::Progress;
+use crate::gaps;
+use crate::store::{Progress, Written};
 use ecg_clickhouse::EcgRow;
+
+/// How many missing and waiting seqs a status lists; the counts are exact.
+const LISTED_SEQS: usize = 1000;
+/// How many refused chunks a status lists; the count is exact.
+const LISTED_FAILURES: u32 = 100;
 
 /// `GET /v1/ecgs/{id}`.
 #[tracing::instrument(skip_all, fields(tenant = %auth.0.tenant, ecg_id = %id))]
@@ -27,8 +33,20 @@ pub async fn ecg_status(
         .ecg(tenant, id)
         .await?
         .ok_or(ApiError::NotFound(id))?;
-    let progress = state.store.progress(tenant, id).await?;
-    let (status, final_seq) = status_of(&ecg, &progress);
+    let (written, progress, failed) = tokio::try_join!(
+        state.store.written(tenant, id),
+        state.store.progress(tenant, id),
+        state.store.failed_chunks(tenant, id, LISTED_FAILURES)
+    )?;
+    let position = position(&ecg, &written, progress);
+    let failed_count = failed.first().map_or(0, |f| f.total);
+    let status = status_of(&position, failed_count);
+    let missing = gaps::missing(
+        position.next_seq,
+        &position.waiting,
+        position.final_seq,
+        LISTED_SEQS,
+    );
     let adc = ecg
         .calibration()
         .map(|c| ecg.leads.iter().cloned().zip(c).collect());
@@ -41,9 +59,23 @@ pub async fn ecg_status(
         units: Units::parse(&ecg.units).unwrap_or_default(),
         adc,
         started_at: ecg.started_at,
-        chunks_processed: progress.chunks,
-        samples_processed: progress.samples,
-        final_seq,
+        chunks_processed: written.chunks,
+        samples_processed: written.samples,
+        final_seq: position.final_seq,
+        next_seq: position.next_seq,
+        missing_seqs: missing.seqs,
+        missing_count: missing.count,
+        waiting_count: position.waiting.len() as u64,
+        waiting_seqs: position.waiting.into_iter().take(LISTED_SEQS).collect(),
+        failed_chunks: failed
+            .into_iter()
+            .map(|f| FailedChunk {
+                seq: f.seq,
+                reason: f.reason,
+                failed_at: f.failed_at,
+            })
+            .collect(),
+        failed_chunks_count: failed_count,
     }))
 }
 
@@ -60,11 +92,13 @@ pub async fn ecg_insights(
         .ecg(tenant, id)
         .await?
         .ok_or(ApiError::NotFound(id))?;
-    let (progress, totals) = tokio::try_join!(
+    let (written, progress, failed, totals) = tokio::try_join!(
+        state.store.written(tenant, id),
         state.store.progress(tenant, id),
+        state.store.failed_count(tenant, id),
         state.store.lead_totals(tenant, id)
     )?;
-    let (status, _) = status_of(&ecg, &progress);
+    let status = status_of(&position(&ecg, &written, progress), failed);
     // Every declared lead appears, with zeros until its first chunk lands.
     let mut leads: BTreeMap<String, LeadInsight> = ecg
         .leads
@@ -106,21 +140,50 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// An ECG's status and final seq (if known) from its registry row and what
-/// the processor has written. The processor writes chunks in seq order with
-/// no gaps, so `chunks == final_seq + 1` means every chunk is in.
-fn status_of(ecg: &EcgRow, p: &Progress) -> (Status, Option<u32>) {
-    let final_seq = ecg.final_seq.or(p.final_seen.then_some(p.final_seq));
-    let status = if p.failed > 0 {
-        Status::Failed
-    } else {
-        match final_seq {
-            Some(f) if p.chunks == u64::from(f) + 1 => Status::Complete,
-            Some(_) => Status::Processing,
-            None => Status::Receiving,
-        }
+/// Where an ECG's chunks stand.
+#[derive(Debug, Clone, PartialEq)]
+struct Position {
+    /// Chunks `0..next_seq` are written.
+    next_seq: u32,
+    /// Received seqs held back for a gap, ascending, all `>= next_seq`.
+    waiting: Vec<u32>,
+    final_seq: Option<u32>,
+}
+
+/// Combines the registry row, the processor's `ecg_progress` row (absent
+/// until the processor has written one for this ECG) and `lead_chunks`.
+fn position(ecg: &EcgRow, written: &Written, progress: Option<Progress>) -> Position {
+    // lead_chunks holds a gapless prefix, so its distinct seqs are the next
+    // seq. The processor writes ecg_progress after the batch's chunks, so
+    // lead_chunks can be one batch ahead of it, never behind: the larger
+    // next seq is the truth, and seqs below it are no longer waiting.
+    let written_next = u32::try_from(written.chunks).unwrap_or(u32::MAX);
+    let seen_final = written.final_seen.then_some(written.final_seq);
+    let Some(p) = progress else {
+        return Position {
+            next_seq: written_next,
+            waiting: Vec::new(),
+            final_seq: ecg.final_seq.or(seen_final),
+        };
     };
-    (status, final_seq)
+    let next_seq = p.next_seq.max(written_next);
+    Position {
+        next_seq,
+        waiting: p.waiting.into_iter().filter(|&s| s >= next_seq).collect(),
+        // The registry knows the final seq of a whole upload from the start.
+        final_seq: ecg.final_seq.or(p.final_seq).or(seen_final),
+    }
+}
+
+/// An ECG's status. Complete wins over failed: a client that resent a
+/// refused chunk gets its ECG completed, and the old refusal stays listed.
+fn status_of(p: &Position, failed: u64) -> Status {
+    match p.final_seq {
+        Some(f) if p.next_seq > f => Status::Complete,
+        _ if failed > 0 => Status::Failed,
+        Some(_) => Status::Processing,
+        None => Status::Receiving,
+    }
 }
 
 #[cfg(test)]
@@ -143,45 +206,108 @@ mod tests {
         }
     }
 
-    fn progress(chunks: u64, final_seen: bool, failed: u64) -> Progress {
-        Progress {
+    /// `chunks` written per lead_chunks, the last of them final or not.
+    fn written(chunks: u64, final_seen: bool) -> Written {
+        Written {
             chunks,
             samples: chunks * 10,
             final_seen,
             final_seq: chunks.saturating_sub(1) as u32,
-            failed,
         }
+    }
+
+    fn progress(next_seq: u32, waiting: &[u32], final_seq: Option<u32>) -> Option<Progress> {
+        Some(Progress {
+            next_seq,
+            waiting: waiting.to_vec(),
+            final_seq,
+        })
+    }
+
+    fn status(ecg_final: Option<u32>, w: Written, p: Option<Progress>, failed: u64) -> Status {
+        status_of(&position(&ecg(ecg_final), &w, p), failed)
     }
 
     #[test]
     fn streamed_ecg_is_receiving_until_its_final_chunk_is_written() {
+        assert_eq!(status(None, written(3, false), None, 0), Status::Receiving);
+        assert_eq!(status(None, written(4, true), None, 0), Status::Complete);
         assert_eq!(
-            status_of(&ecg(None), &progress(3, false, 0)).0,
-            Status::Receiving
-        );
-        assert_eq!(
-            status_of(&ecg(None), &progress(4, true, 0)),
-            (Status::Complete, Some(3))
+            position(&ecg(None), &written(4, true), None).final_seq,
+            Some(3)
         );
     }
 
     #[test]
     fn whole_upload_is_processing_until_every_chunk_is_written() {
         assert_eq!(
-            status_of(&ecg(Some(4)), &progress(2, false, 0)).0,
+            status(Some(4), written(2, false), None, 0),
             Status::Processing
         );
+        assert_eq!(status(Some(4), written(5, true), None, 0), Status::Complete);
+    }
+
+    #[test]
+    fn the_final_seq_waiting_in_the_processor_is_not_complete() {
+        // The final chunk arrived but chunk 2 did not: processing, not done.
+        let p = progress(2, &[3, 4], Some(4));
+        assert_eq!(status(None, written(2, false), p, 0), Status::Processing);
+    }
+
+    #[test]
+    fn a_refused_chunk_fails_an_incomplete_ecg() {
+        assert_eq!(status(Some(4), written(2, false), None, 1), Status::Failed);
+        assert_eq!(status(None, written(2, false), None, 1), Status::Failed);
+    }
+
+    #[test]
+    fn a_refused_chunk_resent_lets_the_ecg_complete() {
+        // Every seq 0..=4 is written although one was refused once.
+        assert_eq!(status(Some(4), written(5, true), None, 1), Status::Complete);
+        let p = progress(5, &[], Some(4));
+        assert_eq!(status(None, written(5, true), p, 1), Status::Complete);
+    }
+
+    #[test]
+    fn without_a_progress_row_lead_chunks_gives_the_position() {
         assert_eq!(
-            status_of(&ecg(Some(4)), &progress(5, true, 0)).0,
-            Status::Complete
+            position(&ecg(None), &written(3, false), None),
+            Position {
+                next_seq: 3,
+                waiting: vec![],
+                final_seq: None
+            }
         );
     }
 
     #[test]
-    fn a_refused_chunk_fails_the_ecg() {
+    fn the_progress_row_gives_waiting_and_final_and_the_registry_wins_the_final() {
+        let p = progress(3, &[5, 7], Some(9));
         assert_eq!(
-            status_of(&ecg(Some(4)), &progress(5, true, 1)).0,
-            Status::Failed
+            position(&ecg(None), &written(3, false), p.clone()),
+            Position {
+                next_seq: 3,
+                waiting: vec![5, 7],
+                final_seq: Some(9)
+            }
+        );
+        assert_eq!(
+            position(&ecg(Some(8)), &written(3, false), p).final_seq,
+            Some(8)
+        );
+    }
+
+    #[test]
+    fn lead_chunks_ahead_of_a_lagging_progress_row_wins() {
+        // The batch with chunks 3..=5 is written, its progress row not yet.
+        let p = progress(3, &[4, 5, 8], None);
+        assert_eq!(
+            position(&ecg(None), &written(6, false), p),
+            Position {
+                next_seq: 6,
+                waiting: vec![8],
+                final_seq: None
+            }
         );
     }
 }

@@ -1,20 +1,44 @@
-//! Reads from ClickHouse, always filtered by tenant and always with bound
-//! parameters. No query uses `FINAL`: the processor writes each chunk once,
-//! in seq order, so plain aggregates are exact.
+//! Reads from ClickHouse, always filtered by tenant and ECG and always with
+//! bound parameters. No query uses `FINAL`: the processor writes each chunk
+//! once, in seq order, so plain aggregates over `lead_chunks` are exact; the
+//! two ReplacingMergeTree tables are read so that unmerged duplicates cannot
+//! show (newest `ecg_progress` row, `LIMIT 1 BY` on `failed_chunks`).
 
 use clickhouse::{Client, Row};
 use ecg_clickhouse::EcgRow;
 use serde::Deserialize;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// How far processing of an ECG has come.
+/// What `lead_chunks` says about an ECG.
 #[derive(Debug, Clone, Row, Deserialize)]
-pub struct Progress {
+pub struct Written {
+    /// Distinct seqs written; chunks are written in seq order without gaps,
+    /// so this is also the next seq to write.
     pub chunks: u64,
     pub samples: u64,
     pub final_seen: bool,
     pub final_seq: u32,
-    pub failed: u64,
+}
+
+/// The newest row of `ecg_progress`: where the processor stands.
+#[derive(Debug, Clone, PartialEq, Row, Deserialize)]
+pub struct Progress {
+    pub next_seq: u32,
+    /// Ascending.
+    pub waiting: Vec<u32>,
+    pub final_seq: Option<u32>,
+}
+
+/// A refused chunk, each Kafka message once.
+#[derive(Debug, Clone, Row, Deserialize)]
+pub struct FailedChunkRow {
+    pub seq: Option<u32>,
+    pub reason: String,
+    #[serde(with = "clickhouse::serde::time::datetime64::millis")]
+    pub failed_at: OffsetDateTime,
+    /// All refused chunks of the ECG, not only the rows returned.
+    pub total: u64,
 }
 
 /// One lead's running totals through its last written chunk.
@@ -55,19 +79,81 @@ impl Store {
             .await
     }
 
-    pub async fn progress(&self, tenant: &str, id: Uuid) -> clickhouse::error::Result<Progress> {
+    pub async fn written(&self, tenant: &str, id: Uuid) -> clickhouse::error::Result<Written> {
         self.client
             .query(
                 "SELECT uniqExact(seq) AS chunks,
                         sum(samples) AS samples,
                         max(is_final) AS final_seen,
-                        maxIf(seq, is_final) AS final_seq,
-                        -- A scalar subquery is Nullable; the count never is NULL.
-                        ifNull((SELECT count() FROM (
-                            SELECT 1 FROM failed_chunks WHERE tenant = {t:String} AND ecg_id = {id:UUID}
-                            LIMIT 1 BY kafka_topic, kafka_partition, kafka_offset)), 0) AS failed
+                        maxIf(seq, is_final) AS final_seq
                  FROM lead_chunks
                  WHERE tenant = {t:String} AND ecg_id = {id:UUID}",
+            )
+            .param("t", tenant)
+            .param("id", id.to_string())
+            .fetch_one()
+            .await
+    }
+
+    /// The processor's newest `ecg_progress` row, if it has written one.
+    pub async fn progress(
+        &self,
+        tenant: &str,
+        id: Uuid,
+    ) -> clickhouse::error::Result<Option<Progress>> {
+        self.client
+            .query(
+                "SELECT next_seq, waiting, final_seq
+                 FROM ecg_progress
+                 WHERE tenant = {t:String} AND ecg_id = {id:UUID}
+                 ORDER BY updated_at DESC
+                 LIMIT 1",
+            )
+            .param("t", tenant)
+            .param("id", id.to_string())
+            .fetch_optional()
+            .await
+    }
+
+    /// The first `limit` refused chunks by seq (unknown seqs last) then time,
+    /// each carrying the total count.
+    pub async fn failed_chunks(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        limit: u32,
+    ) -> clickhouse::error::Result<Vec<FailedChunkRow>> {
+        self.client
+            .query(
+                // A replayed message is one failure: keep its newest row, the
+                // one a merge would keep. The window counts before LIMIT.
+                "SELECT seq, reason, failed_at, count() OVER () AS total
+                 FROM (
+                     SELECT seq, reason, failed_at, kafka_topic, kafka_partition, kafka_offset
+                     FROM failed_chunks
+                     WHERE tenant = {t:String} AND ecg_id = {id:UUID}
+                     ORDER BY failed_at DESC
+                     LIMIT 1 BY kafka_topic, kafka_partition, kafka_offset
+                 )
+                 ORDER BY seq ASC NULLS LAST, failed_at, kafka_topic, kafka_partition, kafka_offset
+                 LIMIT {limit:UInt32}",
+            )
+            .param("t", tenant)
+            .param("id", id.to_string())
+            .param("limit", limit)
+            .fetch_all()
+            .await
+    }
+
+    /// How many chunks of the ECG were refused, each Kafka message once.
+    pub async fn failed_count(&self, tenant: &str, id: Uuid) -> clickhouse::error::Result<u64> {
+        self.client
+            .query(
+                "SELECT count() FROM (
+                     SELECT 1 FROM failed_chunks
+                     WHERE tenant = {t:String} AND ecg_id = {id:UUID}
+                     LIMIT 1 BY kafka_topic, kafka_partition, kafka_offset
+                 )",
             )
             .param("t", tenant)
             .param("id", id.to_string())

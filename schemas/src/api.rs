@@ -100,9 +100,11 @@ pub enum Status {
     Receiving,
     /// The final chunk is known, but some chunks before it are not processed.
     Processing,
-    /// Every chunk from 0 to the final one is processed.
+    /// Every chunk from 0 to the final one is processed (even if some were
+    /// refused first and resent).
     Complete,
-    /// A chunk of this ECG was rejected by the processor; it cannot complete.
+    /// The processor refused a chunk of this ECG and it is not complete: it
+    /// cannot complete unless the client resends the refused chunks.
     Failed,
 }
 
@@ -127,6 +129,39 @@ pub struct EcgStatus {
     pub samples_processed: u64,
     /// The seq of the final chunk, once known.
     pub final_seq: Option<u32>,
+    /// The first seq not yet written: chunks 0 to `next_seq - 1` are in
+    /// ClickHouse.
+    pub next_seq: u32,
+    /// Seqs known to be needed that are neither written nor waiting, ascending:
+    /// up to the final seq when it is known, else up to the highest waiting
+    /// seq. The first 1,000; `missing_count` has them all.
+    pub missing_seqs: Vec<u32>,
+    /// How many seqs are missing in all.
+    pub missing_count: u64,
+    /// Seqs received but held back until the gap before them fills,
+    /// ascending. The first 1,000; `waiting_count` has them all.
+    pub waiting_seqs: Vec<u32>,
+    /// How many seqs are waiting in all.
+    pub waiting_count: u64,
+    /// Chunks of this ECG the processor refused, each once, by seq (unknown
+    /// seqs last) then time. The first 100; `failed_chunks_count` has them
+    /// all. Resending a refused seq, corrected, lets the ECG complete.
+    pub failed_chunks: Vec<FailedChunk>,
+    /// How many chunks were refused in all.
+    pub failed_chunks_count: u64,
+}
+
+/// A chunk the processor refused, in `GET /v1/ecgs/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FailedChunk {
+    /// The chunk's seq; null when the message could not be read that far.
+    pub seq: Option<u32>,
+    /// Why it was refused, e.g. which sample was invalid.
+    pub reason: String,
+    /// When the processor refused it.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub failed_at: OffsetDateTime,
 }
 
 /// One lead's totals in `GET /v1/ecgs/{id}/insights`.
