@@ -167,9 +167,13 @@ impl Stack {
             processor,
             _key_dir: key_dir,
         };
-        for base in [Some(&stack.query), Some(&stack.ingest), processor_addr.as_ref()]
-            .into_iter()
-            .flatten()
+        for base in [
+            Some(&stack.query),
+            Some(&stack.ingest),
+            processor_addr.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
         {
             stack.wait_healthy(base).await?;
         }
@@ -230,7 +234,10 @@ impl Stack {
     /// Kills the processor without letting it drain (no final write, no
     /// commit: like SIGKILL) and starts a new one in the same consumer group.
     pub async fn crash_and_restart_processor(&mut self) -> anyhow::Result<()> {
-        let old = self.processor.take().context("this stack has no in-process processor")?;
+        let old = self
+            .processor
+            .take()
+            .context("this stack has no in-process processor")?;
         old.abort();
         let _ = old.await;
         let (processor, addr) = spawn_processor(&self.processor_config, &self.shutdown).await?;

@@ -32,7 +32,10 @@ fn binary() -> anyhow::Result<PathBuf> {
                     .status()
                     .map_err(|e| e.to_string())?;
                 if !status.success() || !path.is_file() {
-                    return Err(format!("building the processor failed; expected {}", path.display()));
+                    return Err(format!(
+                        "building the processor failed; expected {}",
+                        path.display()
+                    ));
                 }
             }
             Ok(path)
@@ -65,7 +68,9 @@ pub struct ProcessorEnv {
 impl ProcessorProcess {
     /// Starts a processor and waits until its health endpoint answers.
     pub async fn start(env: &ProcessorEnv, name: &str) -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let log = std::env::temp_dir().join(format!("ecg-e2e-{}-{name}.log", env.group_id));
         let out = std::fs::OpenOptions::new()
             .create(true)
@@ -104,15 +109,30 @@ impl ProcessorProcess {
         let http = reqwest::Client::new();
         let until = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(status) = process.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                bail!("processor exited during start-up ({status}); see {}", process.log.display());
+            if let Some(status) = process
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                bail!(
+                    "processor exited during start-up ({status}); see {}",
+                    process.log.display()
+                );
             }
-            if http.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
+            if http
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
                 return Ok(process);
             }
             if tokio::time::Instant::now() > until {
                 process.kill();
-                bail!("processor not healthy after 30 s; see {}", process.log.display());
+                bail!(
+                    "processor not healthy after 30 s; see {}",
+                    process.log.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -139,7 +159,11 @@ impl ProcessorProcess {
         let until = tokio::time::Instant::now() + deadline;
         loop {
             if let Some(status) = child.try_wait()? {
-                anyhow::ensure!(status.success(), "processor exited with {status}; see {}", self.log.display());
+                anyhow::ensure!(
+                    status.success(),
+                    "processor exited with {status}; see {}",
+                    self.log.display()
+                );
                 return Ok(());
             }
             if tokio::time::Instant::now() > until {
@@ -153,7 +177,10 @@ impl ProcessorProcess {
     /// The value of a metric (summed over its label sets matching
     /// `labels`, e.g. `kind="revoke"`), from `/metrics`; 0 if absent.
     pub async fn metric(&self, name: &str, labels: &str) -> anyhow::Result<f64> {
-        let text = reqwest::get(format!("{}/metrics", self.http)).await?.text().await?;
+        let text = reqwest::get(format!("{}/metrics", self.http))
+            .await?
+            .text()
+            .await?;
         Ok(metric_value(&text, name, labels))
     }
 }

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ecg_e2e::{Stack, wait_for};
+use ecg_processor::dlq;
 use ecg_schemas::{Chunk, EcgHeader, Signal, Units};
 use futures::stream::{self, StreamExt, TryStreamExt};
-use ecg_processor::dlq;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -205,10 +205,20 @@ async fn refused_and_malformed_chunks_are_recorded_and_the_partition_keeps_flowi
             .iter()
             .find(|m| m.header(dlq::headers::SOURCE_OFFSET) == Some(offset.to_string()))
             .with_context(|| format!("offset {offset} not dead-lettered"))?;
-        assert_eq!(m.payload.as_deref(), Some(bytes.as_slice()), "payload unchanged");
+        assert_eq!(
+            m.payload.as_deref(),
+            Some(bytes.as_slice()),
+            "payload unchanged"
+        );
         assert_eq!(m.key.as_deref(), Some(key.as_bytes()), "key unchanged");
-        assert_eq!(m.header(dlq::headers::SOURCE_PARTITION), Some(partition.to_string()));
-        assert_eq!(m.header(dlq::headers::SOURCE_TOPIC), Some(stack.topic.clone()));
+        assert_eq!(
+            m.header(dlq::headers::SOURCE_PARTITION),
+            Some(partition.to_string())
+        );
+        assert_eq!(
+            m.header(dlq::headers::SOURCE_TOPIC),
+            Some(stack.topic.clone())
+        );
         assert_eq!(
             m.header("traceparent").as_deref(),
             Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
@@ -221,9 +231,24 @@ async fn refused_and_malformed_chunks_are_recorded_and_the_partition_keeps_flowi
         );
     }
 
-    // The status says which chunk failed and why.
+    // The status says which chunks failed and why, the undecodable one too
+    // (its tenant comes from the registry, via the message key).
     let status = status(&stack, &token, id, "").await?;
     assert_eq!(status["status"], "failed", "{status}");
+    assert_eq!(status["failed_chunks_count"], 2, "{status}");
+    let reasons: Vec<&str> = status["failed_chunks"]
+        .as_array()
+        .context("failed_chunks")?
+        .iter()
+        .filter_map(|f| f["reason"].as_str())
+        .collect();
+    assert!(reasons.iter().any(|r| r.contains("NaN")), "{reasons:?}");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("malformed Arrow IPC stream")),
+        "{reasons:?}"
+    );
     stack.stop().await
 }
 

@@ -2,7 +2,7 @@
 //! processes: every ECG's `samples` rows equal the samples sent (plain
 //! `count()`, no FINAL) and every lead's crossings equal one pass over the
 //! whole signal (the insights endpoint), through
-//! - SIGKILL at random moments, ten times in one multi-minute stream;
+//! - SIGKILL at random moments while writing, ten times in one 200 s stream;
 //! - a second and a third processor joining and leaving mid-stream;
 //! - ClickHouse unreachable for 30 s.
 //!
@@ -33,7 +33,10 @@ struct Ecg {
 
 /// The real 12-lead ECG, `repeats` times over, rotated by `shift` samples
 /// so that every ECG of a workload is a different signal.
-fn real_signal(repeats: usize, shift: usize) -> anyhow::Result<(Vec<String>, BTreeMap<String, Vec<f64>>)> {
+fn real_signal(
+    repeats: usize,
+    shift: usize,
+) -> anyhow::Result<(Vec<String>, BTreeMap<String, Vec<f64>>)> {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/ecg/ecgplot_12lead.json");
     let data: Value = serde_json::from_slice(&std::fs::read(path)?)?;
@@ -51,7 +54,12 @@ fn real_signal(repeats: usize, shift: usize) -> anyhow::Result<(Vec<String>, BTr
 }
 
 /// Opens `count` ECGs and returns them with their signals.
-async fn open_ecgs(stack: &Stack, token: &str, count: usize, repeats: usize) -> anyhow::Result<(Vec<String>, Vec<Ecg>)> {
+async fn open_ecgs(
+    stack: &Stack,
+    token: &str,
+    count: usize,
+    repeats: usize,
+) -> anyhow::Result<(Vec<String>, Vec<Ecg>)> {
     let mut ecgs = Vec::new();
     let mut leads = Vec::new();
     for i in 0..count {
@@ -73,7 +81,11 @@ async fn open_ecgs(stack: &Stack, token: &str, count: usize, repeats: usize) -> 
 }
 
 /// Every request of a stream: (ECG index, seq, final, sample range).
-fn plan(ecgs: &[Ecg], leads: &[String], rng: &mut StdRng) -> Vec<(usize, usize, bool, std::ops::Range<usize>)> {
+fn plan(
+    ecgs: &[Ecg],
+    leads: &[String],
+    rng: &mut StdRng,
+) -> Vec<(usize, usize, bool, std::ops::Range<usize>)> {
     let mut per_ecg: Vec<Vec<(usize, usize, bool, std::ops::Range<usize>)>> = ecgs
         .iter()
         .enumerate()
@@ -146,7 +158,12 @@ fn stream(
             let url = format!("{gateway}/v1/ecgs/{}/chunks", ecg.id);
             let mut attempts = 0;
             loop {
-                let r = http.post(&url).bearer_auth(&token).json(&body).send().await?;
+                let r = http
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await?;
                 match r.status().as_u16() {
                     202 => break,
                     503 | 429 if attempts < 60 => {
@@ -164,14 +181,22 @@ fn stream(
 
 /// Checks every ECG exactly: complete, each lead's crossings equal one pass
 /// over the whole signal, and `samples` holds each sample once.
-async fn assert_all_exact(stack: &Stack, token: &str, leads: &[String], ecgs: &[Ecg], deadline: Duration) -> anyhow::Result<()> {
+async fn assert_all_exact(
+    stack: &Stack,
+    token: &str,
+    leads: &[String],
+    ecgs: &[Ecg],
+    deadline: Duration,
+) -> anyhow::Result<()> {
     for ecg in ecgs {
         let insights = stack
             .insights_when_complete(token, ecg.id, deadline)
             .await
             .with_context(|| format!("ECG {}", ecg.id))?;
         let columns: Vec<&[f64]> = leads.iter().map(|l| ecg.signals[l].as_slice()).collect();
-        stack.assert_exact(&insights, ecg.id, leads, &columns).await?;
+        stack
+            .assert_exact(&insights, ecg.id, leads, &columns)
+            .await?;
     }
     Ok(())
 }
@@ -197,17 +222,37 @@ async fn exact_through_ten_sigkills_during_one_long_stream() -> anyhow::Result<(
         leads.clone(),
         ecgs.clone(),
         plan,
-        Duration::from_secs(130),
+        Duration::from_secs(200),
         sent.clone(),
     );
 
-    // Ten SIGKILLs at random moments 5 to 11 s apart, each followed by a
-    // restart, all while the stream is still being sent.
+    // Ten SIGKILLs, each at a random moment once the process owns
+    // partitions and is writing (a process killed before the group gave it
+    // anything would prove nothing), each followed by a restart; all while
+    // the stream is still being sent.
     for kill in 1..=10 {
-        tokio::time::sleep(Duration::from_millis(rng.random_range(5_000..11_000))).await;
+        wait_for(
+            Duration::from_secs(90),
+            "the processor to own partitions and write",
+            || async {
+                Ok(processor
+                    .metric("ecg_processor_rebalances_total", "kind=\"assign\"")
+                    .await?
+                    >= 1.0
+                    && processor
+                        .metric("ecg_processor_samples_written_total", "")
+                        .await?
+                        > 0.0)
+            },
+        )
+        .await
+        .with_context(|| format!("before kill {kill}; log: {}", processor.log.display()))?;
+        tokio::time::sleep(Duration::from_millis(rng.random_range(200..4_000))).await;
+        assert!(
+            sent.load(Ordering::SeqCst) < requests,
+            "kill {kill} came after the stream ended"
+        );
         processor.kill();
-        let at = sent.load(Ordering::SeqCst);
-        assert!(at < requests, "kill {kill} came after the stream ended");
         processor = ProcessorProcess::start(&env, &format!("p{kill}")).await?;
     }
     streaming.await??;
@@ -247,9 +292,17 @@ async fn exact_while_processors_join_and_leave_the_group() -> anyhow::Result<()>
     let mut c = ProcessorProcess::start(&env, "c").await?;
     // Each newcomer must have been given partitions before it leaves.
     for (p, name) in [(&b, "b"), (&c, "c")] {
-        wait_for(Duration::from_secs(30), &format!("{name} to get partitions"), || async {
-            Ok(p.metric("ecg_processor_rebalances_total", "kind=\"assign\"").await? >= 1.0)
-        })
+        wait_for(
+            Duration::from_secs(30),
+            &format!("{name} to get partitions"),
+            || async {
+                Ok(
+                    p.metric("ecg_processor_rebalances_total", "kind=\"assign\"")
+                        .await?
+                        >= 1.0,
+                )
+            },
+        )
         .await?;
     }
     tokio::time::sleep(Duration::from_secs(8)).await;
@@ -258,8 +311,13 @@ async fn exact_while_processors_join_and_leave_the_group() -> anyhow::Result<()>
     tokio::time::sleep(Duration::from_secs(8)).await;
     // c dies without a word.
     c.kill();
-    let revoked = a.metric("ecg_processor_rebalances_total", "kind=\"revoke\"").await?;
-    assert!(revoked >= 2.0, "a saw {revoked} revocations; the group never rebalanced");
+    let revoked = a
+        .metric("ecg_processor_rebalances_total", "kind=\"revoke\"")
+        .await?;
+    assert!(
+        revoked >= 2.0,
+        "a saw {revoked} revocations; the group never rebalanced"
+    );
 
     streaming.await??;
     assert_all_exact(&stack, &token, &leads, &ecgs, Duration::from_secs(120))
@@ -315,8 +373,14 @@ async fn exact_through_thirty_seconds_without_clickhouse() -> anyhow::Result<()>
     proxy.restore();
     assert!(cut_at.elapsed() >= Duration::from_secs(30));
     assert!(before > 0, "nothing was written before the outage");
-    assert_eq!(during, before, "rows landed while ClickHouse was unreachable");
-    assert!(retries > 0.0, "the processor never retried: /metrics shows no retries");
+    assert_eq!(
+        during, before,
+        "rows landed while ClickHouse was unreachable"
+    );
+    assert!(
+        retries > 0.0,
+        "the processor never retried: /metrics shows no retries"
+    );
 
     streaming.await??;
     assert_all_exact(&stack, &token, &leads, &ecgs, Duration::from_secs(120))

@@ -111,15 +111,18 @@ impl ConsumerContext for GroupContext {
         for p in &partitions {
             metrics::gauge!("ecg_processor_consumer_lag", "partition" => p.to_string()).set(0.0);
         }
-        tracing::info!(?partitions, "partitions revoked: writing and committing what was consumed from them");
+        tracing::info!(
+            ?partitions,
+            "partitions revoked: writing and committing what was consumed from them"
+        );
         // This callback runs inside `recv`, on a runtime worker thread; the
         // loop holds the core only while flushing, never during `recv`.
         let Ok(mut core) = self.core.try_lock() else {
             tracing::warn!("revocation during a flush; the new owner replays from the last commit");
             return;
         };
-        let can_block = Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+        let can_block =
+            Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
         if self.live.load(Ordering::SeqCst) && can_block {
             let deadline = Instant::now() + self.revoke_deadline;
             let flushed = tokio::task::block_in_place(|| {
@@ -129,7 +132,9 @@ impl ConsumerContext for GroupContext {
             });
             match flushed {
                 Ok(Ok(())) => core.commit(consumer, &self.topic, CommitMode::Sync),
-                Ok(Err(e)) => tracing::warn!(error = %e, "could not write before letting go; the new owner replays"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "could not write before letting go; the new owner replays")
+                }
                 Err(_) => tracing::warn!("revocation deadline passed; the new owner replays"),
             }
         }
@@ -266,7 +271,8 @@ impl Core {
 
     /// Forgets what is held for partitions this instance no longer owns.
     fn revoke(&mut self, partitions: &[i32]) {
-        self.inbox.retain(|m| !partitions.contains(&m.pos.partition));
+        self.inbox
+            .retain(|m| !partitions.contains(&m.pos.partition));
         self.pipeline.revoke(partitions);
         self.gauges();
     }
@@ -295,12 +301,32 @@ impl Core {
             .await?;
             self.pipeline.restore(states);
         }
-        let batch = self.pipeline.process(incoming, OffsetDateTime::now_utc());
+        let mut batch = self.pipeline.process(incoming, OffsetDateTime::now_utc());
         let started = std::time::Instant::now();
         let sink = &self.sink;
+        let unowned: Vec<Uuid> = batch
+            .failures
+            .iter()
+            .filter(|f| f.tenant.is_empty() && !f.ecg_id.is_nil())
+            .map(|f| f.ecg_id)
+            .collect();
+        if !unowned.is_empty() {
+            let owners = retry("load_states", &self.batch, give_up, || {
+                sink.owners(&unowned)
+            })
+            .await?;
+            for f in batch.failures.iter_mut().filter(|f| f.tenant.is_empty()) {
+                if let Some(tenant) = owners.get(&f.ecg_id) {
+                    f.tenant.clone_from(tenant);
+                }
+            }
+        }
         retry("write_batch", &self.batch, give_up, || sink.write(&batch)).await?;
         if !batch.failures.is_empty() {
-            let (dead_letters, at) = (&self.dead_letters, batch.processed_at.unwrap_or_else(OffsetDateTime::now_utc));
+            let (dead_letters, at) = (
+                &self.dead_letters,
+                batch.processed_at.unwrap_or_else(OffsetDateTime::now_utc),
+            );
             retry("dead_letter", &self.batch, give_up, || {
                 dead_letters.send(&batch.failures, at)
             })
@@ -360,7 +386,12 @@ impl Core {
 
     /// Commits what [`Pipeline::committable`] allows. A failed commit only
     /// means more replay after a crash; the next flush commits again.
-    fn commit<C: ConsumerContext>(&self, consumer: &impl Consumer<C>, topic: &str, mode: CommitMode) {
+    fn commit<C: ConsumerContext>(
+        &self,
+        consumer: &impl Consumer<C>,
+        topic: &str,
+        mode: CommitMode,
+    ) {
         let mut tpl = TopicPartitionList::new();
         for (partition, offset) in self.pipeline.committable() {
             if let Err(e) = tpl.add_partition_offset(topic, partition, Offset::Offset(offset)) {

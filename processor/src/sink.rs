@@ -168,6 +168,23 @@ impl Sink {
             .collect())
     }
 
+    /// The owners of `ids` in the ECG registry: for failures that could not
+    /// be read as far as their tenant (an undecodable message keyed by an ECG
+    /// id), so the owner sees them in the ECG's status.
+    pub async fn owners(&self, ids: &[Uuid]) -> clickhouse::error::Result<HashMap<Uuid, String>> {
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        let rows: Vec<(String, String)> = self
+            .client
+            .query("SELECT DISTINCT toString(ecg_id), tenant FROM ecgs WHERE ecg_id IN ?")
+            .bind(&ids)
+            .fetch_all()
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, tenant)| Some((id.parse().ok()?, tenant)))
+            .collect())
+    }
+
     /// Writes a batch: its chunks in one insert, its failures in another,
     /// then where each ECG it touched stands.
     pub async fn write(&self, batch: &Batch) -> clickhouse::error::Result<()> {
@@ -233,7 +250,10 @@ impl Sink {
         }
         // After the chunks: a status read never claims more than is written.
         if !batch.progress.is_empty() {
-            let mut insert = self.client.insert::<ProgressRow<'_>>("ecg_progress").await?;
+            let mut insert = self
+                .client
+                .insert::<ProgressRow<'_>>("ecg_progress")
+                .await?;
             for p in &batch.progress {
                 insert
                     .write(&ProgressRow {

@@ -16,9 +16,7 @@ const LATENCY_BUCKETS: &[f64] = &[
 ];
 
 /// Sizes (messages, samples), for every metric named `*_size`: 1 to 10 M.
-const SIZE_BUCKETS: &[f64] = &[
-    1.0, 10.0, 100.0, 1e3, 1e4, 3e4, 1e5, 3e5, 1e6, 3e6, 1e7,
-];
+const SIZE_BUCKETS: &[f64] = &[1.0, 10.0, 100.0, 1e3, 1e4, 3e4, 1e5, 3e5, 1e6, 3e6, 1e7];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -28,7 +26,9 @@ pub fn handle() -> PrometheusHandle {
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), LATENCY_BUCKETS)
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_size".into()), SIZE_BUCKETS))
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Suffix("_size".into()), SIZE_BUCKETS)
+                })
                 .expect("the bucket lists are not empty")
                 .build_recorder();
             let handle = recorder.handle();
