@@ -8,11 +8,14 @@
 //! - [`state`]: per-ECG running state; pure, the heart of exactness.
 //! - [`pipeline`]: messages to batches, and which offsets may be committed.
 //! - [`sink`]: ClickHouse reads (state after a restart) and writes (batches).
+//! - [`encode`]: the decimal form in which `sink` sends physical samples, for
+//!   compact storage; pure.
 //! - [`consumer`]: the Kafka loop: consume, batch, write, commit.
 //! - [`health`]: `GET /healthz`.
 
 pub mod config;
 pub mod consumer;
+pub mod encode;
 pub mod health;
 pub mod pipeline;
 pub mod sink;
