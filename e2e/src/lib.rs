@@ -287,6 +287,20 @@ impl Stack {
         leads: &[String],
         columns: &[&[f64]],
     ) -> anyhow::Result<()> {
+        let n: usize = columns.iter().map(|c| c.len()).sum();
+        // `complete` is read from lead_chunks, whose view can run before the
+        // samples view of the same insert has committed: wait for the rows.
+        wait_for(
+            Duration::from_secs(10),
+            "every sample in samples",
+            || async {
+                Ok(self
+                    .count("SELECT count() FROM samples WHERE ecg_id = ?", id)
+                    .await?
+                    >= n as u64)
+            },
+        )
+        .await?;
         let rows: Vec<(String, u64, u64)> = self
             .clickhouse
             .client()
@@ -297,7 +311,6 @@ impl Stack {
             .bind(id.to_string())
             .fetch_all()
             .await?;
-        let n: usize = columns.iter().map(|c| c.len()).sum();
         assert_eq!(rows.len(), n, "every sample once");
         for (lead, sample_index, bits) in rows {
             let l = leads
