@@ -37,6 +37,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "ecg_progress",
         sql: include_str!("../migrations/0004_ecg_progress.sql"),
     },
+    Migration {
+        version: 5,
+        name: "compact_samples",
+        sql: include_str!("../migrations/0005_compact_samples.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +76,15 @@ struct Applied {
 /// Returns how many were applied. Safe to run concurrently: every statement
 /// is idempotent and the bookkeeping rows collapse by version.
 pub async fn migrate(config: &ClickHouseConfig) -> Result<usize, MigrationError> {
+    apply(config, MIGRATIONS).await
+}
+
+/// [`migrate`] with the first migrations only (tests: a database as an
+/// older release left it).
+async fn apply(
+    config: &ClickHouseConfig,
+    migrations: &[Migration],
+) -> Result<usize, MigrationError> {
     config
         .server_client()
         .query("CREATE DATABASE IF NOT EXISTS ?")
@@ -92,7 +106,7 @@ pub async fn migrate(config: &ClickHouseConfig) -> Result<usize, MigrationError>
         .fetch_all()
         .await?;
     let mut count = 0;
-    for m in MIGRATIONS {
+    for m in migrations {
         let current = checksum(m.sql);
         if let Some(a) = applied.iter().find(|a| a.version == m.version) {
             if a.checksum != current {
@@ -184,6 +198,101 @@ mod tests {
             assert_eq!(m.version as usize, i + 1, "{}", m.name);
             assert!(!statements(m.sql).is_empty());
         }
+    }
+
+    /// A database as migrations 1-4 left it, with rows from the processor of
+    /// that time, upgraded while that processor keeps writing: no row is
+    /// lost or changed by a bit, and running migration 5 again changes
+    /// nothing. Needs the ClickHouse of `make test`.
+    #[tokio::test]
+    async fn compact_samples_migration_keeps_every_existing_value_bit_for_bit() {
+        let config = ClickHouseConfig {
+            url: std::env::var("ECG_TEST_CLICKHOUSE_URL")
+                .unwrap_or_else(|_| "http://127.0.0.1:8123".into()),
+            database: format!(
+                "test_upgrade_{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+            ..ClickHouseConfig::default()
+        };
+        assert_eq!(apply(&config, &MIGRATIONS[..4]).await.unwrap(), 4);
+        let client = config.client();
+        // What the processor of migration 4 inserts: physical (decimals,
+        // -0.0, 0.1 + 0.2, a subnormal) and digital rows.
+        let old_insert = "INSERT INTO chunk_ingest
+            (tenant, ecg_id, lead, seq, sample_rate_hz, started_at, first_sample, values, adc_values)
+            VALUES
+            ('t', '00000000-0000-0000-0000-000000000001', 'I', ?, 500, '2026-11-23 08:00:00', ?,
+             [0.05368, -0.0, 0.30000000000000004, 0.0, -1.5, 5e-324], []),
+            ('t', '00000000-0000-0000-0000-000000000002', 'II', ?, 360, '2026-11-23 08:00:00', ?,
+             [-0.245, 0.0, 0.005, 3.65], [975, 1024, 1025, 1754])";
+        let insert = |seq: u32| {
+            let client = client.clone();
+            async move {
+                let first = u64::from(seq) * 6;
+                client
+                    .query(old_insert)
+                    .bind(seq)
+                    .bind(first)
+                    .bind(seq)
+                    .bind(first)
+                    .execute()
+                    .await
+                    .unwrap()
+            }
+        };
+        insert(0).await;
+        client
+            .query(
+                "CREATE TABLE legacy_rows ENGINE = Memory AS
+                 SELECT ecg_id, lead, sample_index, reinterpretAsUInt64(value) AS bits, adc FROM samples",
+            )
+            .execute()
+            .await
+            .unwrap();
+
+        assert_eq!(apply(&config, MIGRATIONS).await.unwrap(), 1);
+        // The old processor writes on after the upgrade, and migration 5 runs
+        // a second time (a crash before it was recorded, or two services).
+        insert(1).await;
+        for statement in statements(MIGRATIONS[4].sql) {
+            client.query(&statement).execute().await.unwrap();
+        }
+        let (rows, changed, adc_changed): (u64, u64, u64) = client
+            .query(
+                "SELECT count(), countIf(b.bits != reinterpretAsUInt64(s.value)),
+                        countIf(ifNull(b.adc, -1) != ifNull(s.adc, -1))
+                 FROM legacy_rows AS b JOIN samples AS s USING (ecg_id, lead, sample_index)",
+            )
+            .fetch_one()
+            .await
+            .unwrap();
+        assert_eq!((rows, changed, adc_changed), (10, 0, 0));
+        // Rows of the old processor written after the upgrade: the same values.
+        let (rows, changed): (u64, u64) = client
+            .query(
+                "SELECT count(), countIf(b.bits != reinterpretAsUInt64(s.value))
+                 FROM legacy_rows AS b JOIN samples AS s
+                 ON s.ecg_id = b.ecg_id AND s.lead = b.lead
+                    AND s.sample_index = b.sample_index + 6 AND s.seq = 1",
+            )
+            .fetch_one()
+            .await
+            .unwrap();
+        assert_eq!((rows, changed), (10, 0));
+        let total: u64 = client
+            .query("SELECT count() FROM samples")
+            .fetch_one()
+            .await
+            .unwrap();
+        assert_eq!(total, 20);
+        config
+            .server_client()
+            .query("DROP DATABASE ?")
+            .bind(clickhouse::sql::Identifier(&config.database))
+            .execute()
+            .await
+            .unwrap();
     }
 
     #[test]

@@ -341,6 +341,56 @@ impl Stack {
         Ok(())
     }
 
+    /// Asserts that column `value` of table `samples` returns, for every
+    /// sample of ECG `id`, the very `f64` that was sent (bit for bit: `-0.0`
+    /// stays `-0.0`), whatever form the sample is stored in.
+    pub async fn assert_values_bit_identical(
+        &self,
+        id: uuid::Uuid,
+        leads: &[String],
+        columns: &[&[f64]],
+    ) -> anyhow::Result<()> {
+        let n: usize = columns.iter().map(|c| c.len()).sum();
+        // `complete` is read from lead_chunks, whose view can run before the
+        // samples view of the same insert has committed: wait for the rows.
+        wait_for(
+            Duration::from_secs(10),
+            "every sample in samples",
+            || async {
+                Ok(self
+                    .count("SELECT count() FROM samples WHERE ecg_id = ?", id)
+                    .await?
+                    >= n as u64)
+            },
+        )
+        .await?;
+        let rows: Vec<(String, u64, u64)> = self
+            .clickhouse
+            .client()
+            .query(
+                "SELECT lead, sample_index, reinterpretAsUInt64(value) FROM samples
+                 WHERE ecg_id = ? ORDER BY lead, sample_index",
+            )
+            .bind(id.to_string())
+            .fetch_all()
+            .await?;
+        assert_eq!(rows.len(), n, "every sample once");
+        for (lead, sample_index, bits) in rows {
+            let l = leads
+                .iter()
+                .position(|x| *x == lead)
+                .context("unknown lead")?;
+            let sent = columns[l][usize::try_from(sample_index)?];
+            assert_eq!(
+                bits,
+                sent.to_bits(),
+                "lead {lead} sample {sample_index}: sent {sent:?}, read {:?}",
+                f64::from_bits(bits)
+            );
+        }
+        Ok(())
+    }
+
     /// Messages in this stack's topic, from its partitions' watermarks.
     pub async fn messages_in_topic(&self) -> anyhow::Result<i64> {
         use rdkafka::consumer::{BaseConsumer, Consumer};

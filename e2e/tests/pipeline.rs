@@ -282,6 +282,76 @@ async fn whole_signal_in_one_request_gives_exact_crossings_per_lead() -> anyhow:
         )
         .await?;
     assert_eq!(from_view, rec.expected.values().sum::<u64>());
+    // Every value reads back as sent, the 37 negative zeros of aVR included.
+    let columns: Vec<&[f64]> = rec.leads.iter().map(|l| &rec.signals[l][..]).collect();
+    stack
+        .assert_values_bit_identical(id, &rec.leads, &columns)
+        .await?;
+    let negative_zeros = stack
+        .count(
+            "SELECT countIf(reinterpretAsUInt64(value) = 0x8000000000000000) FROM samples WHERE ecg_id = ?",
+            id,
+        )
+        .await?;
+    assert_eq!(negative_zeros, 37);
+    stack.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn values_that_are_not_short_decimals_read_back_bit_identical() -> anyhow::Result<()> {
+    let rec = recording()?;
+    let stack = Stack::start("not_decimal").await?;
+    let token = stack.token("demo", "demo-secret", None).await?;
+    // Lead A: real samples, then floats that no decimal of up to nine places
+    // gives (0.1 + 0.2, -0.0, subnormals, extremes, 2^53), then decimals that
+    // are. Lead B: computed floats only (k / 3): no decimal form at all.
+    let not_decimal = [
+        0.1 + 0.2,
+        -0.0,
+        5e-324,
+        -2.2250738585072014e-308,
+        f64::MAX,
+        f64::MIN,
+        9_007_199_254_740_992.0,
+    ];
+    let mut a = rec.signals["II"][..500].to_vec();
+    a.extend(not_decimal);
+    a.extend([0.0, 123_456_789.123, -1.5]);
+    let b: Vec<f64> = (0..a.len()).map(|k| (k as f64 - 6.0) / 3.0).collect();
+    let leads = vec!["A".to_string(), "B".to_string()];
+    let (status, created) = post(
+        &stack,
+        &token,
+        format!("{}/v1/ecgs", stack.ingest),
+        &json!({
+            "device_id": "e2e-device", "sample_rate_hz": 250.0, "leads": leads,
+            "signal": {"A": a, "B": b},
+        }),
+    )
+    .await?;
+    assert_eq!(status, 202, "{created}");
+    let id: Uuid = created["id"].as_str().context("id")?.parse()?;
+    let insights = wait_complete(&stack, &token, id).await?;
+    stack.assert_exact(&insights, id, &leads, &[&a, &b]).await?;
+    stack
+        .assert_values_bit_identical(id, &leads, &[&a, &b])
+        .await?;
+    // Stored compactly where that is exact: A's decimals as integers, its
+    // other floats and all of B raw.
+    let raw = stack
+        .count(
+            "SELECT countIf(value_codec = 'raw') FROM samples WHERE ecg_id = ? AND lead = 'A'",
+            id,
+        )
+        .await?;
+    assert_eq!(raw, not_decimal.len() as u64);
+    let decimal = stack
+        .count(
+            "SELECT countIf(value_codec = 'decimal') FROM samples WHERE ecg_id = ? AND lead = 'B'",
+            id,
+        )
+        .await?;
+    assert_eq!(decimal, 1, "only B's 0.0, which integer 0 gives");
     stack.stop().await
 }
 
@@ -367,10 +437,25 @@ async fn digital_adc_counts_give_exact_crossings_and_are_stored_losslessly() -> 
     assert_eq!(stored as i64 - 1_000_000_000_000, sent);
     let off = stack
         .count(
-            "SELECT countIf(value != (adc - 1024) / 1e5 OR adc IS NULL) FROM samples WHERE ecg_id = ?",
+            "SELECT countIf(value != (adc - 1024) / 1e5 OR adc IS NULL OR value_codec != 'adc') FROM samples WHERE ecg_id = ?",
             id,
         )
         .await?;
     assert_eq!(off, 0);
+    // Bit for bit what the processor computed: (adc - baseline) / gain in f64.
+    let physical: Vec<Vec<f64>> = rec
+        .leads
+        .iter()
+        .map(|l| {
+            adc[l]
+                .iter()
+                .map(|&c| (c - BASELINE) as f64 / GAIN)
+                .collect()
+        })
+        .collect();
+    let columns: Vec<&[f64]> = physical.iter().map(Vec::as_slice).collect();
+    stack
+        .assert_values_bit_identical(id, &rec.leads, &columns)
+        .await?;
     stack.stop().await
 }

@@ -25,10 +25,22 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use uuid::Uuid;
 
+/// Each lead's samples, by lead name.
+type Signals = BTreeMap<String, Vec<f64>>;
+
 /// One ECG of the workload: its id and the signal of each lead.
 struct Ecg {
     id: Uuid,
-    signals: BTreeMap<String, Vec<f64>>,
+    signals: Signals,
+}
+
+/// One request of a stream.
+#[derive(Clone)]
+struct Send {
+    ecg: usize,
+    seq: usize,
+    is_final: bool,
+    range: std::ops::Range<usize>,
 }
 
 /// The real 12-lead ECG, `repeats` times over, rotated by `shift` samples
@@ -36,7 +48,7 @@ struct Ecg {
 fn real_signal(
     repeats: usize,
     shift: usize,
-) -> anyhow::Result<(Vec<String>, BTreeMap<String, Vec<f64>>)> {
+) -> anyhow::Result<(Vec<String>, Signals)> {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/ecg/ecgplot_12lead.json");
     let data: Value = serde_json::from_slice(&std::fs::read(path)?)?;
@@ -85,8 +97,8 @@ fn plan(
     ecgs: &[Ecg],
     leads: &[String],
     rng: &mut StdRng,
-) -> Vec<(usize, usize, bool, std::ops::Range<usize>)> {
-    let mut per_ecg: Vec<Vec<(usize, usize, bool, std::ops::Range<usize>)>> = ecgs
+) -> Vec<Send> {
+    let mut per_ecg: Vec<Vec<Send>> = ecgs
         .iter()
         .enumerate()
         .map(|(e, ecg)| {
@@ -100,7 +112,12 @@ fn plan(
             let mut sends: Vec<_> = cuts
                 .windows(2)
                 .enumerate()
-                .map(|(seq, w)| (e, seq, seq + 1 == chunks, w[0]..w[1]))
+                .map(|(seq, w)| Send {
+                    ecg: e,
+                    seq,
+                    is_final: seq + 1 == chunks,
+                    range: w[0]..w[1],
+                })
                 .collect();
             // Out of order: swap neighbours now and then (the final chunk
             // too); and send about one chunk in twenty twice, later.
@@ -138,7 +155,7 @@ fn stream(
     token: String,
     leads: Vec<String>,
     ecgs: Arc<Vec<Ecg>>,
-    plan: Vec<(usize, usize, bool, std::ops::Range<usize>)>,
+    plan: Vec<Send>,
     duration: Duration,
     sent: Arc<AtomicUsize>,
 ) -> tokio::task::JoinHandle<anyhow::Result<()>> {
@@ -146,7 +163,7 @@ fn stream(
         let mut rng = StdRng::seed_from_u64(7);
         let gap = duration / plan.len().max(1) as u32;
         let start = Instant::now();
-        for (i, (e, seq, is_final, range)) in plan.into_iter().enumerate() {
+        for (i, Send { ecg: e, seq, is_final, range }) in plan.into_iter().enumerate() {
             tokio::time::sleep_until(start + gap * i as u32).await;
             let ecg = &ecgs[e];
             let samples: BTreeMap<&String, &[f64]> = leads

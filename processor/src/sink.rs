@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::encode::Decimals;
 use crate::pipeline::{Batch, EcgKey};
 use crate::state::{EcgState, StoredLead};
 
@@ -36,6 +37,13 @@ struct ChunkLeadRow<'a> {
     first_sample: u64,
     values: Cow<'a, [f64]>,
     adc_values: &'a [i32],
+    /// Physical leads: `values` in decimal form (see `encode`), from which
+    /// the view stores each sample it reproduces exactly.
+    value_ints: Vec<i64>,
+    value_scale: u8,
+    /// Digital leads: the calibration, from which the view derives `value`.
+    adc_gain: f64,
+    adc_baseline: i32,
     first_sign: i8,
     last_sign: i8,
     crossings: u32,
@@ -197,6 +205,13 @@ impl Sink {
             for r in &batch.ready {
                 let h = &r.chunk.header;
                 for (i, (lead, (own, total))) in h.leads.iter().zip(&r.leads).enumerate() {
+                    let values = r.chunk.samples.physical(i);
+                    let (decimals, adc_values, calibration) = match &r.chunk.samples {
+                        Signal::Physical(_) => (Decimals::encode(&values), &[][..], None),
+                        Signal::Digital { adc, calibration } => {
+                            (Decimals::default(), &adc[i][..], Some(calibration[i]))
+                        }
+                    };
                     insert
                         .write(&ChunkLeadRow {
                             tenant: &h.tenant,
@@ -210,11 +225,12 @@ impl Sink {
                             sample_rate_hz: h.sample_rate_hz,
                             started_at: h.started_at,
                             first_sample: r.first_sample,
-                            values: r.chunk.samples.physical(i),
-                            adc_values: match &r.chunk.samples {
-                                Signal::Digital { adc, .. } => &adc[i],
-                                Signal::Physical(_) => &[],
-                            },
+                            values,
+                            adc_values,
+                            value_ints: decimals.ints,
+                            value_scale: decimals.scale,
+                            adc_gain: calibration.map_or(0.0, |c| c.gain),
+                            adc_baseline: calibration.map_or(0, |c| c.baseline),
                             first_sign: own.first.as_i8(),
                             last_sign: own.last.as_i8(),
                             crossings: u32::try_from(own.crossings).unwrap_or(u32::MAX),
