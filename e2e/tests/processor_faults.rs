@@ -45,10 +45,7 @@ struct Send {
 
 /// The real 12-lead ECG, `repeats` times over, rotated by `shift` samples
 /// so that every ECG of a workload is a different signal.
-fn real_signal(
-    repeats: usize,
-    shift: usize,
-) -> anyhow::Result<(Vec<String>, Signals)> {
+fn real_signal(repeats: usize, shift: usize) -> anyhow::Result<(Vec<String>, Signals)> {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/ecg/ecgplot_12lead.json");
     let data: Value = serde_json::from_slice(&std::fs::read(path)?)?;
@@ -93,11 +90,7 @@ async fn open_ecgs(
 }
 
 /// Every request of a stream: (ECG index, seq, final, sample range).
-fn plan(
-    ecgs: &[Ecg],
-    leads: &[String],
-    rng: &mut StdRng,
-) -> Vec<Send> {
+fn plan(ecgs: &[Ecg], leads: &[String], rng: &mut StdRng) -> Vec<Send> {
     let mut per_ecg: Vec<Vec<Send>> = ecgs
         .iter()
         .enumerate()
@@ -163,7 +156,16 @@ fn stream(
         let mut rng = StdRng::seed_from_u64(7);
         let gap = duration / plan.len().max(1) as u32;
         let start = Instant::now();
-        for (i, Send { ecg: e, seq, is_final, range }) in plan.into_iter().enumerate() {
+        for (
+            i,
+            Send {
+                ecg: e,
+                seq,
+                is_final,
+                range,
+            },
+        ) in plan.into_iter().enumerate()
+        {
             tokio::time::sleep_until(start + gap * i as u32).await;
             let ecg = &ecgs[e];
             let samples: BTreeMap<&String, &[f64]> = leads

@@ -153,10 +153,12 @@ struct Position {
 /// Combines the registry row, the processor's `ecg_progress` row (absent
 /// until the processor has written one for this ECG) and `lead_chunks`.
 fn position(ecg: &EcgRow, written: &Written, progress: Option<Progress>) -> Position {
-    // lead_chunks holds a gapless prefix, so its distinct seqs are the next
-    // seq. The processor writes ecg_progress after the batch's chunks, so
-    // lead_chunks can be one batch ahead of it, never behind: the larger
-    // next seq is the truth, and seqs below it are no longer waiting.
+    // The processor writes ecg_progress only after a batch's insert has
+    // returned, so every sample of the chunks below its next seq can be
+    // read. lead_chunks can be one batch ahead (its view may commit before
+    // samples' view has finished the same insert): trusting it would call an
+    // ECG complete while its last samples are not yet visible. It is only
+    // the fallback for ECGs written before ecg_progress existed.
     let written_next = u32::try_from(written.chunks).unwrap_or(u32::MAX);
     let seen_final = written.final_seen.then_some(written.final_seq);
     let Some(p) = progress else {
@@ -166,7 +168,7 @@ fn position(ecg: &EcgRow, written: &Written, progress: Option<Progress>) -> Posi
             final_seq: ecg.final_seq.or(seen_final),
         };
     };
-    let next_seq = p.next_seq.max(written_next);
+    let next_seq = p.next_seq;
     Position {
         next_seq,
         waiting: p.waiting.into_iter().filter(|&s| s >= next_seq).collect(),
@@ -298,16 +300,19 @@ mod tests {
     }
 
     #[test]
-    fn lead_chunks_ahead_of_a_lagging_progress_row_wins() {
-        // The batch with chunks 3..=5 is written, its progress row not yet.
-        let p = progress(3, &[4, 5, 8], None);
+    fn a_progress_row_behind_lead_chunks_wins_until_the_insert_is_done() {
+        // Chunks 3..=5 are in lead_chunks, but the insert that carries them
+        // has not returned (its samples may not be visible yet): not complete.
+        let p = progress(3, &[4, 5], Some(5));
+        let at = position(&ecg(None), &written(6, true), p);
         assert_eq!(
-            position(&ecg(None), &written(6, false), p),
+            at,
             Position {
-                next_seq: 6,
-                waiting: vec![8],
-                final_seq: None
+                next_seq: 3,
+                waiting: vec![4, 5],
+                final_seq: Some(5)
             }
         );
+        assert_eq!(status_of(&at, 0), Status::Processing);
     }
 }
