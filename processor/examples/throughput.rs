@@ -44,6 +44,22 @@ fn real_ecg() -> anyhow::Result<(Vec<String>, Vec<Vec<f64>>)> {
     Ok((leads, columns))
 }
 
+/// CPU seconds (user + system) of process `pid` ("self" for this one).
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces).
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// The local ClickHouse server's pid, when `dev/stack.sh` started it.
+fn clickhouse_pid() -> Option<String> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.local/run/clickhouse.pid");
+    Some(std::fs::read_to_string(path).ok()?.trim().to_string())
+}
+
 fn vm_rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -172,6 +188,8 @@ async fn main() -> anyhow::Result<()> {
     let rss_before = vm_rss_kb();
     let shutdown = CancellationToken::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let ch_pid = clickhouse_pid();
+    let cpu_before = (cpu_seconds("self"), ch_pid.as_deref().and_then(cpu_seconds));
     let started = Instant::now();
     let processor = tokio::spawn(ecg_processor::run_with_listener(
         config,
@@ -192,6 +210,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_after = (cpu_seconds("self"), ch_pid.as_deref().and_then(cpu_seconds));
     shutdown.cancel();
     processor.await??;
     let stored: u64 = client
@@ -208,6 +227,21 @@ async fn main() -> anyhow::Result<()> {
         messages as f64 / elapsed,
         (vm_rss_kb().max(rss_before)) as f64 / 1024.0,
     );
+    if let (Some(a), Some(b)) = (cpu_before.0, cpu_after.0) {
+        println!(
+            "processor CPU: {:.2} s, {:.0} ns per sample ({:.1} M samples per CPU-second)",
+            b - a,
+            (b - a) * 1e9 / samples as f64,
+            samples as f64 / (b - a) / 1e6
+        );
+    }
+    if let (Some(a), Some(b)) = (cpu_before.1, cpu_after.1) {
+        println!(
+            "ClickHouse server CPU (all threads, merges included): {:.2} s, {:.0} ns per sample",
+            b - a,
+            (b - a) * 1e9 / samples as f64
+        );
+    }
 
     client
         .query(&format!("DROP DATABASE IF EXISTS {}", clickhouse.database))
