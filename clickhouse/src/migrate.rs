@@ -42,6 +42,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "compact_samples",
         sql: include_str!("../migrations/0005_compact_samples.sql"),
     },
+    Migration {
+        version: 6,
+        name: "progress_backfill",
+        sql: include_str!("../migrations/0006_progress_backfill.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -251,7 +256,24 @@ mod tests {
             .await
             .unwrap();
 
-        assert_eq!(apply(&config, MIGRATIONS).await.unwrap(), 1);
+        assert_eq!(apply(&config, MIGRATIONS).await.unwrap(), 2);
+        // Migration 6: the ECGs written before ecg_progress existed get
+        // their row (chunk 0 of each is written), once even if run again.
+        for statement in statements(MIGRATIONS[5].sql) {
+            client.query(&statement).execute().await.unwrap();
+        }
+        let progress: Vec<(String, u32)> = client
+            .query("SELECT toString(ecg_id), next_seq FROM ecg_progress ORDER BY ecg_id")
+            .fetch_all()
+            .await
+            .unwrap();
+        assert_eq!(
+            progress,
+            [
+                ("00000000-0000-0000-0000-000000000001".to_string(), 1),
+                ("00000000-0000-0000-0000-000000000002".to_string(), 1)
+            ]
+        );
         // The old processor writes on after the upgrade, and migration 5 runs
         // a second time (a crash before it was recorded, or two services).
         insert(1).await;

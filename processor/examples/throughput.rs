@@ -227,6 +227,10 @@ async fn main() -> anyhow::Result<()> {
         messages as f64 / elapsed,
         (vm_rss_kb().max(rss_before)) as f64 / 1024.0,
     );
+    println!(
+        "{inserts} inserts ({:.0} samples each); active parts of samples at the end: {parts}",
+        samples as f64 / inserts.max(1.0)
+    );
     if let (Some(a), Some(b)) = (cpu_before.0, cpu_after.0) {
         println!(
             "processor CPU: {:.2} s, {:.0} ns per sample ({:.1} M samples per CPU-second)",

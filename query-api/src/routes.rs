@@ -155,15 +155,15 @@ struct Position {
 fn position(ecg: &EcgRow, written: &Written, progress: Option<Progress>) -> Position {
     // The processor writes ecg_progress only after a batch's insert has
     // returned, so every sample of the chunks below its next seq can be
-    // read. lead_chunks can be one batch ahead (its view may commit before
-    // samples' view has finished the same insert): trusting it would call an
-    // ECG complete while its last samples are not yet visible. It is only
-    // the fallback for ECGs written before ecg_progress existed.
-    let written_next = u32::try_from(written.chunks).unwrap_or(u32::MAX);
+    // read. lead_chunks alone is not enough: its view can commit before the
+    // samples view has finished the same insert (seen: an ECG whose every
+    // chunk came in one batch was "complete" while `samples` had none of
+    // it). So without a progress row nothing counts as written yet; ECGs
+    // processed before ecg_progress existed got theirs from migration 0006.
     let seen_final = written.final_seen.then_some(written.final_seq);
     let Some(p) = progress else {
         return Position {
-            next_seq: written_next,
+            next_seq: 0,
             waiting: Vec::new(),
             final_seq: ecg.final_seq.or(seen_final),
         };
@@ -233,7 +233,8 @@ mod tests {
     #[test]
     fn streamed_ecg_is_receiving_until_its_final_chunk_is_written() {
         assert_eq!(status(None, written(3, false), None, 0), Status::Receiving);
-        assert_eq!(status(None, written(4, true), None, 0), Status::Complete);
+        let p = progress(4, &[], Some(3));
+        assert_eq!(status(None, written(4, true), p, 0), Status::Complete);
         assert_eq!(
             position(&ecg(None), &written(4, true), None).final_seq,
             Some(3)
@@ -246,7 +247,8 @@ mod tests {
             status(Some(4), written(2, false), None, 0),
             Status::Processing
         );
-        assert_eq!(status(Some(4), written(5, true), None, 0), Status::Complete);
+        let p = progress(5, &[], None);
+        assert_eq!(status(Some(4), written(5, true), p, 0), Status::Complete);
     }
 
     #[test]
@@ -265,21 +267,25 @@ mod tests {
     #[test]
     fn a_refused_chunk_resent_lets_the_ecg_complete() {
         // Every seq 0..=4 is written although one was refused once.
-        assert_eq!(status(Some(4), written(5, true), None, 1), Status::Complete);
+        let p = progress(5, &[], None);
+        assert_eq!(status(Some(4), written(5, true), p, 1), Status::Complete);
         let p = progress(5, &[], Some(4));
         assert_eq!(status(None, written(5, true), p, 1), Status::Complete);
     }
 
     #[test]
-    fn without_a_progress_row_lead_chunks_gives_the_position() {
+    fn without_a_progress_row_nothing_is_written_yet() {
+        // Every chunk is in lead_chunks, the insert has not returned.
+        let at = position(&ecg(None), &written(3, true), None);
         assert_eq!(
-            position(&ecg(None), &written(3, false), None),
+            at,
             Position {
-                next_seq: 3,
+                next_seq: 0,
                 waiting: vec![],
-                final_seq: None
+                final_seq: Some(2)
             }
         );
+        assert_eq!(status_of(&at, 0), Status::Processing);
     }
 
     #[test]
