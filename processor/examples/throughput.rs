@@ -217,6 +217,18 @@ async fn main() -> anyhow::Result<()> {
         .query("SELECT count() FROM samples")
         .fetch_one()
         .await?;
+    let parts: u64 = client
+        .query(
+            "SELECT count() FROM system.parts
+             WHERE database = currentDatabase() AND table = 'samples' AND active",
+        )
+        .fetch_one()
+        .await?;
+    let inserts = ecg_runtime::metrics::render()
+        .lines()
+        .find(|l| l.starts_with("ecg_processor_batch_size_count{unit=\"messages\"}"))
+        .and_then(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .unwrap_or(0.0);
     anyhow::ensure!(
         stored == samples as u64,
         "samples holds {stored} rows, expected {samples}"
