@@ -210,13 +210,21 @@ impl Pipeline {
             .into_iter()
             .filter_map(|key| {
                 let (_, state) = self.ecgs.get(&key)?;
-                Some(Progress {
+                let progress = Progress {
                     next_seq: state.next_seq(),
                     waiting: state.waiting_seqs().collect(),
                     final_seq: state.final_seq(),
-                    tenant: key.0,
+                    tenant: key.0.clone(),
                     ecg_id: key.1,
-                })
+                };
+                // A complete ECG's state is dropped: memory stays bounded by
+                // the ECGs in flight, not all ECGs ever seen. A late duplicate
+                // reloads it from ClickHouse (after this batch is written, as
+                // flushes are sequential) and is skipped there.
+                if state.is_complete() {
+                    self.ecgs.remove(&key);
+                }
+                Some(progress)
             })
             .collect();
         batch

@@ -119,6 +119,11 @@ impl EcgState {
         self.final_seq
     }
 
+    /// Every chunk up to the final one is written.
+    pub fn is_complete(&self) -> bool {
+        self.final_seq.is_some_and(|f| self.next_seq > f)
+    }
+
     /// Seqs of the chunks waiting for a gap to fill, ascending.
     pub fn waiting_seqs(&self) -> impl Iterator<Item = u32> + '_ {
         self.pending.keys().copied()

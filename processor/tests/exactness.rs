@@ -256,3 +256,40 @@ fn undecodable_message_is_a_failure_not_a_stall() {
     assert_eq!(b.failures[0].ecg_id, Uuid::from_u128(7));
     assert_eq!(pipeline.committable(), vec![(0, 6)]);
 }
+
+#[test]
+fn a_complete_ecg_leaves_memory_and_a_late_duplicate_reloads_it() {
+    let signal = vec![vec![1.0, -1.0, 1.0, -1.0]; 2];
+    let cs = chunks(&signal, &[2]);
+    let msg = |o: i64, c: &Chunk| Incoming {
+        pos: Position {
+            partition: 1,
+            offset: o,
+        },
+        key: None,
+        chunk: Ok(c.clone()),
+        original: Original::default(),
+    };
+    let mut pipeline = Pipeline::new(Limits::default());
+    let b = pipeline.process(
+        vec![msg(0, &cs[0]), msg(1, &cs[1])],
+        OffsetDateTime::UNIX_EPOCH,
+    );
+    assert_eq!(b.ready.len(), 2);
+    assert_eq!(
+        b.progress[0].next_seq, 2,
+        "the last progress row is still written"
+    );
+    assert_eq!(
+        pipeline.ecg_count(),
+        0,
+        "the complete ECG's state is dropped"
+    );
+    assert_eq!(pipeline.committable(), vec![(1, 2)]);
+    // A late duplicate: its state must be loaded again before processing.
+    let late = vec![msg(2, &cs[1])];
+    assert_eq!(
+        pipeline.unknown_keys(&late),
+        vec![("demo".to_string(), header().ecg_id)]
+    );
+}
