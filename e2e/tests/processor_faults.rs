@@ -139,111 +139,131 @@ fn plan(ecgs: &[Ecg], leads: &[String], rng: &mut StdRng) -> Vec<Send> {
     all
 }
 
-/// Sends the plan through `gateways` (each request to a random one), spread
-/// evenly over `duration`, retrying 503s. Counts sent requests in `sent`.
-#[allow(clippy::too_many_arguments)]
-fn stream(
-    http: reqwest::Client,
+/// The stack (gateway and query API, no in-process processor), a second
+/// gateway, a token, and the ECGs every test streams.
+struct Workload {
+    stack: Stack,
     gateways: Vec<String>,
     token: String,
     leads: Vec<String>,
     ecgs: Arc<Vec<Ecg>>,
-    plan: Vec<Send>,
-    duration: Duration,
-    sent: Arc<AtomicUsize>,
-) -> tokio::task::JoinHandle<anyhow::Result<()>> {
-    tokio::spawn(async move {
-        let mut rng = StdRng::seed_from_u64(7);
-        let gap = duration / plan.len().max(1) as u32;
-        let start = Instant::now();
-        for (
-            i,
-            Send {
-                ecg: e,
-                seq,
-                is_final,
-                range,
-            },
-        ) in plan.into_iter().enumerate()
-        {
-            tokio::time::sleep_until(start + gap * i as u32).await;
-            let ecg = &ecgs[e];
-            let samples: BTreeMap<&String, &[f64]> = leads
-                .iter()
-                .map(|l| (l, &ecg.signals[l][range.clone()]))
-                .collect();
-            let body = json!({"seq": seq, "final": is_final, "samples": samples});
-            let gateway = &gateways[rng.random_range(0..gateways.len())];
-            let url = format!("{gateway}/v1/ecgs/{}/chunks", ecg.id);
-            let mut attempts = 0;
-            loop {
-                let r = http
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .json(&body)
-                    .send()
-                    .await?;
-                match r.status().as_u16() {
-                    202 => break,
-                    503 | 429 if attempts < 60 => {
-                        attempts += 1;
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
-                    other => anyhow::bail!("ECG {e} chunk {seq}: {other} {}", r.text().await?),
-                }
-            }
-            sent.fetch_add(1, Ordering::SeqCst);
-        }
-        Ok(())
-    })
 }
 
-/// Checks every ECG exactly: complete, each lead's crossings equal one pass
-/// over the whole signal, and `samples` holds each sample once.
-async fn assert_all_exact(
-    stack: &Stack,
-    token: &str,
-    leads: &[String],
-    ecgs: &[Ecg],
-    deadline: Duration,
-) -> anyhow::Result<()> {
-    for ecg in ecgs {
-        let insights = stack
-            .insights_when_complete(token, ecg.id, deadline)
-            .await
-            .with_context(|| format!("ECG {}", ecg.id))?;
-        let columns: Vec<&[f64]> = leads.iter().map(|l| ecg.signals[l].as_slice()).collect();
-        stack
-            .assert_exact(&insights, ecg.id, leads, &columns)
-            .await?;
+impl Workload {
+    /// Starts the stack for test `name` and opens `count` ECGs of the real
+    /// signal repeated `repeats` times.
+    async fn open(name: &str, count: usize, repeats: usize) -> anyhow::Result<Self> {
+        let mut stack = Stack::start_without_processor(name, &kafka_brokers()).await?;
+        let second_gateway = stack.add_gateway().await?;
+        let token = stack.token("demo", "demo-secret", None).await?;
+        let (leads, ecgs) = open_ecgs(&stack, &token, count, repeats).await?;
+        Ok(Workload {
+            gateways: vec![stack.ingest.clone(), second_gateway],
+            stack,
+            token,
+            leads,
+            ecgs: Arc::new(ecgs),
+        })
     }
-    Ok(())
+
+    /// Sends `plan` through the gateways (each request to a random one),
+    /// spread evenly over `duration`, retrying 503s; the counter says how many
+    /// requests were sent so far.
+    fn stream(
+        &self,
+        plan: Vec<Send>,
+        duration: Duration,
+    ) -> (
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+        Arc<AtomicUsize>,
+    ) {
+        let sent = Arc::new(AtomicUsize::new(0));
+        let (http, gateways, token, leads, ecgs, counter) = (
+            self.stack.http.clone(),
+            self.gateways.clone(),
+            self.token.clone(),
+            self.leads.clone(),
+            self.ecgs.clone(),
+            sent.clone(),
+        );
+        let task = tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(7);
+            let gap = duration / plan.len().max(1) as u32;
+            let start = Instant::now();
+            for (
+                i,
+                Send {
+                    ecg: e,
+                    seq,
+                    is_final,
+                    range,
+                },
+            ) in plan.into_iter().enumerate()
+            {
+                tokio::time::sleep_until(start + gap * i as u32).await;
+                let ecg = &ecgs[e];
+                let samples: BTreeMap<&String, &[f64]> = leads
+                    .iter()
+                    .map(|l| (l, &ecg.signals[l][range.clone()]))
+                    .collect();
+                let body = json!({"seq": seq, "final": is_final, "samples": samples});
+                let gateway = &gateways[rng.random_range(0..gateways.len())];
+                let url = format!("{gateway}/v1/ecgs/{}/chunks", ecg.id);
+                let mut attempts = 0;
+                loop {
+                    let r = http
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(&body)
+                        .send()
+                        .await?;
+                    match r.status().as_u16() {
+                        202 => break,
+                        503 | 429 if attempts < 60 => {
+                            attempts += 1;
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                        other => anyhow::bail!("ECG {e} chunk {seq}: {other} {}", r.text().await?),
+                    }
+                }
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(())
+        });
+        (task, sent)
+    }
+
+    /// Checks every ECG exactly: complete, each lead's crossings equal one
+    /// pass over the whole signal, and `samples` holds each sample once.
+    async fn assert_all_exact(&self, deadline: Duration) -> anyhow::Result<()> {
+        for ecg in self.ecgs.iter() {
+            let insights = self
+                .stack
+                .insights_when_complete(&self.token, ecg.id, deadline)
+                .await
+                .with_context(|| format!("ECG {}", ecg.id))?;
+            let columns: Vec<&[f64]> = self
+                .leads
+                .iter()
+                .map(|l| ecg.signals[l].as_slice())
+                .collect();
+            self.stack
+                .assert_exact(&insights, ecg.id, &self.leads, &columns)
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn exact_through_ten_sigkills_during_one_long_stream() -> anyhow::Result<()> {
-    let mut stack = Stack::start_without_processor("sigkill", &kafka_brokers()).await?;
-    let second_gateway = stack.add_gateway().await?;
-    let token = stack.token("demo", "demo-secret", None).await?;
-    let (leads, ecgs) = open_ecgs(&stack, &token, 6, 4).await?;
+    let w = Workload::open("sigkill", 6, 4).await?;
     let mut rng = StdRng::seed_from_u64(2026);
-    let plan = plan(&ecgs, &leads, &mut rng);
+    let plan = plan(&w.ecgs, &w.leads, &mut rng);
     let requests = plan.len();
-    let ecgs = Arc::new(ecgs);
-    let env = stack.processor_env();
+    let env = w.stack.processor_env();
     let mut processor = ProcessorProcess::start(&env, "p0").await?;
-
-    let sent = Arc::new(AtomicUsize::new(0));
-    let streaming = stream(
-        stack.http.clone(),
-        vec![stack.ingest.clone(), second_gateway],
-        token.clone(),
-        leads.clone(),
-        ecgs.clone(),
-        plan,
-        Duration::from_secs(200),
-        sent.clone(),
-    );
+    let (streaming, sent) = w.stream(plan, Duration::from_secs(200));
 
     // Ten SIGKILLs, each at a random moment once the process owns
     // partitions and is writing (a process killed before the group gave it
@@ -275,35 +295,20 @@ async fn exact_through_ten_sigkills_during_one_long_stream() -> anyhow::Result<(
         processor = ProcessorProcess::start(&env, &format!("p{kill}")).await?;
     }
     streaming.await??;
-    assert_all_exact(&stack, &token, &leads, &ecgs, Duration::from_secs(180))
+    w.assert_all_exact(Duration::from_secs(180))
         .await
         .with_context(|| format!("processor log: {}", processor.log.display()))?;
     processor.stop(Duration::from_secs(15)).await?;
-    stack.stop().await
+    w.stack.stop().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn exact_while_processors_join_and_leave_the_group() -> anyhow::Result<()> {
-    let mut stack = Stack::start_without_processor("rebalance", &kafka_brokers()).await?;
-    let second_gateway = stack.add_gateway().await?;
-    let token = stack.token("demo", "demo-secret", None).await?;
-    let (leads, ecgs) = open_ecgs(&stack, &token, 6, 2).await?;
-    let plan = plan(&ecgs, &leads, &mut StdRng::seed_from_u64(11));
-    let ecgs = Arc::new(ecgs);
-    let env = stack.processor_env();
+    let w = Workload::open("rebalance", 6, 2).await?;
+    let plan = plan(&w.ecgs, &w.leads, &mut StdRng::seed_from_u64(11));
+    let env = w.stack.processor_env();
     let mut a = ProcessorProcess::start(&env, "a").await?;
-
-    let sent = Arc::new(AtomicUsize::new(0));
-    let streaming = stream(
-        stack.http.clone(),
-        vec![stack.ingest.clone(), second_gateway],
-        token.clone(),
-        leads.clone(),
-        ecgs.clone(),
-        plan,
-        Duration::from_secs(60),
-        sent.clone(),
-    );
+    let (streaming, _) = w.stream(plan, Duration::from_secs(60));
 
     tokio::time::sleep(Duration::from_secs(8)).await;
     let mut b = ProcessorProcess::start(&env, "b").await?;
@@ -339,48 +344,37 @@ async fn exact_while_processors_join_and_leave_the_group() -> anyhow::Result<()>
     );
 
     streaming.await??;
-    assert_all_exact(&stack, &token, &leads, &ecgs, Duration::from_secs(120))
+    w.assert_all_exact(Duration::from_secs(120))
         .await
         .with_context(|| format!("processor log: {}", a.log.display()))?;
     a.stop(Duration::from_secs(15)).await?;
-    stack.stop().await
+    w.stack.stop().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn exact_through_thirty_seconds_without_clickhouse() -> anyhow::Result<()> {
-    let mut stack = Stack::start_without_processor("chdown", &kafka_brokers()).await?;
-    let second_gateway = stack.add_gateway().await?;
-    let token = stack.token("demo", "demo-secret", None).await?;
-    let (leads, ecgs) = open_ecgs(&stack, &token, 4, 2).await?;
-    let plan = plan(&ecgs, &leads, &mut StdRng::seed_from_u64(30));
-    let ecgs = Arc::new(ecgs);
+    let w = Workload::open("chdown", 4, 2).await?;
+    let plan = plan(&w.ecgs, &w.leads, &mut StdRng::seed_from_u64(30));
 
     // The processor reaches ClickHouse only through a proxy the test cuts.
-    let target = stack
+    let target = w
+        .stack
         .clickhouse
         .url
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_string();
     let proxy = Proxy::start(&target).await?;
-    let mut env = stack.processor_env();
+    let mut env = w.stack.processor_env();
     env.clickhouse_url = proxy.url();
     let mut processor = ProcessorProcess::start(&env, "p").await?;
-
-    let sent = Arc::new(AtomicUsize::new(0));
-    let streaming = stream(
-        stack.http.clone(),
-        vec![stack.ingest.clone(), second_gateway],
-        token.clone(),
-        leads.clone(),
-        ecgs.clone(),
-        plan,
-        Duration::from_secs(50),
-        sent.clone(),
-    );
+    let (streaming, _) = w.stream(plan, Duration::from_secs(50));
 
     tokio::time::sleep(Duration::from_secs(8)).await;
-    let rows = || stack.count("SELECT count() FROM samples WHERE ecg_id != ?", Uuid::nil());
+    let rows = || {
+        w.stack
+            .count("SELECT count() FROM samples WHERE ecg_id != ?", Uuid::nil())
+    };
     proxy.cut();
     let cut_at = Instant::now();
     // An insert whose last byte left just before the cut may still land.
@@ -402,9 +396,9 @@ async fn exact_through_thirty_seconds_without_clickhouse() -> anyhow::Result<()>
     );
 
     streaming.await??;
-    assert_all_exact(&stack, &token, &leads, &ecgs, Duration::from_secs(120))
+    w.assert_all_exact(Duration::from_secs(120))
         .await
         .with_context(|| format!("processor log: {}", processor.log.display()))?;
     processor.stop(Duration::from_secs(15)).await?;
-    stack.stop().await
+    w.stack.stop().await
 }
