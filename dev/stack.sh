@@ -33,6 +33,11 @@ RUN_DIR="$LOCAL/run"
 LOG_DIR="$LOCAL/logs"
 DATA_DIR="$LOCAL/data"
 REQUIREMENTS="$ROOT/dev/requirements.txt"
+# Test tools (schemathesis, wfdb, pyedflib) in their own venv, so their
+# dependencies cannot move the stack's pins.
+TOOLS_VENV="$LOCAL/venv-tools"
+TOOLS_PY="$TOOLS_VENV/bin/python"
+TOOLS_REQUIREMENTS="$ROOT/dev/requirements-tools.txt"
 
 : "${ECG_INGEST_PORT:=8080}"
 : "${ECG_QUERY_PORT:=8081}"
@@ -262,10 +267,10 @@ service_env() {
 
 # ------------------------------------------------------------- subcommands ---
 
-# Are the installed packages exactly the pins in dev/requirements.txt?
-installed_ok() {
-  [[ -x $VENV_PY ]] || return 1
-  "$VENV_PY" - "$REQUIREMENTS" <<'PY' || return 1
+# pins_ok PYTHON REQUIREMENTS: are the installed packages exactly the pins?
+pins_ok() {
+  [[ -x $1 ]] || return 1
+  "$1" - "$2" <<'PY' || return 1
 import importlib.metadata as md, sys
 for line in open(sys.argv[1]):
     line = line.split("#")[0].strip()
@@ -279,10 +284,25 @@ for line in open(sys.argv[1]):
     if have != want:
         sys.exit(1)
 PY
-  find_tansu && [[ -x $TANSU ]]
+}
+
+installed_ok() {
+  pins_ok "$VENV_PY" "$REQUIREMENTS" && find_tansu && [[ -x $TANSU ]]
+}
+
+install_tools() {
+  pins_ok "$TOOLS_PY" "$TOOLS_REQUIREMENTS" && return 0
+  [[ -x $TOOLS_PY ]] || "$ECG_PYTHON" -m venv "$TOOLS_VENV" ||
+    die "could not create a venv (on Debian: apt-get install python3-venv)"
+  log "installing $(rel "$TOOLS_REQUIREMENTS") into $(rel "$TOOLS_VENV")"
+  "$TOOLS_PY" -m pip install --disable-pip-version-check --no-input --quiet \
+    --no-deps -r "$TOOLS_REQUIREMENTS"
+  pins_ok "$TOOLS_PY" "$TOOLS_REQUIREMENTS" ||
+    die "$(rel "$TOOLS_VENV") still does not match $(rel "$TOOLS_REQUIREMENTS") after pip install"
 }
 
 cmd_install() {
+  install_tools
   if installed_ok; then
     log "venv $(rel "$VENV") is up to date ($(grep -cE '^[a-z]' "$REQUIREMENTS") pinned packages)"
     return 0
