@@ -31,7 +31,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     cargo build --release --locked --bins \
  && mkdir -p /out \
  && cp target/release/ingest target/release/processor target/release/query-api \
-       target/release/ecg-migrate /out/
+       target/release/ecg-migrate target/release/ecg-hash-secret /out/
 
 # ---------------------------------------------------------------- runtime ---
 FROM debian:bookworm-slim AS runtime
@@ -55,6 +55,11 @@ USER ecg:ecg
 # --------------------------------------------------------------- services ---
 FROM runtime AS ingest
 COPY --from=builder /out/ingest /usr/local/bin/ingest
+# Upload spool (ECG_UPLOAD__SPOOL_DIR in docker-compose.yml), owned by the
+# service user so that a new named volume mounted here is writable.
+USER root
+RUN mkdir -p /var/spool/ecg-ingest && chown ecg:ecg /var/spool/ecg-ingest && chmod 700 /var/spool/ecg-ingest
+USER ecg:ecg
 ENV ECG_HTTP__ADDR=0.0.0.0:8080
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 CMD ["ecg-healthcheck"]
@@ -69,7 +74,11 @@ CMD ["processor"]
 
 FROM runtime AS query-api
 COPY --from=builder /out/query-api /usr/local/bin/query-api
-# The JWT signing key lives here (ECG_AUTH__KEY_FILE); mount a volume on it so
+# Hashes a client secret read on stdin for auth.clients_file:
+# `docker run --rm -i ecg-stream/query-api:local ecg-hash-secret`.
+COPY --from=builder /out/ecg-hash-secret /usr/local/bin/ecg-hash-secret
+# Without a mounted key (docker-compose.yml mounts one as a secret), the JWT
+# signing key is generated here (ECG_AUTH__KEY_FILE); mount a volume on it so
 # tokens stay valid across restarts. Owned by the service user so that a new
 # named volume, which copies this directory, is writable.
 USER root

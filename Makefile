@@ -14,10 +14,14 @@ CARGO ?= cargo
 CARGO_PROFILE_FLAG := $(if $(filter release,$(ECG_PROFILE)),--release,)
 
 .PHONY: help run up down status logs install infra-up test lint fmt build clean-data
+.PHONY: deploy deploy-ingest deploy-processor deploy-query-api deploy-logs deploy-down deploy-secrets
+
+# `docker compose` (v2) where it exists, else the standalone docker-compose.
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
 help: ## list the targets
 	@echo "usage: make TARGET   (ports/profile via ECG_* environment, see dev/stack.sh)"
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 14
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/\1\t\2/' | awk -F '\t' '{ printf "  %-18s %s\n", $$1, $$2 }'
 
 run: up ## start the whole stack and stream the sample ECG through it
 	$(PYTHON) dev/demo.py
@@ -57,3 +61,24 @@ build: ## build the service binaries (ECG_PROFILE=release for --release)
 
 clean-data: down ## stop everything and delete .local/data (keeps the venv)
 	rm -rf .local/data
+
+deploy-secrets: ## create the missing deployment secrets in deploy/secrets
+	deploy/secrets.sh
+
+deploy: deploy-secrets ## build and start the Docker deployment (docker-compose.yml)
+	$(COMPOSE) up -d --build
+
+deploy-ingest: ## rolling update of the two ingest replicas
+	COMPOSE="$(COMPOSE)" deploy/roll.sh ingest-1 ingest-2
+
+deploy-processor: ## rolling update of the two processors
+	COMPOSE="$(COMPOSE)" deploy/roll.sh processor-1 processor-2
+
+deploy-query-api: ## rebuild and restart query-api
+	COMPOSE="$(COMPOSE)" deploy/roll.sh query-api
+
+deploy-logs: ## follow the deployment's logs (SERVICES="ingest-1 nginx" for some)
+	$(COMPOSE) logs -f --tail=100 $(SERVICES)
+
+deploy-down: ## stop the deployment (its volumes, i.e. the data, stay)
+	$(COMPOSE) down

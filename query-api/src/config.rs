@@ -5,8 +5,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use ecg_auth::{ClientConfig, default_clients};
 use ecg_clickhouse::ClickHouseConfig;
+use figment::Figment;
+use figment::providers::{Format as _, Toml};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -49,6 +52,10 @@ pub struct AuthConfig {
     /// OAuth2 clients: id, argon2 hash of the secret, tenant, scopes.
     /// Defaults to the two local demo clients (see README).
     pub clients: Vec<ClientConfig>,
+    /// A TOML file of `[[clients]]` entries (fields as in `clients`); when
+    /// set, its clients replace `clients`. For secrets mounted as files
+    /// (compose `secrets:`), so no hash sits in the environment.
+    pub clients_file: Option<PathBuf>,
     /// External OAuth2/OIDC providers whose tokens are also accepted
     /// (`[[auth.external]]`; see the README's "Identity providers").
     pub external: Vec<ecg_auth::ExternalIssuerConfig>,
@@ -62,7 +69,101 @@ impl Default for AuthConfig {
             token_ttl_s: 3_600,
             key_file: PathBuf::from(".local/data/query-api/jwt-signing-key.pem"),
             clients: default_clients(),
+            clients_file: None,
             external: Vec::new(),
         }
+    }
+}
+
+/// The shape of `auth.clients_file`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientsFile {
+    clients: Vec<ClientConfig>,
+}
+
+impl AuthConfig {
+    /// The clients the issuer accepts: those of `clients_file` if it is
+    /// set, else `clients`. A missing, unreadable or malformed file stops
+    /// the service rather than falling back to the demo clients.
+    pub fn effective_clients(&self) -> anyhow::Result<Vec<ClientConfig>> {
+        let Some(path) = &self.clients_file else {
+            return Ok(self.clients.clone());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading auth.clients_file {}", path.display()))?;
+        let file: ClientsFile = Figment::from(Toml::string(&text))
+            .extract()
+            .with_context(|| format!("parsing auth.clients_file {}", path.display()))?;
+        anyhow::ensure!(
+            !file.clients.is_empty(),
+            "auth.clients_file {} lists no [[clients]]",
+            path.display()
+        );
+        Ok(file.clients)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_file_replaces_the_demo_clients() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clients.toml");
+        std::fs::write(
+            &path,
+            r#"
+            [[clients]]
+            id = "hospital-1"
+            secret_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
+            tenant = "h1"
+            scopes = ["ecg:write"]
+            "#,
+        )
+        .unwrap();
+        let auth = AuthConfig {
+            clients_file: Some(path),
+            ..AuthConfig::default()
+        };
+        let clients = auth.effective_clients().unwrap();
+        assert_eq!(clients.len(), 1);
+        assert_eq!(clients[0].id, "hospital-1");
+        assert_eq!(clients[0].tenant, "h1");
+        assert_eq!(clients[0].scopes, ["ecg:write"]);
+    }
+
+    #[test]
+    fn a_missing_empty_or_misspelt_clients_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let with_file = |text: Option<&str>| {
+            let path = dir.path().join("clients.toml");
+            match text {
+                Some(t) => std::fs::write(&path, t).unwrap(),
+                None => drop(std::fs::remove_file(&path)),
+            }
+            AuthConfig {
+                clients_file: Some(path),
+                ..AuthConfig::default()
+            }
+            .effective_clients()
+            .map_err(|e| format!("{e:#}"))
+        };
+        let missing = with_file(None).unwrap_err();
+        assert!(missing.contains("reading auth.clients_file"), "{missing}");
+        let empty = with_file(Some("clients = []")).unwrap_err();
+        assert!(empty.contains("lists no [[clients]]"), "{empty}");
+        let misspelt = with_file(Some(
+            "[[clients]]\nid = \"a\"\nsecret = \"plain\"\ntenant = \"t\"\nscopes = []",
+        ))
+        .unwrap_err();
+        assert!(misspelt.contains("parsing auth.clients_file"), "{misspelt}");
+    }
+
+    #[test]
+    fn without_clients_file_the_configured_clients_apply() {
+        let auth = AuthConfig::default();
+        assert_eq!(auth.effective_clients().unwrap(), default_clients());
     }
 }

@@ -7,12 +7,14 @@
 //! - [`store`]: the ClickHouse queries (parameterised, tenant-filtered).
 //! - [`gaps`]: which seqs an ECG still needs (pure arithmetic).
 //! - [`error`]: the API error type, [`error::ApiError`].
+//! - [`metrics`]: request counts and latencies at `/metrics`.
 //!
 //! Token issuance and checking come from the `ecg-auth` crate.
 
 pub mod config;
 pub mod error;
 pub mod gaps;
+pub mod metrics;
 pub mod routes;
 pub mod store;
 
@@ -63,7 +65,7 @@ impl AppState {
                 issuer: config.auth.issuer.clone(),
                 audience: config.auth.audience.clone(),
                 token_ttl: Duration::from_secs(config.auth.token_ttl_s),
-                clients: config.auth.clients.clone(),
+                clients: config.auth.effective_clients()?,
             },
         )
         .context("configuring the token issuer")?;
@@ -86,11 +88,15 @@ impl AppState {
 
 /// The API's routes.
 pub fn router(state: AppState) -> Router {
+    // Installs the recorder before the first request is counted.
+    ecg_runtime::metrics::handle();
     Router::new()
         .route("/healthz", get(routes::healthz))
+        .route("/metrics", get(metrics::render))
         .route("/v1/ecgs/{id}", get(routes::ecg_status))
         .route("/v1/ecgs/{id}/insights", get(routes::ecg_insights))
         .merge(ecg_auth::oauth::routes())
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
