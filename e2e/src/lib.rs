@@ -4,7 +4,9 @@
 //! Each [`Stack`] gets its own topic, consumer group and database, named
 //! after the test, so tests run in parallel without seeing each other.
 
+pub mod binary;
 pub mod broker;
+pub mod nginx;
 pub mod process;
 pub mod proxy;
 

@@ -13,32 +13,12 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
-/// Where `cargo` put the processor binary, next to this test's own binary.
+/// The processor binary, built once per test process if missing.
 fn binary() -> anyhow::Result<PathBuf> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-            // target/<profile>/deps/<test> -> target/<profile>/processor
-            let profile_dir = exe
-                .parent()
-                .and_then(|deps| deps.parent())
-                .ok_or("test binary outside a cargo target dir")?;
-            let path = profile_dir.join("processor");
-            if !path.is_file() {
-                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-                let status = Command::new(cargo)
-                    .args(["build", "-p", "ecg-processor", "--bin", "processor"])
-                    .status()
-                    .map_err(|e| e.to_string())?;
-                if !status.success() || !path.is_file() {
-                    return Err(format!(
-                        "building the processor failed; expected {}",
-                        path.display()
-                    ));
-                }
-            }
-            Ok(path)
+            crate::binary::built_binary("ecg-processor", "processor").map_err(|e| format!("{e:#}"))
         })
         .clone()
         .map_err(anyhow::Error::msg)
