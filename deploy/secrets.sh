@@ -62,7 +62,9 @@ if [[ ! -f $dir/jwt-signing-key.pem ]]; then
 fi
 
 if [[ ! -f $dir/clients.toml ]]; then
-  secret=$(openssl rand -base64 32 | tr -d '\n')
+  # Hex: no character that form or Basic encoding would change (RFC 6749
+  # form-decodes the Basic credentials: a '+' would arrive as a space).
+  secret=$(openssl rand -hex 32)
   hash=$(printf '%s\n' "$secret" | hash_secret)
   [[ $hash == '$argon2id$'* ]] || { echo "secrets.sh: hashing the client secret failed" >&2; exit 1; }
   cat > "$dir/clients.toml" <<TOML
@@ -89,7 +91,7 @@ if [[ ! -f $dir/tls.crt || ! -f $dir/tls.key ]]; then
 fi
 
 if [[ ! -f $dir/grafana-admin-password ]]; then
-  openssl rand -base64 24 | tr -d '\n' > "$dir/grafana-admin-password"
+  openssl rand -hex 16 | tr -d '\n' > "$dir/grafana-admin-password"
   # The official Grafana image runs as uid 472.
   for_uid 472 "$dir/grafana-admin-password"
   created+=(grafana-admin-password)

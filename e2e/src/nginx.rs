@@ -29,6 +29,15 @@ pub fn render(template: &str, vars: &BTreeMap<&str, String>) -> anyhow::Result<S
             .find('}')
             .with_context(|| format!("unterminated ${{ at {:?}", &rest[at..]))?;
         let name = &rest[at + 2..at + end];
+        // envsubst substitutes names only; anything else stays as written.
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        {
+            out.push_str(&rest[..at + end + 1]);
+            rest = &rest[at + end + 1..];
+            continue;
+        }
         let value = vars
             .get(name)
             .with_context(|| format!("the template needs {name}, which has no value"))?;

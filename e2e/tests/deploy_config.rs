@@ -11,10 +11,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Duration;
 
 use anyhow::Context as _;
-use ecg_auth::{IssuerSettings, SigningKey, TokenIssuer};
 use ecg_e2e::binary::built_binary;
 use ecg_e2e::nginx::{self, Site};
 use serde::Deserialize;
@@ -164,43 +162,42 @@ fn the_compose_file_parses_on_a_fresh_clone_and_with_generated_secrets() -> anyh
     Ok(())
 }
 
-#[test]
-fn the_generated_secrets_load_as_the_services_load_them() -> anyhow::Result<()> {
+#[tokio::test]
+async fn the_generated_secrets_load_as_query_api_loads_them() -> anyhow::Result<()> {
     let secrets = generate_secrets()?;
     let dir = secrets.path();
-    // The key openssl wrote is the Ed25519 PKCS#8 query-api signs with.
-    let key = SigningKey::load_or_generate(&dir.join("jwt-signing-key.pem"))?;
-    let auth = ecg_query_api::config::AuthConfig {
-        clients_file: Some(dir.join("clients.toml")),
-        ..Default::default()
-    };
-    let clients = auth.effective_clients()?;
-    assert_eq!(clients.len(), 1);
-    assert_eq!(
-        (clients[0].id.as_str(), clients[0].tenant.as_str()),
-        ("fleet-1", "hospital-1")
-    );
-    let issuer = TokenIssuer::new(
-        key,
-        IssuerSettings {
-            issuer: "https://localhost".into(),
-            audience: "ecg-stream".into(),
-            token_ttl: Duration::from_secs(60),
-            clients,
-        },
-    )?;
-    // The secret handed to the operator is the one the hash is of; the
-    // demo clients are gone.
-    let secret = std::fs::read_to_string(dir.join("client-fleet-1.secret"))?;
-    let token = issuer
-        .issue("fleet-1", secret.trim_end(), None)
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    assert_eq!(token.scope, "ecg:write ecg:read");
-    assert!(issuer.issue("fleet-1", "wrong", None).is_err());
-    assert!(issuer.issue("demo", "demo-secret", None).is_err());
+    // query-api's own router, configured with the generated files as the
+    // compose file configures it: the key openssl wrote and the clients.
+    let mut config = ecg_query_api::Config::default();
+    config.auth.issuer = "https://localhost".into();
+    config.auth.key_file = dir.join("jwt-signing-key.pem");
+    config.auth.clients_file = Some(dir.join("clients.toml"));
+    let app = ecg_query_api::router(ecg_query_api::AppState::new(&config)?);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
-    // Running it again creates nothing: a signing key is never rotated by
-    // accident.
+    // The secret handed to the operator gets a token over HTTP Basic, as a
+    // client would send it; the demo clients are gone.
+    let secret = std::fs::read_to_string(dir.join("client-fleet-1.secret"))?;
+    let token = |id: &str, secret: &str| {
+        reqwest::Client::new()
+            .post(format!("{base}/oauth/token"))
+            .basic_auth(id, Some(secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+    };
+    let granted = token("fleet-1", secret.trim_end()).await?;
+    assert_eq!(granted.status(), 200, "{}", granted.text().await?);
+    let granted: serde_json::Value = granted.json().await?;
+    assert_eq!(granted["scope"], "ecg:write ecg:read");
+    assert_eq!(token("fleet-1", "wrong").await?.status(), 401);
+    assert_eq!(token("demo", "demo-secret").await?.status(), 401);
+    server.abort();
+
+    // Running the script again creates nothing: a signing key is never
+    // rotated by accident.
     let before = std::fs::read(dir.join("jwt-signing-key.pem"))?;
     let again = Command::new(repo().join("deploy/secrets.sh"))
         .env("ECG_SECRETS_DIR", dir)
