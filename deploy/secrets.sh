@@ -15,7 +15,8 @@
 # Environment: ECG_DOMAIN (certificate name, default localhost),
 # ECG_CLIENT_ID / ECG_CLIENT_TENANT (the first client, default admin /
 # default), ECG_HASH_SECRET (the command that hashes a secret read on stdin;
-# default: the ecg-hash-secret binary via cargo, else via the query-api image).
+# default: the ecg-hash-secret binary via cargo, else via the query-api
+# image, built first if needed).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -49,6 +50,9 @@ hash_secret() {
   elif command -v cargo >/dev/null && [[ -f Cargo.toml ]]; then
     cargo run -q -p ecg-auth --bin ecg-hash-secret
   else
+    # No Rust toolchain here: the query-api image carries the tool.
+    docker image inspect ecg-stream/query-api:local >/dev/null 2>&1 ||
+      docker build -q --target query-api -t ecg-stream/query-api:local . >&2
     docker run --rm -i ecg-stream/query-api:local ecg-hash-secret
   fi
 }

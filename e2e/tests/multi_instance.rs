@@ -237,6 +237,13 @@ async fn exact_through_nginx_two_gateways_and_two_processors() -> anyhow::Result
     }
     assert!(nginx.requests_to(&upstream(&stack.query)) >= ecgs.len());
 
+    // Which processor wrote what depends on where the ECG ids hash to;
+    // shown, not asserted (both owning partitions is asserted above).
+    let mut written = Vec::new();
+    for p in &processors {
+        written.push(p.metric("ecg_processor_samples_written_total", "").await?);
+    }
+    eprintln!("samples written per processor: {written:?}");
     for p in &mut processors {
         p.stop(Duration::from_secs(15)).await?;
     }
