@@ -70,6 +70,7 @@ if [[ ! -f $dir/clients.toml ]]; then
   # form-decodes the Basic credentials: a '+' would arrive as a space).
   secret=$(openssl rand -hex 32)
   hash=$(printf '%s\n' "$secret" | hash_secret)
+  # shellcheck disable=SC2016 # a literal PHC prefix, not an expansion
   [[ $hash == '$argon2id$'* ]] || { echo "secrets.sh: hashing the client secret failed" >&2; exit 1; }
   cat > "$dir/clients.toml" <<TOML
 # OAuth2 clients of query-api's token endpoint (auth.clients_file). Add one
