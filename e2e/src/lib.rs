@@ -7,6 +7,7 @@
 pub mod broker;
 pub mod process;
 pub mod proxy;
+pub mod query;
 
 use std::net::SocketAddr;
 use std::time::Duration;

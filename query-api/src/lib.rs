@@ -3,16 +3,22 @@
 //!
 //! Modules:
 //! - [`config`]: [`Config`], loaded by figment.
-//! - [`routes`]: the HTTP handlers.
+//! - [`routes`]: the HTTP handlers, one file per resource.
 //! - [`store`]: the ClickHouse queries (parameterised, tenant-filtered).
+//! - [`params`]: strict query-string parsing (400 naming the parameter).
+//! - [`cursor`]: the opaque cursor of the ECG list.
 //! - [`gaps`]: which seqs an ECG still needs (pure arithmetic).
+//! - [`openapi`]: the OpenAPI document and Swagger UI.
 //! - [`error`]: the API error type, [`error::ApiError`].
 //!
 //! Token issuance and checking come from the `ecg-auth` crate.
 
 pub mod config;
+pub mod cursor;
 pub mod error;
 pub mod gaps;
+pub mod openapi;
+pub mod params;
 pub mod routes;
 pub mod store;
 
@@ -88,9 +94,15 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(routes::healthz))
-        .route("/v1/ecgs/{id}", get(routes::ecg_status))
-        .route("/v1/ecgs/{id}/insights", get(routes::ecg_insights))
+        .route("/v1/ecgs", get(routes::list::list_ecgs))
+        .route("/v1/ecgs/{id}", get(routes::status::ecg_status))
+        .route(
+            "/v1/ecgs/{id}/insights",
+            get(routes::insights::ecg_insights),
+        )
+        .route("/v1/ecgs/{id}/samples", get(routes::samples::ecg_samples))
         .merge(ecg_auth::oauth::routes())
+        .merge(openapi::routes())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -4,6 +4,16 @@
 //! two ReplacingMergeTree tables are read so that unmerged duplicates cannot
 //! show (newest `ecg_progress` row, `LIMIT 1 BY` on `failed_chunks`).
 
+mod activity;
+mod list;
+mod samples;
+mod windows;
+
+pub use activity::Activity;
+pub use list::{ListFilter, ListRow};
+pub use samples::Bucket;
+pub use windows::WindowCount;
+
 use clickhouse::{Client, Row};
 use ecg_clickhouse::EcgRow;
 use serde::Deserialize;
@@ -51,7 +61,7 @@ pub struct LeadTotals {
 
 #[derive(Clone)]
 pub struct Store {
-    client: Client,
+    pub(crate) client: Client,
 }
 
 impl std::fmt::Debug for Store {
