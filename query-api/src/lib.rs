@@ -7,6 +7,7 @@
 //! - [`store`]: the ClickHouse queries (parameterised, tenant-filtered).
 //! - [`params`]: strict query-string parsing (400 naming the parameter).
 //! - [`cursor`]: the opaque cursor of the ECG list.
+//! - [`lag`]: the processor's consumer lag, asked of the broker.
 //! - [`gaps`]: which seqs an ECG still needs (pure arithmetic).
 //! - [`openapi`]: the OpenAPI document and Swagger UI.
 //! - [`error`]: the API error type, [`error::ApiError`].
@@ -17,6 +18,7 @@ pub mod config;
 pub mod cursor;
 pub mod error;
 pub mod gaps;
+pub mod lag;
 pub mod openapi;
 pub mod params;
 pub mod routes;
@@ -36,6 +38,7 @@ use tower_http::trace::TraceLayer;
 
 pub use config::Config;
 
+use crate::lag::LagProbe;
 use crate::store::Store;
 
 /// Shared by every handler.
@@ -44,6 +47,11 @@ pub struct AppState {
     pub issuer: Arc<TokenIssuer>,
     pub verifier: Verifier,
     pub store: Store,
+    pub lag: Arc<LagProbe>,
+    /// `streams.active_within_s`.
+    pub active_within_s: u64,
+    /// `pipeline.window_s`.
+    pub pipeline_window_s: u64,
 }
 
 impl FromRef<AppState> for Verifier {
@@ -86,6 +94,9 @@ impl AppState {
             verifier,
             issuer: Arc::new(issuer),
             store: Store::new(config.clickhouse.client()),
+            lag: Arc::new(LagProbe::new(&config.pipeline).context("configuring the lag probe")?),
+            active_within_s: config.streams.active_within_s,
+            pipeline_window_s: config.pipeline.window_s,
         })
     }
 }
@@ -101,6 +112,12 @@ pub fn router(state: AppState) -> Router {
             get(routes::insights::ecg_insights),
         )
         .route("/v1/ecgs/{id}/samples", get(routes::samples::ecg_samples))
+        .route(
+            "/v1/devices/{device_id}/insights",
+            get(routes::devices::device_insights),
+        )
+        .route("/v1/streams/active", get(routes::streams::active_streams))
+        .route("/v1/pipeline", get(routes::pipeline::pipeline))
         .merge(ecg_auth::oauth::routes())
         .merge(openapi::routes())
         .layer(TraceLayer::new_for_http())

@@ -28,6 +28,9 @@ use crate::routes;
         routes::status::ecg_status,
         routes::insights::ecg_insights,
         routes::samples::ecg_samples,
+        routes::devices::device_insights,
+        routes::streams::active_streams,
+        routes::pipeline::pipeline,
         routes::healthz,
     ),
     components(schemas(

@@ -5,12 +5,16 @@
 //! show (newest `ecg_progress` row, `LIMIT 1 BY` on `failed_chunks`).
 
 mod activity;
+mod devices;
 mod list;
+mod live;
 mod samples;
 mod windows;
 
 pub use activity::Activity;
+pub use devices::{BucketCrossings, BucketVolume};
 pub use list::{ListFilter, ListRow};
+pub use live::{ActiveRow, PipelineRow, StatusRow};
 pub use samples::Bucket;
 pub use windows::WindowCount;
 
