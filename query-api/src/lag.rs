@@ -86,6 +86,10 @@ mod tests {
         .unwrap();
         let started = Instant::now();
         assert!(probe.messages().is_err());
-        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }
