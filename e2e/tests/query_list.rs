@@ -122,6 +122,18 @@ async fn the_list_pages_newest_first_filters_and_matches_each_status() -> anyhow
         .await?;
     assert_eq!(ids(&f), [failed.to_string()]);
     assert_eq!(f["items"][0]["failed_chunks_count"], 1);
+    // Received: chunk 1 (waiting) and chunk 2 (refused); nothing written.
+    let (_, st) = stack
+        .get_json(Some(&demo), &format!("/v1/ecgs/{failed}"))
+        .await?;
+    assert_eq!(
+        (
+            st["chunks_received"].as_u64(),
+            st["chunks_processed"].as_u64()
+        ),
+        (Some(2), Some(0)),
+        "{st}"
+    );
     // Each item's status is the status endpoint's.
     let (_, all) = stack.get_json(Some(&demo), "/v1/ecgs").await?;
     for item in all["items"].as_array().into_iter().flatten() {
