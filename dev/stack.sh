@@ -425,7 +425,9 @@ env_for() {
     query-api)
       service_env "ECG_HTTP__ADDR=$HOST:$ECG_QUERY_PORT" "${common_ch[@]}" \
         "ECG_AUTH__ISSUER=$issuer" "ECG_AUTH__AUDIENCE=ecg-stream" \
-        "ECG_AUTH__KEY_FILE=$DATA_DIR/query-api/jwt-signing-key.pem"
+        "ECG_AUTH__KEY_FILE=$DATA_DIR/query-api/jwt-signing-key.pem" \
+        "ECG_PIPELINE__BROKERS=$KAFKA_ADDR" "ECG_PIPELINE__TOPIC=$TOPIC" \
+        "ECG_PIPELINE__GROUP_ID=ecg-processor"
       ;;
     ecg-migrate) service_env "${common_ch[@]}" ;;
   esac
