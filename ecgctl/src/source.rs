@@ -6,9 +6,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
+
 use anyhow::{Context as _, bail};
 use ecg_formats::edf::EdfReader;
-use ecg_formats::wfdb::{self, WfdbReader};
 use ecg_formats::SignalReader;
 
 use crate::cli::FileFormat;
@@ -49,13 +49,10 @@ pub fn format_of(path: &Path, format: FileFormat) -> anyhow::Result<FileFormat> 
 pub fn open(path: &Path, format: FileFormat, leads: &[String]) -> anyhow::Result<Source> {
     match format_of(path, format)? {
         FileFormat::Wfdb => {
-            let header_path = path.with_extension("hea");
-            let text = std::fs::read_to_string(&header_path)
-                .with_context(|| format!("reading the WFDB header {}", header_path.display()))?;
-            let header = wfdb::parse_header(&text).with_context(|| format!("in {}", header_path.display()))?;
-            let dat_path = header_path.with_file_name(&header.file);
-            let dat = File::open(&dat_path).with_context(|| format!("opening the signal file {}", dat_path.display()))?;
-            Ok(Source::Decoded(Box::new(WfdbReader::new(header, BufReader::with_capacity(1 << 16, dat))?)))
+            // Named by its header, whatever the extension given.
+            let reader = ecg_formats::open_file(&path.with_extension("hea"), leads)
+                .with_context(|| format!("reading the WFDB record {}", path.display()))?;
+            Ok(Source::Decoded(reader))
         }
         FileFormat::Edf => {
             let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;

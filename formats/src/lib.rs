@@ -87,3 +87,39 @@ pub fn read_all(reader: &mut dyn SignalReader) -> Result<Vec<Vec<i32>>, FormatEr
     }
     Ok(all)
 }
+
+/// Opens a WFDB record (its `.hea`, its `.dat`, or the record's name with a
+/// `.hea` beside it) or an EDF file (`.edf`, `.rec`), by extension. For EDF,
+/// `labels` selects signals (none: all but annotations).
+pub fn open_file(
+    path: &std::path::Path,
+    labels: &[String],
+) -> Result<Box<dyn SignalReader>, FormatError> {
+    use std::io::BufReader;
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let open = |p: &std::path::Path| {
+        std::fs::File::open(p)
+            .map(|f| BufReader::with_capacity(1 << 16, f))
+            .map_err(|e| FormatError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", p.display()))))
+    };
+    match ext.as_str() {
+        "edf" | "rec" => Ok(Box::new(edf::EdfReader::with_signals(open(path)?, labels)?)),
+        "hea" | "dat" | "" => {
+            let header_path = path.with_extension("hea");
+            let text = std::fs::read_to_string(&header_path).map_err(|e| {
+                FormatError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", header_path.display())))
+            })?;
+            let header = wfdb::parse_header(&text)?;
+            let dat = open(&header_path.with_file_name(&header.file))?;
+            Ok(Box::new(wfdb::WfdbReader::new(header, dat)?))
+        }
+        other => Err(FormatError::Unsupported(format!(
+            "{}: extension {other:?}; expected .hea, .dat (WFDB) or .edf (EDF)",
+            path.display()
+        ))),
+    }
+}
