@@ -13,7 +13,7 @@ PYTHON := .local/venv/bin/python
 CARGO ?= cargo
 CARGO_PROFILE_FLAG := $(if $(filter release,$(ECG_PROFILE)),--release,)
 
-.PHONY: help run up down status logs install infra-up test lint fmt build clean-data
+.PHONY: help run up down status logs install infra-up test lint fmt build clean-data sim
 
 help: ## list the targets
 	@echo "usage: make TARGET   (ports/profile via ECG_* environment, see dev/stack.sh)"
@@ -57,3 +57,11 @@ build: ## build the service binaries (ECG_PROFILE=release for --release)
 
 clean-data: down ## stop everything and delete .local/data (keeps the venv)
 	rm -rf .local/data
+
+# A fleet against the local stack (started if needed). SIM_ARGS adds to or
+# overrides the defaults, e.g. `make sim SIM_ARGS="--devices 2000 --chunk-ms 2000"`.
+SIM_ARGS ?=
+sim: up ## load-test the local stack with ecg-sim (200 devices, 12 leads, 500 Hz, 30 s) and verify
+	$(CARGO) run -q --release -p ecg-sim -- \
+	  --ingest http://127.0.0.1:$${ECG_INGEST_PORT:-8080} --query http://127.0.0.1:$${ECG_QUERY_PORT:-8081} \
+	  --devices 200 --leads 12 --rate 500 --duration 30 --ramp-up 10 --verify $(SIM_ARGS)

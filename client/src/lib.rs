@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
-use ecg_schemas::api::{Accepted, ChunkRequest, CreateEcg, ErrorBody, Insights};
 use ecg_schemas::EcgStatus;
+use ecg_schemas::api::{Accepted, ChunkRequest, CreateEcg, ErrorBody, Insights};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -137,7 +137,11 @@ impl Api {
     }
 
     /// `POST /v1/ecgs/{id}/chunks` with a JSON body.
-    pub async fn post_chunk(&self, id: Uuid, chunk: &ChunkRequest) -> Result<Accepted, ClientError> {
+    pub async fn post_chunk(
+        &self,
+        id: Uuid,
+        chunk: &ChunkRequest,
+    ) -> Result<Accepted, ClientError> {
         let body = serde_json::to_vec(chunk).map_err(|e| ClientError::Decode(e.to_string()))?;
         self.post_chunk_json(id, body).await
     }
@@ -157,7 +161,11 @@ impl Api {
     }
 
     /// `PUT /v1/ecgs/{id}/signal` with a CSV body of any length, streamed.
-    pub async fn put_signal_csv(&self, id: Uuid, body: reqwest::Body) -> Result<Accepted, ClientError> {
+    pub async fn put_signal_csv(
+        &self,
+        id: Uuid,
+        body: reqwest::Body,
+    ) -> Result<Accepted, ClientError> {
         let r = self
             .http
             .put(format!("{}/v1/ecgs/{id}/signal", self.ingest))
@@ -215,7 +223,10 @@ async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, C
     serde_json::from_slice(&bytes).map_err(|e| {
         ClientError::Decode(format!(
             "{e}: {}",
-            String::from_utf8_lossy(&bytes).chars().take(200).collect::<String>()
+            String::from_utf8_lossy(&bytes)
+                .chars()
+                .take(200)
+                .collect::<String>()
         ))
     })
 }

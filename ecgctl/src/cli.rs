@@ -8,7 +8,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use uuid::Uuid;
 
 #[derive(Debug, Parser)]
-#[command(name = "ecgctl", version, about = "Upload ECG files to ecg-stream and follow their insights")]
+#[command(
+    name = "ecgctl",
+    version,
+    about = "Upload ECG files to ecg-stream and follow their insights"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub endpoints: Endpoints,
@@ -20,10 +24,20 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct Endpoints {
     /// The gateway (ingest) base URL.
-    #[arg(long, global = true, env = "ECG_INGEST_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        global = true,
+        env = "ECG_INGEST_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub ingest: String,
     /// The query API base URL (also issues tokens).
-    #[arg(long, global = true, env = "ECG_QUERY_URL", default_value = "http://127.0.0.1:8081")]
+    #[arg(
+        long,
+        global = true,
+        env = "ECG_QUERY_URL",
+        default_value = "http://127.0.0.1:8081"
+    )]
     pub query: String,
     /// Directory of the cached token (default: $XDG_CONFIG_HOME/ecgctl or
     /// ~/.config/ecgctl).

@@ -14,7 +14,10 @@ pub async fn status(api: &Api, id: Uuid) -> anyhow::Result<()> {
 }
 
 pub async fn insights(api: &Api, id: Uuid) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(&api.insights(id).await?)?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&api.insights(id).await?)?
+    );
     Ok(())
 }
 

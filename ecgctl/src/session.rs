@@ -28,21 +28,34 @@ fn home(endpoints: &Endpoints) -> anyhow::Result<PathBuf> {
     }
     let base = match std::env::var_os("XDG_CONFIG_HOME") {
         Some(x) if !x.is_empty() => PathBuf::from(x),
-        _ => PathBuf::from(std::env::var_os("HOME").context("neither ECGCTL_HOME nor HOME is set")?)
-            .join(".config"),
+        _ => {
+            PathBuf::from(std::env::var_os("HOME").context("neither ECGCTL_HOME nor HOME is set")?)
+                .join(".config")
+        }
     };
     Ok(base.join("ecgctl"))
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Gets a token and caches it.
-pub async fn login(http: &reqwest::Client, endpoints: &Endpoints, login: &Login) -> anyhow::Result<()> {
-    let token = ecg_client::token(http, &endpoints.query, &login.client_id, &login.client_secret)
-        .await
-        .with_context(|| format!("logging in to {}", endpoints.query))?;
+pub async fn login(
+    http: &reqwest::Client,
+    endpoints: &Endpoints,
+    login: &Login,
+) -> anyhow::Result<()> {
+    let token = ecg_client::token(
+        http,
+        &endpoints.query,
+        &login.client_id,
+        &login.client_secret,
+    )
+    .await
+    .with_context(|| format!("logging in to {}", endpoints.query))?;
     let cached = Cached {
         query: endpoints.query.clone(),
         client_id: login.client_id.clone(),
@@ -85,9 +98,14 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 /// The API with the cached token.
 pub fn api(http: &reqwest::Client, endpoints: &Endpoints) -> anyhow::Result<Api> {
     let path = home(endpoints)?.join("token.json");
-    let bytes = std::fs::read(&path)
-        .with_context(|| format!("no cached token in {}; run `ecgctl login` first", path.display()))?;
-    let cached: Cached = serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = std::fs::read(&path).with_context(|| {
+        format!(
+            "no cached token in {}; run `ecgctl login` first",
+            path.display()
+        )
+    })?;
+    let cached: Cached =
+        serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))?;
     if cached.query != endpoints.query {
         bail!(
             "the cached token is from {}, not {}; run `ecgctl login` again",
@@ -97,7 +115,15 @@ pub fn api(http: &reqwest::Client, endpoints: &Endpoints) -> anyhow::Result<Api>
     }
     // A minute of margin, so a long upload does not start on a dying token.
     if cached.expires_at < now() + 60 {
-        bail!("the token of {} has expired; run `ecgctl login` again", cached.client_id);
+        bail!(
+            "the token of {} has expired; run `ecgctl login` again",
+            cached.client_id
+        );
     }
-    Ok(Api::new(http.clone(), &endpoints.ingest, &endpoints.query, &cached.access_token))
+    Ok(Api::new(
+        http.clone(),
+        &endpoints.ingest,
+        &endpoints.query,
+        &cached.access_token,
+    ))
 }

@@ -6,10 +6,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-
 use anyhow::{Context as _, bail};
-use ecg_formats::edf::EdfReader;
 use ecg_formats::SignalReader;
+use ecg_formats::edf::EdfReader;
 
 use crate::cli::FileFormat;
 
@@ -18,14 +17,22 @@ pub enum Source {
     /// WFDB or EDF, decoded to ADC counts.
     Decoded(Box<dyn SignalReader>),
     /// A CSV file, sent as it is: its header's lead names, its size.
-    Csv { path: PathBuf, leads: Vec<String>, bytes: u64 },
+    Csv {
+        path: PathBuf,
+        leads: Vec<String>,
+        bytes: u64,
+    },
 }
 
 impl std::fmt::Debug for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Source::Decoded(r) => f.debug_tuple("Decoded").field(r.recording()).finish(),
-            Source::Csv { path, leads, .. } => f.debug_struct("Csv").field("path", path).field("leads", leads).finish(),
+            Source::Csv { path, leads, .. } => f
+                .debug_struct("Csv")
+                .field("path", path)
+                .field("leads", leads)
+                .finish(),
         }
     }
 }
@@ -35,13 +42,20 @@ pub fn format_of(path: &Path, format: FileFormat) -> anyhow::Result<FileFormat> 
     if format != FileFormat::Auto {
         return Ok(format);
     }
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     Ok(match ext.as_str() {
         "hea" | "dat" => FileFormat::Wfdb,
         "edf" | "rec" => FileFormat::Edf,
         "csv" | "txt" => FileFormat::Csv,
         "" if path.with_extension("hea").is_file() => FileFormat::Wfdb,
-        _ => bail!("cannot tell the format of {} from its extension; pass --format", path.display()),
+        _ => bail!(
+            "cannot tell the format of {} from its extension; pass --format",
+            path.display()
+        ),
     })
 }
 
@@ -65,15 +79,28 @@ pub fn open(path: &Path, format: FileFormat, leads: &[String]) -> anyhow::Result
             let bytes = file.metadata()?.len();
             let mut first = String::new();
             BufReader::new(file).read_line(&mut first)?;
-            let mut names: Vec<String> = first.trim_end().split(',').map(|n| n.trim().trim_matches('"').to_string()).collect();
+            let mut names: Vec<String> = first
+                .trim_end()
+                .split(',')
+                .map(|n| n.trim().trim_matches('"').to_string())
+                .collect();
             // The gateway skips a leading time column (one not named as a lead).
-            if names.len() > 1 && matches!(names[0].to_ascii_lowercase().as_str(), "time" | "t" | "seconds" | "time_s") {
+            if names.len() > 1
+                && matches!(
+                    names[0].to_ascii_lowercase().as_str(),
+                    "time" | "t" | "seconds" | "time_s"
+                )
+            {
                 names.remove(0);
             }
             if names.iter().any(String::is_empty) {
                 bail!("{}: the first line must name the leads", path.display());
             }
-            Ok(Source::Csv { path: path.to_path_buf(), leads: names, bytes })
+            Ok(Source::Csv {
+                path: path.to_path_buf(),
+                leads: names,
+                bytes,
+            })
         }
         FileFormat::Auto => unreachable!("format_of resolves auto"),
     }

@@ -13,8 +13,8 @@ use anyhow::{Context as _, bail};
 use bytes::Bytes;
 use ecg_client::Api;
 use ecg_formats::SignalReader;
-use ecg_schemas::api::CreateEcg;
 use ecg_schemas::Units;
+use ecg_schemas::api::CreateEcg;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
 
@@ -29,7 +29,9 @@ const QUEUE: usize = 8;
 
 pub async fn upload(api: &Api, args: &Upload) -> anyhow::Result<()> {
     let device = args.device.clone().unwrap_or_else(|| {
-        args.file.file_stem().map_or("ecgctl".into(), |s| s.to_string_lossy().into_owned())
+        args.file
+            .file_stem()
+            .map_or("ecgctl".into(), |s| s.to_string_lossy().into_owned())
     });
     let source = source::open(&args.file, args.format, &args.leads)?;
     let (create, producer): (CreateEcg, Producer) = match source {
@@ -38,8 +40,11 @@ pub async fn upload(api: &Api, args: &Upload) -> anyhow::Result<()> {
             if !args.leads.is_empty() {
                 bail!("--leads selects WFDB and EDF signals; a CSV file is sent as it is");
             }
-            let rate = args.rate.context("a CSV file needs --rate (samples per second per lead)")?;
-            let units = Units::parse(&args.units).with_context(|| format!("--units {}: mV or uV", args.units))?;
+            let rate = args
+                .rate
+                .context("a CSV file needs --rate (samples per second per lead)")?;
+            let units = Units::parse(&args.units)
+                .with_context(|| format!("--units {}: mV or uV", args.units))?;
             let file = std::fs::File::open(&path)?;
             let create = CreateEcg {
                 device_id: device,
@@ -55,7 +60,11 @@ pub async fn upload(api: &Api, args: &Upload) -> anyhow::Result<()> {
     };
     let accepted = api.create_ecg(&create).await.context("opening the ECG")?;
     let id = accepted.id;
-    eprintln!("ECG {id}: {} leads at {} Hz", create.leads.len(), create.sample_rate_hz);
+    eprintln!(
+        "ECG {id}: {} leads at {} Hz",
+        create.leads.len(),
+        create.sample_rate_hz
+    );
 
     let bar = producer.progress_bar(args.quiet);
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(QUEUE);
@@ -63,10 +72,16 @@ pub async fn upload(api: &Api, args: &Upload) -> anyhow::Result<()> {
         let bar = bar.clone();
         tokio::task::spawn_blocking(move || producer.run(&tx, &bar))
     };
-    let body = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
-    let sent = api.put_signal_csv(id, reqwest::Body::wrap_stream(body)).await;
+    let body =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
+    let sent = api
+        .put_signal_csv(id, reqwest::Body::wrap_stream(body))
+        .await;
     // A reading error explains a broken upload better than the HTTP error.
-    let samples_per_lead = reading.await.context("the file reader panicked")?.with_context(|| format!("reading {}", args.file.display()))?;
+    let samples_per_lead = reading
+        .await
+        .context("the file reader panicked")?
+        .with_context(|| format!("reading {}", args.file.display()))?;
     let done = sent.with_context(|| format!("uploading the signal of ECG {id}"))?;
     bar.finish_and_clear();
     println!(
@@ -83,26 +98,50 @@ pub async fn upload(api: &Api, args: &Upload) -> anyhow::Result<()> {
 /// What writes the body.
 enum Producer {
     /// ADC counts of the selected leads (`columns` indexes the reader's).
-    Counts { reader: Box<dyn SignalReader>, columns: Vec<usize>, header: String },
-    Csv { file: std::fs::File, bytes: u64 },
+    Counts {
+        reader: Box<dyn SignalReader>,
+        columns: Vec<usize>,
+        header: String,
+    },
+    Csv {
+        file: std::fs::File,
+        bytes: u64,
+    },
 }
 
-fn decoded(reader: Box<dyn SignalReader>, device: String, wanted: &[String]) -> anyhow::Result<(CreateEcg, Producer)> {
+fn decoded(
+    reader: Box<dyn SignalReader>,
+    device: String,
+    wanted: &[String],
+) -> anyhow::Result<(CreateEcg, Producer)> {
     let r = reader.recording().clone();
     let columns: Vec<usize> = if wanted.is_empty() {
         (0..r.leads.len()).collect()
     } else {
         wanted
             .iter()
-            .map(|w| r.leads.iter().position(|l| l == w).with_context(|| format!("no lead {w:?}; the file has {:?}", r.leads)))
+            .map(|w| {
+                r.leads
+                    .iter()
+                    .position(|l| l == w)
+                    .with_context(|| format!("no lead {w:?}; the file has {:?}", r.leads))
+            })
             .collect::<anyhow::Result<_>>()?
     };
     let leads: Vec<String> = columns.iter().map(|&c| r.leads[c].clone()).collect();
-    let adc: BTreeMap<_, _> = columns.iter().map(|&c| (r.leads[c].clone(), r.calibration[c])).collect();
+    let adc: BTreeMap<_, _> = columns
+        .iter()
+        .map(|&c| (r.leads[c].clone(), r.calibration[c]))
+        .collect();
     if adc.len() != leads.len() {
         bail!("the file names two leads alike ({leads:?}); pick distinct ones with --leads");
     }
-    let header = leads.iter().map(|l| csv_field(l)).collect::<Vec<_>>().join(",") + "\n";
+    let header = leads
+        .iter()
+        .map(|l| csv_field(l))
+        .collect::<Vec<_>>()
+        .join(",")
+        + "\n";
     let create = CreateEcg {
         device_id: device,
         sample_rate_hz: r.sample_rate_hz,
@@ -112,7 +151,14 @@ fn decoded(reader: Box<dyn SignalReader>, device: String, wanted: &[String]) -> 
         adc: Some(adc),
         signal: None,
     };
-    Ok((create, Producer::Counts { reader, columns, header }))
+    Ok((
+        create,
+        Producer::Counts {
+            reader,
+            columns,
+            header,
+        },
+    ))
 }
 
 fn csv_field(s: &str) -> String {
@@ -129,20 +175,34 @@ impl Producer {
             return ProgressBar::hidden();
         }
         let (total, unit) = match self {
-            Producer::Counts { reader, .. } => (reader.recording().samples_per_lead, "samples/lead"),
+            Producer::Counts { reader, .. } => {
+                (reader.recording().samples_per_lead, "samples/lead")
+            }
             Producer::Csv { bytes, .. } => (Some(*bytes), "bytes"),
         };
         let bar = total.map_or_else(ProgressBar::no_length, ProgressBar::new);
-        let template = format!("{{elapsed_precise}} [{{wide_bar}}] {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}})");
-        bar.set_style(ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+        let template = format!(
+            "{{elapsed_precise}} [{{wide_bar}}] {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}})"
+        );
+        bar.set_style(
+            ProgressStyle::with_template(&template)
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
         bar
     }
 
     /// Sends the body in blocks; returns samples per lead (0 for CSV).
     fn run(self, tx: &mpsc::Sender<io::Result<Bytes>>, bar: &ProgressBar) -> anyhow::Result<u64> {
-        let send = |b: io::Result<Bytes>| tx.blocking_send(b).map_err(|_| anyhow::anyhow!("the upload stopped"));
+        let send = |b: io::Result<Bytes>| {
+            tx.blocking_send(b)
+                .map_err(|_| anyhow::anyhow!("the upload stopped"))
+        };
         match self {
-            Producer::Counts { mut reader, columns, header } => {
+            Producer::Counts {
+                mut reader,
+                columns,
+                header,
+            } => {
                 send(Ok(Bytes::from(header)))?;
                 let mut rows = 0u64;
                 loop {
@@ -157,12 +217,13 @@ impl Producer {
                     };
                     let n = block[0].len();
                     let mut text = String::with_capacity(n * columns.len() * 6);
+                    let selected: Vec<&[i32]> = columns.iter().map(|&c| &block[c][..]).collect();
                     for i in 0..n {
-                        for (k, &c) in columns.iter().enumerate() {
+                        for (k, lead) in selected.iter().enumerate() {
                             if k > 0 {
                                 text.push(',');
                             }
-                            let _ = write!(text, "{}", block[c][i]);
+                            let _ = write!(text, "{}", lead[i]);
                         }
                         text.push('\n');
                     }

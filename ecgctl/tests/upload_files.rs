@@ -30,9 +30,16 @@ fn make_files(out: &Path) -> anyhow::Result<Value> {
         .arg(root().join(".local/cache"))
         .arg(out)
         .status()
-        .with_context(|| format!("running {}; did `dev/stack.sh install` make the tools venv?", python.display()))?;
+        .with_context(|| {
+            format!(
+                "running {}; did `dev/stack.sh install` make the tools venv?",
+                python.display()
+            )
+        })?;
     ensure!(status.success(), "make_files.py failed: {status}");
-    Ok(serde_json::from_slice(&std::fs::read(out.join("expected.json"))?)?)
+    Ok(serde_json::from_slice(&std::fs::read(
+        out.join("expected.json"),
+    )?)?)
 }
 
 /// Runs ecgctl against the services at `ingest` and `query`, with its token
@@ -55,7 +62,8 @@ fn ecgctl(ingest: &str, query: &str, home: &Path, args: &[String]) -> anyhow::Re
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn uploads_of_wfdb_212_wfdb_16_and_edf_give_the_crossings_of_the_decoded_signal() -> anyhow::Result<()> {
+async fn uploads_of_wfdb_212_wfdb_16_and_edf_give_the_crossings_of_the_decoded_signal()
+-> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let files = dir.path().join("files");
     let home = dir.path().join("home");
@@ -69,38 +77,69 @@ async fn uploads_of_wfdb_212_wfdb_16_and_edf_give_the_crossings_of_the_decoded_s
 
     let run = |args: Vec<String>| {
         let (ingest, query, home) = (stack.ingest.clone(), stack.query.clone(), home.clone());
-        async move {
-            tokio::task::spawn_blocking(move || ecgctl(&ingest, &query, &home, &args)).await?
-        }
+        async move { tokio::task::spawn_blocking(move || ecgctl(&ingest, &query, &home, &args)).await? }
     };
     run(vec!["login".into(), "--client-id".into(), "demo".into()]).await?;
 
-    for (file, key) in [("r212.hea", "r212"), ("r16", "r16"), ("r208.edf", "r208.edf")] {
+    for (file, key) in [
+        ("r212.hea", "r212"),
+        ("r16", "r16"),
+        ("r208.edf", "r208.edf"),
+    ] {
         let path = files.join(file);
-        let out = run(vec!["upload".into(), "--quiet".into(), path.display().to_string()]).await?;
+        let out = run(vec![
+            "upload".into(),
+            "--quiet".into(),
+            path.display().to_string(),
+        ])
+        .await?;
         let accepted: Value = serde_json::from_str(out.trim())?;
         let id: uuid::Uuid = accepted["id"].as_str().context("no id")?.parse()?;
-        let insights = stack.insights_when_complete(&token, id, Duration::from_secs(60)).await?;
+        let insights = stack
+            .insights_when_complete(&token, id, Duration::from_secs(60))
+            .await?;
         let want = &expected[key];
         let mut total = 0;
-        for (i, lead) in want["leads"].as_array().context("leads")?.iter().enumerate() {
+        for (i, lead) in want["leads"]
+            .as_array()
+            .context("leads")?
+            .iter()
+            .enumerate()
+        {
             let lead = lead.as_str().context("lead name")?;
             let digital: Vec<i32> = serde_json::from_value(want["digital"][i].clone())?;
             let baseline = want["baseline"][i].as_i64().context("baseline")?;
             let one_pass = LeadSummary::of_digital_i32(&digital, baseline);
-            assert!(one_pass.crossings > 1000, "{key} {lead}: a real ECG crosses often");
-            assert_eq!(insights["leads"][lead]["zero_crossings"], one_pass.crossings, "{key} lead {lead}");
-            assert_eq!(insights["leads"][lead]["samples"], digital.len(), "{key} lead {lead}");
+            assert!(
+                one_pass.crossings > 1000,
+                "{key} {lead}: a real ECG crosses often"
+            );
+            assert_eq!(
+                insights["leads"][lead]["zero_crossings"], one_pass.crossings,
+                "{key} lead {lead}"
+            );
+            assert_eq!(
+                insights["leads"][lead]["samples"],
+                digital.len(),
+                "{key} lead {lead}"
+            );
             total += one_pass.crossings;
         }
         assert_eq!(insights["total_zero_crossings"], total, "{key}");
         // The CLI's own views agree with the API.
-        let shown: Value = serde_json::from_str(&run(vec!["insights".into(), id.to_string()]).await?)?;
+        let shown: Value =
+            serde_json::from_str(&run(vec!["insights".into(), id.to_string()]).await?)?;
         assert_eq!(shown, insights, "{key}: ecgctl insights");
-        let watched: Value = serde_json::from_str(&run(vec!["watch".into(), id.to_string()]).await?)?;
+        let watched: Value =
+            serde_json::from_str(&run(vec!["watch".into(), id.to_string()]).await?)?;
         assert_eq!(watched, insights, "{key}: ecgctl watch");
-        let status: Value = serde_json::from_str(&run(vec!["status".into(), id.to_string()]).await?)?;
-        assert_eq!(status["adc"]["MLII"]["baseline"], if key == "r208.edf" { 0 } else { 1024 }, "{key}");
+        let status: Value =
+            serde_json::from_str(&run(vec!["status".into(), id.to_string()]).await?)?;
+        assert_eq!(
+            status["adc"]["MLII"]["baseline"],
+            if key == "r208.edf" { 0 } else { 1024 },
+            "{key}"
+        );
     }
     stack.stop().await
 }

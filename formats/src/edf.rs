@@ -29,6 +29,8 @@ use crate::{FormatError, Recording, SignalReader};
 pub const MAX_SCALE: i32 = 1000;
 /// Most signals a header may declare (bounds what a header makes us read).
 pub const MAX_SIGNALS: usize = 4096;
+/// Largest data record, bytes: one record is held in memory at a time.
+pub const MAX_RECORD_BYTES: usize = 64 << 20;
 const ANNOTATIONS: &str = "EDF Annotations";
 
 /// One signal's header.
@@ -55,37 +57,61 @@ pub struct Header {
 /// Reads the header from the start of `r`.
 pub fn read_header(r: &mut impl Read) -> Result<Header, FormatError> {
     let mut fixed = [0u8; 256];
-    r.read_exact(&mut fixed).map_err(|_| FormatError::header("header", "shorter than 256 bytes"))?;
+    r.read_exact(&mut fixed)
+        .map_err(|_| FormatError::header("header", "shorter than 256 bytes"))?;
     let field = |at: usize, len: usize| -> &[u8] { &fixed[at..at + len] };
     let version = text(field(0, 8));
     if version != "0" {
-        return Err(FormatError::Unsupported(format!("version {version:?}: only EDF/EDF+ (version 0), not BDF")));
+        return Err(FormatError::Unsupported(format!(
+            "version {version:?}: only EDF/EDF+ (version 0), not BDF"
+        )));
     }
     let reserved = text(field(192, 44));
     if reserved.starts_with("EDF+D") {
-        return Err(FormatError::Unsupported("discontinuous EDF+ (EDF+D)".into()));
+        return Err(FormatError::Unsupported(
+            "discontinuous EDF+ (EDF+D)".into(),
+        ));
     }
     let header_bytes: usize = number(field(184, 8), "number of bytes in header")?;
     let records: i64 = number(field(236, 8), "number of data records")?;
     let record_seconds: f64 = number(field(244, 8), "duration of a data record")?;
     let ns: usize = number(field(252, 4), "number of signals")?;
     if ns == 0 || ns > MAX_SIGNALS {
-        return Err(FormatError::header("number of signals", format!("{ns} is not in 1..={MAX_SIGNALS}")));
+        return Err(FormatError::header(
+            "number of signals",
+            format!("{ns} is not in 1..={MAX_SIGNALS}"),
+        ));
     }
     if header_bytes != 256 * (ns + 1) {
-        return Err(FormatError::header("number of bytes in header", format!("{header_bytes}, expected {} for {ns} signals", 256 * (ns + 1))));
+        return Err(FormatError::header(
+            "number of bytes in header",
+            format!(
+                "{header_bytes}, expected {} for {ns} signals",
+                256 * (ns + 1)
+            ),
+        ));
     }
     if !(record_seconds.is_finite() && record_seconds > 0.0) {
-        return Err(FormatError::header("duration of a data record", format!("{record_seconds} is not positive")));
+        return Err(FormatError::header(
+            "duration of a data record",
+            format!("{record_seconds} is not positive"),
+        ));
     }
     let started_at = start(text(field(168, 8)).as_str(), text(field(176, 8)).as_str());
 
     let mut rest = vec![0u8; 256 * ns];
-    r.read_exact(&mut rest).map_err(|_| FormatError::header("signal headers", format!("shorter than {} bytes", rest.len())))?;
+    r.read_exact(&mut rest).map_err(|_| {
+        FormatError::header(
+            "signal headers",
+            format!("shorter than {} bytes", rest.len()),
+        )
+    })?;
     // Each field is an array of ns entries, fields one after another.
     let mut at = 0;
     let mut column = |len: usize| -> Vec<String> {
-        let values = (0..ns).map(|i| text(&rest[at + i * len..at + (i + 1) * len])).collect();
+        let values = (0..ns)
+            .map(|i| text(&rest[at + i * len..at + (i + 1) * len]))
+            .collect();
         at += ns * len;
         values
     };
@@ -104,14 +130,32 @@ pub fn read_header(r: &mut impl Read) -> Result<Header, FormatError> {
         let signal = Signal {
             label: labels[i].clone(),
             unit: units[i].clone(),
-            physical: (number(pmin[i].as_bytes(), &what("physical minimum"))?, number(pmax[i].as_bytes(), &what("physical maximum"))?),
-            digital: (number(dmin[i].as_bytes(), &what("digital minimum"))?, number(dmax[i].as_bytes(), &what("digital maximum"))?),
-            samples_per_record: number(per_record[i].as_bytes(), &what("number of samples in each data record"))?,
+            physical: (
+                number(pmin[i].as_bytes(), &what("physical minimum"))?,
+                number(pmax[i].as_bytes(), &what("physical maximum"))?,
+            ),
+            digital: (
+                number(dmin[i].as_bytes(), &what("digital minimum"))?,
+                number(dmax[i].as_bytes(), &what("digital maximum"))?,
+            ),
+            samples_per_record: number(
+                per_record[i].as_bytes(),
+                &what("number of samples in each data record"),
+            )?,
         };
         if signal.samples_per_record == 0 || signal.samples_per_record > 1 << 24 {
-            return Err(FormatError::header(what("number of samples in each data record"), format!("{} is not in 1..=16777216", signal.samples_per_record)));
+            return Err(FormatError::header(
+                what("number of samples in each data record"),
+                format!("{} is not in 1..=16777216", signal.samples_per_record),
+            ));
         }
         signals.push(signal);
+    }
+    let record_bytes: usize = signals.iter().map(|s| 2 * s.samples_per_record).sum();
+    if record_bytes > MAX_RECORD_BYTES {
+        return Err(FormatError::Unsupported(format!(
+            "data records of {record_bytes} bytes; at most {MAX_RECORD_BYTES}"
+        )));
     }
     Ok(Header {
         signals,
@@ -127,7 +171,8 @@ fn text(bytes: &[u8]) -> String {
 
 fn number<T: std::str::FromStr>(bytes: &[u8], what: &str) -> Result<T, FormatError> {
     let t = text(bytes);
-    t.parse().map_err(|_| FormatError::header(what, format!("{t:?} is not a number")))
+    t.parse()
+        .map_err(|_| FormatError::header(what, format!("{t:?} is not a number")))
 }
 
 /// `dd.mm.yy` and `hh.mm.ss`, years 85-99 in the 1900s (EDF's clipping
@@ -148,12 +193,18 @@ fn start(date: &str, time: &str) -> Option<OffsetDateTime> {
 pub fn calibration(signal: &Signal) -> Result<(Calibration, i32), FormatError> {
     let what = format!("signal {}", signal.label);
     let factor = millivolts_per(&signal.unit).ok_or_else(|| {
-        FormatError::Unsupported(format!("{what}: unit {:?} is not a voltage (V, mV, uV, nV); leave it out", signal.unit))
+        FormatError::Unsupported(format!(
+            "{what}: unit {:?} is not a voltage (V, mV, uV, nV); leave it out",
+            signal.unit
+        ))
     })?;
     let (pmin, pmax) = signal.physical;
     let (dmin, dmax) = signal.digital;
     if dmax <= dmin || pmax == pmin || !pmin.is_finite() || !pmax.is_finite() {
-        return Err(FormatError::header(what, format!("digital range {dmin}..{dmax} and physical range {pmin}..{pmax} give no gain")));
+        return Err(FormatError::header(
+            what,
+            format!("digital range {dmin}..{dmax} and physical range {pmin}..{pmax} give no gain"),
+        ));
     }
     let gain = f64::from(dmax - dmin) / (pmax - pmin);
     let baseline = f64::from(dmin) - pmin * gain;
@@ -162,15 +213,25 @@ pub fn calibration(signal: &Signal) -> Result<(Calibration, i32), FormatError> {
             let b = f64::from(m) * baseline;
             (b - b.round()).abs() <= 1e-6
         })
-        .ok_or_else(|| FormatError::Unsupported(format!("{what}: baseline {baseline} is no integer fraction with denominator <= {MAX_SCALE}")))?;
+        .ok_or_else(|| {
+            FormatError::Unsupported(format!(
+                "{what}: baseline {baseline} is no integer fraction with denominator <= {MAX_SCALE}"
+            ))
+        })?;
     let b = (f64::from(scale) * baseline).round();
     if b.abs() > f64::from(i32::MAX / 2) {
-        return Err(FormatError::header(what, format!("baseline {baseline} is out of range")));
+        return Err(FormatError::header(
+            what,
+            format!("baseline {baseline} is out of range"),
+        ));
     }
     // A negative gain (pmax < pmin) is the same signal with counts negated.
     let sign = if gain < 0.0 { -1 } else { 1 };
     Ok((
-        Calibration { gain: (f64::from(scale) * gain).abs() / factor, baseline: sign * b as i32 },
+        Calibration {
+            gain: (f64::from(scale) * gain).abs() / factor,
+            baseline: sign * b as i32,
+        },
         sign * scale,
     ))
 }
@@ -203,14 +264,29 @@ impl<R: Read + Send> EdfReader<R> {
     pub fn with_signals(mut source: R, labels: &[String]) -> Result<Self, FormatError> {
         let header = read_header(&mut source)?;
         let all: Vec<String> = if labels.is_empty() {
-            header.signals.iter().filter(|s| s.label != ANNOTATIONS).map(|s| s.label.clone()).collect()
+            header
+                .signals
+                .iter()
+                .filter(|s| s.label != ANNOTATIONS)
+                .map(|s| s.label.clone())
+                .collect()
         } else {
             labels.to_vec()
         };
         let mut reader = EdfReader {
-            record_bytes: header.signals.iter().map(|s| 2 * s.samples_per_record).sum(),
+            record_bytes: header
+                .signals
+                .iter()
+                .map(|s| 2 * s.samples_per_record)
+                .sum(),
             header,
-            recording: Recording { leads: vec![], sample_rate_hz: 0.0, calibration: vec![], samples_per_lead: None, started_at: None },
+            recording: Recording {
+                leads: vec![],
+                sample_rate_hz: 0.0,
+                calibration: vec![],
+                samples_per_lead: None,
+                started_at: None,
+            },
             selected: vec![],
             scale: vec![],
             source,
@@ -235,19 +311,28 @@ impl<R: Read + Send> EdfReader<R> {
         let mut calibration = Vec::with_capacity(labels.len());
         let mut scale = Vec::with_capacity(labels.len());
         for label in labels {
-            let i = self.header.signals.iter().position(|s| s.label == *label).ok_or_else(|| {
-                FormatError::header("signals", format!("no signal {label:?}"))
-            })?;
+            let i = self
+                .header
+                .signals
+                .iter()
+                .position(|s| s.label == *label)
+                .ok_or_else(|| FormatError::header("signals", format!("no signal {label:?}")))?;
             let (c, m) = calibration_of(&self.header.signals[i])?;
             selected.push(i);
             calibration.push(c);
             scale.push(m);
         }
         let n = self.header.signals[selected[0]].samples_per_record;
-        if let Some(&other) = selected.iter().find(|&&i| self.header.signals[i].samples_per_record != n) {
+        if let Some(&other) = selected
+            .iter()
+            .find(|&&i| self.header.signals[i].samples_per_record != n)
+        {
             return Err(FormatError::Unsupported(format!(
                 "signals {} and {} have different sample rates ({} and {} samples per record); select signals of one rate",
-                self.header.signals[selected[0]].label, self.header.signals[other].label, n, self.header.signals[other].samples_per_record
+                self.header.signals[selected[0]].label,
+                self.header.signals[other].label,
+                n,
+                self.header.signals[other].samples_per_record
             )));
         }
         self.recording = Recording {
@@ -280,7 +365,10 @@ impl<R: Read + Send> EdfReader<R> {
         if filled < self.record_bytes {
             if let Some(n) = self.header.records {
                 let per = self.header.signals[self.selected[0]].samples_per_record as u64;
-                return Err(FormatError::Truncated { read: self.records_read * per, promised: n * per });
+                return Err(FormatError::Truncated {
+                    read: self.records_read * per,
+                    promised: n * per,
+                });
             }
             // Unknown record count: a trailing partial record is dropped.
             return Ok(false);
@@ -293,7 +381,9 @@ impl<R: Read + Send> EdfReader<R> {
 
 fn calibration_of(signal: &Signal) -> Result<(Calibration, i32), FormatError> {
     if signal.label == ANNOTATIONS {
-        return Err(FormatError::Unsupported("the EDF Annotations signal holds no samples".into()));
+        return Err(FormatError::Unsupported(
+            "the EDF Annotations signal holds no samples".into(),
+        ));
     }
     calibration(signal)
 }
@@ -308,18 +398,24 @@ impl<R: Read + Send> SignalReader for EdfReader<R> {
         let mut block = vec![Vec::with_capacity(max_rows.min(1 << 20)); self.selected.len()];
         let mut rows = 0;
         while rows < max_rows.max(1) {
-            if self.records_read == 0 || self.offset == per {
-                if !self.next_record()? {
-                    break;
-                }
+            if (self.records_read == 0 || self.offset == per) && !self.next_record()? {
+                break;
             }
             let take = (per - self.offset).min(max_rows.max(1) - rows);
             for (k, &i) in self.selected.iter().enumerate() {
                 // Byte position of signal i's samples within the record.
-                let start: usize = self.header.signals[..i].iter().map(|s| 2 * s.samples_per_record).sum::<usize>() + 2 * self.offset;
+                let start: usize = self.header.signals[..i]
+                    .iter()
+                    .map(|s| 2 * s.samples_per_record)
+                    .sum::<usize>()
+                    + 2 * self.offset;
                 let bytes = &self.record[start..start + 2 * take];
                 let m = self.scale[k];
-                block[k].extend(bytes.chunks_exact(2).map(|b| m * i32::from(i16::from_le_bytes([b[0], b[1]]))));
+                block[k].extend(
+                    bytes
+                        .chunks_exact(2)
+                        .map(|b| m * i32::from(i16::from_le_bytes([b[0], b[1]]))),
+                );
             }
             self.offset += take;
             rows += take;

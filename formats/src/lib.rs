@@ -104,14 +104,22 @@ pub fn open_file(
     let open = |p: &std::path::Path| {
         std::fs::File::open(p)
             .map(|f| BufReader::with_capacity(1 << 16, f))
-            .map_err(|e| FormatError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", p.display()))))
+            .map_err(|e| {
+                FormatError::Io(std::io::Error::new(
+                    e.kind(),
+                    format!("{}: {e}", p.display()),
+                ))
+            })
     };
     match ext.as_str() {
         "edf" | "rec" => Ok(Box::new(edf::EdfReader::with_signals(open(path)?, labels)?)),
         "hea" | "dat" | "" => {
             let header_path = path.with_extension("hea");
             let text = std::fs::read_to_string(&header_path).map_err(|e| {
-                FormatError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", header_path.display())))
+                FormatError::Io(std::io::Error::new(
+                    e.kind(),
+                    format!("{}: {e}", header_path.display()),
+                ))
             })?;
             let header = wfdb::parse_header(&text)?;
             let dat = open(&header_path.with_file_name(&header.file))?;

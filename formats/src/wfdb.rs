@@ -61,17 +61,27 @@ pub fn parse_header(text: &str) -> Result<Header, FormatError> {
     }
     let nsig: usize = parse_field(fields.get(1).copied(), "number of signals")?.unwrap_or(0);
     if nsig == 0 {
-        return Err(FormatError::header("record line", "the record has no signals"));
+        return Err(FormatError::header(
+            "record line",
+            "the record has no signals",
+        ));
     }
     if nsig > 4096 {
-        return Err(FormatError::header("number of signals", format!("{nsig} is over 4096")));
+        return Err(FormatError::header(
+            "number of signals",
+            format!("{nsig} is over 4096"),
+        ));
     }
     let fs = fields.get(2).map(|f| f.split('/').next().unwrap_or(f));
     let sample_rate_hz: f64 = parse_field(fs, "sampling frequency")?.unwrap_or(DEFAULT_FREQUENCY);
     if !(sample_rate_hz.is_finite() && sample_rate_hz > 0.0) {
-        return Err(FormatError::header("sampling frequency", format!("{sample_rate_hz} is not positive")));
+        return Err(FormatError::header(
+            "sampling frequency",
+            format!("{sample_rate_hz} is not positive"),
+        ));
     }
-    let samples_per_lead: Option<u64> = parse_field(fields.get(3).copied(), "number of samples")?.filter(|&n| n > 0);
+    let samples_per_lead: Option<u64> =
+        parse_field(fields.get(3).copied(), "number of samples")?.filter(|&n| n > 0);
     let started_at = match (fields.get(4), fields.get(5)) {
         (Some(t), Some(d)) => Some(base_datetime(t, d)?),
         _ => None,
@@ -82,7 +92,10 @@ pub fn parse_header(text: &str) -> Result<Header, FormatError> {
     let mut first: Option<(String, Format, u64)> = None;
     for i in 0..nsig {
         let line = lines.next().ok_or_else(|| {
-            FormatError::header("signal lines", format!("{nsig} signals declared, {i} given"))
+            FormatError::header(
+                "signal lines",
+                format!("{nsig} signals declared, {i} given"),
+            )
         })?;
         let signal = parse_signal(line, i)?;
         let key = (signal.file.clone(), signal.format, signal.byte_offset);
@@ -124,7 +137,9 @@ struct SignalLine {
 
 fn parse_signal(line: &str, i: usize) -> Result<SignalLine, FormatError> {
     let what = |field: &str| format!("signal {i} {field}");
-    let mut fields = line.splitn(9, char::is_whitespace).filter(|f| !f.is_empty());
+    let mut fields = line
+        .splitn(9, char::is_whitespace)
+        .filter(|f| !f.is_empty());
     let file = fields.next().unwrap_or_default().to_string();
     if file == "-" || file.contains('/') || file.contains('\\') || file.starts_with('.') {
         return Err(FormatError::Unsupported(format!(
@@ -135,7 +150,12 @@ fn parse_signal(line: &str, i: usize) -> Result<SignalLine, FormatError> {
         .next()
         .ok_or_else(|| FormatError::header(what("format"), "missing"))?;
     let (spec, byte_offset) = match spec.split_once('+') {
-        Some((s, o)) => (s, o.parse().map_err(|_| FormatError::header(what("byte offset"), format!("{o:?} is not a number")))?),
+        Some((s, o)) => (
+            s,
+            o.parse().map_err(|_| {
+                FormatError::header(what("byte offset"), format!("{o:?} is not a number"))
+            })?,
+        ),
         None => (spec, 0),
     };
     if spec.contains('x') || spec.contains(':') {
@@ -161,20 +181,31 @@ fn parse_signal(line: &str, i: usize) -> Result<SignalLine, FormatError> {
             None => (g, None),
         };
         let (g, b) = match g.split_once('(') {
-            Some((g, b)) => (g, Some(b.strip_suffix(')').ok_or_else(|| FormatError::header(what("baseline"), "missing )"))?)),
+            Some((g, b)) => (
+                g,
+                Some(
+                    b.strip_suffix(')')
+                        .ok_or_else(|| FormatError::header(what("baseline"), "missing )"))?,
+                ),
+            ),
             None => (g, None),
         };
         let value: f64 = g
             .parse()
             .map_err(|_| FormatError::header(what("gain"), format!("{g:?} is not a number")))?;
         if !value.is_finite() || value < 0.0 {
-            return Err(FormatError::header(what("gain"), format!("{value} is not a positive number")));
+            return Err(FormatError::header(
+                what("gain"),
+                format!("{value} is not a positive number"),
+            ));
         }
         if value > 0.0 {
             gain = value;
         }
         if let Some(b) = b {
-            baseline = Some(b.parse::<i32>().map_err(|_| FormatError::header(what("baseline"), format!("{b:?} is not an integer")))?);
+            baseline = Some(b.parse::<i32>().map_err(|_| {
+                FormatError::header(what("baseline"), format!("{b:?} is not an integer"))
+            })?);
         }
         if let Some(u) = u {
             unit = u.to_string();
@@ -182,15 +213,22 @@ fn parse_signal(line: &str, i: usize) -> Result<SignalLine, FormatError> {
     }
     let _resolution = fields.next();
     let adc_zero: i32 = match fields.next() {
-        Some(z) => z.parse().map_err(|_| FormatError::header(what("ADC zero"), format!("{z:?} is not an integer")))?,
+        Some(z) => z.parse().map_err(|_| {
+            FormatError::header(what("ADC zero"), format!("{z:?} is not an integer"))
+        })?,
         None => 0,
     };
     let _initial = fields.next();
     let _checksum = fields.next();
     let _block = fields.next();
-    let description = fields.next().map(|d| d.trim().to_string()).filter(|d| !d.is_empty());
+    let description = fields
+        .next()
+        .map(|d| d.trim().to_string())
+        .filter(|d| !d.is_empty());
     let factor = millivolts_per(&unit).ok_or_else(|| {
-        FormatError::Unsupported(format!("signal {i} unit {unit:?}: only voltages (V, mV, uV, nV)"))
+        FormatError::Unsupported(format!(
+            "signal {i} unit {unit:?}: only voltages (V, mV, uV, nV)"
+        ))
     })?;
     Ok(SignalLine {
         file,
@@ -204,19 +242,36 @@ fn parse_signal(line: &str, i: usize) -> Result<SignalLine, FormatError> {
     })
 }
 
-fn parse_field<T: std::str::FromStr>(field: Option<&str>, what: &str) -> Result<Option<T>, FormatError> {
+fn parse_field<T: std::str::FromStr>(
+    field: Option<&str>,
+    what: &str,
+) -> Result<Option<T>, FormatError> {
     field
-        .map(|f| f.parse().map_err(|_| FormatError::header(what, format!("{f:?} is not a number"))))
+        .map(|f| {
+            f.parse()
+                .map_err(|_| FormatError::header(what, format!("{f:?} is not a number")))
+        })
         .transpose()
 }
 
 /// `hh:mm:ss[.sss]` and `dd/mm/yyyy`.
 fn base_datetime(t: &str, d: &str) -> Result<OffsetDateTime, FormatError> {
-    let bad = || FormatError::header("base time and date", format!("{t} {d} is not hh:mm:ss dd/mm/yyyy"));
+    let bad = || {
+        FormatError::header(
+            "base time and date",
+            format!("{t} {d} is not hh:mm:ss dd/mm/yyyy"),
+        )
+    };
     let mut hms = t.split(':').rev();
     let seconds: f64 = hms.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
-    let minutes: u8 = hms.next().map_or(Some(0), |s| s.parse().ok()).ok_or_else(bad)?;
-    let hours: u8 = hms.next().map_or(Some(0), |s| s.parse().ok()).ok_or_else(bad)?;
+    let minutes: u8 = hms
+        .next()
+        .map_or(Some(0), |s| s.parse().ok())
+        .ok_or_else(bad)?;
+    let hours: u8 = hms
+        .next()
+        .map_or(Some(0), |s| s.parse().ok())
+        .ok_or_else(bad)?;
     let dmy: Vec<&str> = d.split('/').collect();
     let [day, month, year] = dmy[..] else {
         return Err(bad());
@@ -227,7 +282,8 @@ fn base_datetime(t: &str, d: &str) -> Result<OffsetDateTime, FormatError> {
     if !(0.0..60.0).contains(&seconds) {
         return Err(bad());
     }
-    let date = Date::from_calendar_date(year, Month::try_from(month).map_err(|_| bad())?, day).map_err(|_| bad())?;
+    let date = Date::from_calendar_date(year, Month::try_from(month).map_err(|_| bad())?, day)
+        .map_err(|_| bad())?;
     let nanos = ((seconds - seconds.floor()) * 1e9) as u32;
     let time = Time::from_hms_nano(hours, minutes, seconds as u8, nanos).map_err(|_| bad())?;
     Ok(date.with_time(time).assume_utc())
@@ -260,7 +316,8 @@ impl<R: BufRead + Send> WfdbReader<R> {
         match self.header.format {
             Format::F16 => {
                 let mut b = [0u8; 2];
-                Ok((read_up_to(&mut self.source, &mut b)? == 2).then(|| i32::from(i16::from_le_bytes(b))))
+                Ok((read_up_to(&mut self.source, &mut b)? == 2)
+                    .then(|| i32::from(i16::from_le_bytes(b))))
             }
             Format::F212 => {
                 if let Some(s) = self.pending.take() {
@@ -333,14 +390,25 @@ impl<R: BufRead + Send> SignalReader for WfdbReader<R> {
         let got = block[0].len() as u64;
         self.rows += got;
         if got == 0 {
-            if let Some(n) = self.header.recording.samples_per_lead.filter(|&n| self.rows < n) {
-                return Err(FormatError::Truncated { read: self.rows, promised: n });
+            if let Some(n) = self
+                .header
+                .recording
+                .samples_per_lead
+                .filter(|&n| self.rows < n)
+            {
+                return Err(FormatError::Truncated {
+                    read: self.rows,
+                    promised: n,
+                });
             }
             return Ok(None);
         }
         if got < rows {
             if let Some(n) = self.header.recording.samples_per_lead {
-                return Err(FormatError::Truncated { read: self.rows, promised: n });
+                return Err(FormatError::Truncated {
+                    read: self.rows,
+                    promised: n,
+                });
             }
         }
         Ok(Some(block))

@@ -21,10 +21,13 @@ use crate::synth::Synth;
 /// Where a device's samples come from.
 #[derive(Debug)]
 pub enum Signal {
-    Synthetic(Synth),
+    Synthetic(Box<Synth>),
     /// A decoded file, replayed from `position`, from its start again when
     /// it ends.
-    Replay { counts: Arc<Vec<Vec<i32>>>, position: usize },
+    Replay {
+        counts: Arc<Vec<Vec<i32>>>,
+        position: usize,
+    },
 }
 
 impl Signal {
@@ -94,11 +97,19 @@ async fn stream(api: &Api, plan: &mut Plan, stats: &Stats) -> Option<Sent> {
         leads: plan.leads.clone(),
         units: ecg_schemas::Units::Millivolts,
         started_at: None,
-        adc: Some(plan.leads.iter().cloned().zip(plan.calibration.iter().copied()).collect()),
+        adc: Some(
+            plan.leads
+                .iter()
+                .cloned()
+                .zip(plan.calibration.iter().copied())
+                .collect(),
+        ),
         signal: None,
     };
     let begun = Instant::now();
-    let id = retry(plan.max_retries, stats, || api.create_ecg(&create)).await?.id;
+    let id = retry(plan.max_retries, stats, || api.create_ecg(&create))
+        .await?
+        .id;
     stats.ecg_opened(begun.elapsed());
 
     let mut sent = Sent {
@@ -122,7 +133,11 @@ async fn stream(api: &Api, plan: &mut Plan, stats: &Stats) -> Option<Sent> {
             .zip(&block)
             .map(|(l, c)| (l.clone(), c.iter().map(|&v| f64::from(v)).collect()))
             .collect();
-        let body = match serde_json::to_vec(&ChunkRequest { seq, samples, r#final: seq + 1 == plan.chunks }) {
+        let body = match serde_json::to_vec(&ChunkRequest {
+            seq,
+            samples,
+            r#final: seq + 1 == plan.chunks,
+        }) {
             Ok(b) => b,
             Err(_) => return Some(sent),
         };
@@ -130,12 +145,25 @@ async fn stream(api: &Api, plan: &mut Plan, stats: &Stats) -> Option<Sent> {
         // when it was due, so a slow answer that delays the next chunks is
         // charged to them too, as a device's buffer would feel it.
         let from = if plan.real_time { due } else { Instant::now() };
-        if retry(plan.max_retries, stats, || api.post_chunk_json(id, body.clone())).await.is_none() {
+        if retry(plan.max_retries, stats, || {
+            api.post_chunk_json(id, body.clone())
+        })
+        .await
+        .is_none()
+        {
             return Some(sent);
         }
-        stats.chunk_accepted((plan.chunk_samples * plan.leads.len()) as u64, from.elapsed());
-        for ((summary, column), calibration) in sent.summaries.iter_mut().zip(&block).zip(&plan.calibration) {
-            *summary = summary.then(LeadSummary::of_digital_i32(column, i64::from(calibration.baseline)));
+        stats.chunk_accepted(
+            (plan.chunk_samples * plan.leads.len()) as u64,
+            from.elapsed(),
+        );
+        for ((summary, column), calibration) in
+            sent.summaries.iter_mut().zip(&block).zip(&plan.calibration)
+        {
+            *summary = summary.then(LeadSummary::of_digital_i32(
+                column,
+                i64::from(calibration.baseline),
+            ));
         }
         sent.samples_per_lead += plan.chunk_samples as u64;
     }
@@ -162,7 +190,12 @@ where
                 attempt += 1;
                 stats.retries.fetch_add(1, Ordering::Relaxed);
                 let backoff = Duration::from_millis(100 << attempt.min(6));
-                tokio::time::sleep(e.retry_after().unwrap_or(backoff).min(Duration::from_secs(10))).await;
+                tokio::time::sleep(
+                    e.retry_after()
+                        .unwrap_or(backoff)
+                        .min(Duration::from_secs(10)),
+                )
+                .await;
             }
         }
     }

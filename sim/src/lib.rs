@@ -62,7 +62,12 @@ pub enum Pace {
 }
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "ecg-sim", version, about = "Simulate a fleet of ECG wearables streaming to ecg-stream")]
+#[command(
+    name = "ecg-sim",
+    version,
+    args_override_self = true,
+    about = "Simulate a fleet of ECG wearables streaming to ecg-stream"
+)]
 pub struct Config {
     /// The gateway (ingest) base URL.
     #[arg(long, env = "ECG_INGEST_URL", default_value = "http://127.0.0.1:8080")]
@@ -72,7 +77,12 @@ pub struct Config {
     pub query: String,
     #[arg(long, env = "ECG_SIM_CLIENT_ID", default_value = "demo")]
     pub client_id: String,
-    #[arg(long, env = "ECG_SIM_CLIENT_SECRET", default_value = "demo-secret", hide_default_value = true)]
+    #[arg(
+        long,
+        env = "ECG_SIM_CLIENT_SECRET",
+        default_value = "demo-secret",
+        hide_default_value = true
+    )]
     pub client_secret: String,
     /// Number of devices.
     #[arg(long, default_value_t = 200)]
@@ -140,11 +150,18 @@ fn load_replays(paths: &[PathBuf]) -> anyhow::Result<Vec<Replay>> {
     paths
         .iter()
         .map(|p| {
-            let mut reader = ecg_formats::open_file(p, &[]).with_context(|| format!("opening {}", p.display()))?;
-            let counts = ecg_formats::read_all(reader.as_mut()).with_context(|| format!("reading {}", p.display()))?;
+            let mut reader = ecg_formats::open_file(p, &[])
+                .with_context(|| format!("opening {}", p.display()))?;
+            let counts = ecg_formats::read_all(reader.as_mut())
+                .with_context(|| format!("reading {}", p.display()))?;
             ensure!(!counts[0].is_empty(), "{} holds no samples", p.display());
             let r = reader.recording();
-            Ok(Replay { leads: r.leads.clone(), rate: r.sample_rate_hz, calibration: r.calibration.clone(), counts: Arc::new(counts) })
+            Ok(Replay {
+                leads: r.leads.clone(),
+                rate: r.sample_rate_hz,
+                calibration: r.calibration.clone(),
+                counts: Arc::new(counts),
+            })
         })
         .collect()
 }
@@ -152,22 +169,37 @@ fn load_replays(paths: &[PathBuf]) -> anyhow::Result<Vec<Replay>> {
 /// Runs the fleet and returns (and prints) its report.
 pub async fn run(config: Config) -> anyhow::Result<Report> {
     ensure!(config.devices > 0, "--devices must be at least 1");
-    ensure!(config.chunk_ms > 0 && config.duration > 0.0, "--chunk-ms and --duration must be positive");
+    ensure!(
+        config.chunk_ms > 0 && config.duration > 0.0,
+        "--chunk-ms and --duration must be positive"
+    );
     let replays = load_replays(&config.replay)?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(config.devices)
         .build()?;
-    let token = ecg_client::token(&http, &config.query, &config.client_id, &config.client_secret)
-        .await
-        .with_context(|| format!("getting a token from {}", config.query))?;
+    let token = ecg_client::token(
+        &http,
+        &config.query,
+        &config.client_id,
+        &config.client_secret,
+    )
+    .await
+    .with_context(|| format!("getting a token from {}", config.query))?;
     if token.expires_in as f64 <= config.ramp_up + config.duration + config.verify_timeout {
-        bail!("the token lasts {} s, shorter than the run", token.expires_in);
+        bail!(
+            "the token lasts {} s, shorter than the run",
+            token.expires_in
+        );
     }
     let api = Api::new(http, &config.ingest, &config.query, &token.access_token);
     let stats = Arc::new(Stats::default());
     let chunk_duration = Duration::from_millis(config.chunk_ms);
-    let shape = Shape { heart_rate_bpm: config.heart_rate, noise_mv: config.noise_mv, wander_mv: config.wander_mv };
+    let shape = Shape {
+        heart_rate_bpm: config.heart_rate,
+        noise_mv: config.noise_mv,
+        wander_mv: config.wander_mv,
+    };
 
     let began = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -176,13 +208,32 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
         let (leads, rate, calibration, signal) = match replays.get(i % replays.len().max(1)) {
             Some(r) => {
                 let position = (i * 7919 * r.rate as usize) % r.counts[0].len();
-                (r.leads.clone(), r.rate, r.calibration.clone(), Signal::Replay { counts: r.counts.clone(), position })
+                (
+                    r.leads.clone(),
+                    r.rate,
+                    r.calibration.clone(),
+                    Signal::Replay {
+                        counts: r.counts.clone(),
+                        position,
+                    },
+                )
             }
             None => (
                 Synth::lead_names(config.leads),
                 config.rate,
-                vec![Calibration { gain: GAIN, baseline: 0 }; config.leads],
-                Signal::Synthetic(Synth::new(shape, config.rate, config.leads, config.seed.wrapping_add(i as u64))),
+                vec![
+                    Calibration {
+                        gain: GAIN,
+                        baseline: 0
+                    };
+                    config.leads
+                ],
+                Signal::Synthetic(Box::new(Synth::new(
+                    shape,
+                    config.rate,
+                    config.leads,
+                    config.seed.wrapping_add(i as u64),
+                ))),
             ),
         };
         let chunk_samples = ((rate * config.chunk_ms as f64 / 1000.0).round() as usize).max(1);
@@ -197,7 +248,8 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
             chunks,
             chunk_samples,
             chunk_duration,
-            start: began + Duration::from_secs_f64(config.ramp_up * i as f64 / config.devices as f64),
+            start: began
+                + Duration::from_secs_f64(config.ramp_up * i as f64 / config.devices as f64),
             real_time: config.pace == Pace::RealTime,
             max_retries: config.max_retries,
         };
@@ -228,7 +280,10 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
         p.abort();
     }
     let verification = if config.verify {
-        eprintln!("verifying {} ECGs ...", sent.iter().filter(|s| s.complete).count());
+        eprintln!(
+            "verifying {} ECGs ...",
+            sent.iter().filter(|s| s.complete).count()
+        );
         Some(verify::verify(&api, &sent, Duration::from_secs_f64(config.verify_timeout)).await)
     } else {
         None
@@ -236,7 +291,8 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     let report = Report::new(&config, &stats, sending, planned_samples, verification);
     println!("{report}");
     if let Some(path) = &config.report_json {
-        std::fs::write(path, serde_json::to_vec_pretty(&report)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(report)
 }

@@ -13,7 +13,12 @@ use crate::{Config, Pace};
 
 /// Prints one progress line; returns the samples and time it was printed
 /// at, for the next line's rate.
-pub fn progress_line(stats: &Stats, devices: usize, began: Instant, last: (u64, Instant)) -> (u64, Instant) {
+pub fn progress_line(
+    stats: &Stats,
+    devices: usize,
+    began: Instant,
+    last: (u64, Instant),
+) -> (u64, Instant) {
     let now = Instant::now();
     let samples = stats.samples.load(Ordering::Relaxed);
     let rate = (samples - last.0) as f64 / now.duration_since(last.1).as_secs_f64().max(1e-9);
@@ -57,7 +62,13 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn new(config: &Config, stats: &Stats, sending: Duration, planned: u64, verification: Option<Verification>) -> Self {
+    pub fn new(
+        config: &Config,
+        stats: &Stats,
+        sending: Duration,
+        planned: u64,
+        verification: Option<Verification>,
+    ) -> Self {
         let samples = stats.samples.load(Ordering::Relaxed);
         Report {
             devices: config.devices,
@@ -91,19 +102,34 @@ impl Report {
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "ecg-sim report")?;
-        writeln!(f, "  devices        {} ({} sent everything, {} gave up), {} chunks of {} ms", self.devices, self.devices_done, self.devices_gave_up, self.pace, self.chunk_ms)?;
+        writeln!(
+            f,
+            "  devices        {} ({} sent everything, {} gave up), {} chunks of {} ms",
+            self.devices, self.devices_done, self.devices_gave_up, self.pace, self.chunk_ms
+        )?;
         writeln!(f, "  sending        {:.1} s", self.sending_seconds)?;
         writeln!(f, "  ECGs opened    {}", self.ecgs_opened)?;
         writeln!(f, "  chunks         {} accepted", self.chunks_accepted)?;
-        writeln!(f, "  samples        {} accepted of {} planned ({:.0} samples/s, all leads)", self.samples_accepted, self.samples_planned, self.samples_per_second)?;
+        writeln!(
+            f,
+            "  samples        {} accepted of {} planned ({:.0} samples/s, all leads)",
+            self.samples_accepted, self.samples_planned, self.samples_per_second
+        )?;
         let errors = if self.errors.is_empty() {
             "none".to_string()
         } else {
-            self.errors.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")
+            self.errors
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         writeln!(f, "  errors         {errors} ({} retries)", self.retries)?;
         writeln!(f, "  chunk latency  {}", self.chunk_latency)?;
-        writeln!(f, "                 (real time: from each chunk's scheduled send time, corrected for coordinated omission)")?;
+        writeln!(
+            f,
+            "                 (real time: from each chunk's scheduled send time, corrected for coordinated omission)"
+        )?;
         writeln!(f, "  open latency   {}", self.create_latency)?;
         match &self.verification {
             None => write!(f, "  verification   not run (--verify)")?,

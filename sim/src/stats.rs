@@ -52,10 +52,17 @@ impl Stats {
     pub fn error(&self, error: &ecg_client::ClientError) {
         let key = match error.status() {
             Some(s) => s.to_string(),
-            None if matches!(error, ecg_client::ClientError::Transport(e) if e.is_timeout()) => "timeout".into(),
+            None if matches!(error, ecg_client::ClientError::Transport(e) if e.is_timeout()) => {
+                "timeout".into()
+            }
             None => "transport".into(),
         };
-        *self.errors.lock().expect("not poisoned").entry(key).or_default() += 1;
+        *self
+            .errors
+            .lock()
+            .expect("not poisoned")
+            .entry(key)
+            .or_default() += 1;
     }
 
     pub fn chunk_accepted(&self, samples: u64, latency: Duration) {

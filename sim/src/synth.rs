@@ -32,7 +32,13 @@ const AMPLITUDES: [[f64; 5]; 12] = [
     [0.10, -0.08, 1.00, -0.15, 0.25],
 ];
 /// Centre (s after the beat's start, at 60 bpm) and width (s) of each wave.
-const WAVES: [(f64, f64); 5] = [(0.20, 0.025), (0.36, 0.010), (0.38, 0.012), (0.40, 0.012), (0.62, 0.050)];
+const WAVES: [(f64, f64); 5] = [
+    (0.20, 0.025),
+    (0.36, 0.010),
+    (0.38, 0.012),
+    (0.40, 0.012),
+    (0.62, 0.050),
+];
 
 /// How the synthetic signal looks.
 #[derive(Debug, Clone, Copy)]
@@ -62,7 +68,16 @@ impl Synth {
     pub fn new(shape: Shape, sample_rate_hz: f64, leads: usize, seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
         let phase = rng.random::<f64>() * std::f64::consts::TAU;
-        let mut s = Synth { shape, rate: sample_rate_hz, leads, rng, t: 0, beat_start: 0.0, rr: 1.0, phase };
+        let mut s = Synth {
+            shape,
+            rate: sample_rate_hz,
+            leads,
+            rng,
+            t: 0,
+            beat_start: 0.0,
+            rr: 1.0,
+            phase,
+        };
         s.rr = s.next_rr();
         // Devices do not all start at the same point of a beat.
         s.beat_start = -s.rng.random::<f64>() * s.rr;
@@ -71,7 +86,13 @@ impl Synth {
 
     /// Lead names for `n` leads.
     pub fn lead_names(n: usize) -> Vec<String> {
-        (0..n).map(|i| LEADS.get(i).map_or_else(|| format!("L{}", i + 1), |s| s.to_string())).collect()
+        (0..n)
+            .map(|i| {
+                LEADS
+                    .get(i)
+                    .map_or_else(|| format!("L{}", i + 1), |s| s.to_string())
+            })
+            .collect()
     }
 
     fn next_rr(&mut self) -> f64 {
@@ -123,7 +144,11 @@ impl Synth {
 mod tests {
     use super::*;
 
-    const SHAPE: Shape = Shape { heart_rate_bpm: 72.0, noise_mv: 0.01, wander_mv: 0.1 };
+    const SHAPE: Shape = Shape {
+        heart_rate_bpm: 72.0,
+        noise_mv: 0.01,
+        wander_mv: 0.1,
+    };
 
     #[test]
     fn the_same_seed_gives_the_same_signal_however_it_is_cut() {
@@ -140,10 +165,22 @@ mod tests {
 
     #[test]
     fn beats_come_at_the_heart_rate() {
-        let mut s = Synth::new(Shape { noise_mv: 0.0, wander_mv: 0.0, ..SHAPE }, 500.0, 2, 1);
+        let mut s = Synth::new(
+            Shape {
+                noise_mv: 0.0,
+                wander_mv: 0.0,
+                ..SHAPE
+            },
+            500.0,
+            2,
+            1,
+        );
         let ii = &s.next_block(500 * 60)[1];
         // R peaks: lead II above 0.8 mV, counted once per excursion.
         let peaks = ii.windows(2).filter(|w| w[0] < 800 && w[1] >= 800).count();
-        assert!((65..=79).contains(&peaks), "{peaks} beats in a minute at 72 bpm");
+        assert!(
+            (65..=79).contains(&peaks),
+            "{peaks} beats in a minute at 72 bpm"
+        );
     }
 }

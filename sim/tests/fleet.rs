@@ -9,9 +9,28 @@ use ecg_e2e::Stack;
 async fn a_fleet_streams_in_real_time_and_every_ecg_verifies() -> anyhow::Result<()> {
     let stack = Stack::start("sim_fleet").await?;
     let config = ecg_sim::Config::parse_from([
-        "ecg-sim", "--ingest", &stack.ingest, "--query", &stack.query,
-        "--devices", "30", "--leads", "12", "--rate", "500", "--duration", "4",
-        "--chunk-ms", "500", "--ramp-up", "1", "--verify", "--verify-timeout", "60", "--progress", "1",
+        "ecg-sim",
+        "--ingest",
+        &stack.ingest,
+        "--query",
+        &stack.query,
+        "--devices",
+        "30",
+        "--leads",
+        "12",
+        "--rate",
+        "500",
+        "--duration",
+        "4",
+        "--chunk-ms",
+        "500",
+        "--ramp-up",
+        "1",
+        "--verify",
+        "--verify-timeout",
+        "60",
+        "--progress",
+        "1",
     ]);
     let report = ecg_sim::run(config).await?;
     assert!(report.passed(), "{report}");

@@ -17,7 +17,9 @@ pub fn pack_212(samples: &[i32]) -> Vec<u8> {
 }
 
 fn interleave(leads: &[Vec<i32>]) -> Vec<i32> {
-    (0..leads[0].len()).flat_map(|i| leads.iter().map(move |l| l[i])).collect()
+    (0..leads[0].len())
+        .flat_map(|i| leads.iter().map(move |l| l[i]))
+        .collect()
 }
 
 #[test]
@@ -34,9 +36,24 @@ fn reads_the_mitdb_header_with_defaults_and_descriptions() {
     assert_eq!(r.sample_rate_hz, 360.0);
     assert_eq!(r.samples_per_lead, Some(650_000));
     // Baseline defaults to the ADC zero; microvolts become counts per mV.
-    assert_eq!(r.calibration[0], Calibration { gain: 200.0, baseline: 1024 });
-    assert_eq!(r.calibration[1], Calibration { gain: 200_000.0, baseline: 1000 });
-    assert_eq!(r.started_at.unwrap().to_string(), "1980-02-01 12:34:56.5 +00:00:00");
+    assert_eq!(
+        r.calibration[0],
+        Calibration {
+            gain: 200.0,
+            baseline: 1024
+        }
+    );
+    assert_eq!(
+        r.calibration[1],
+        Calibration {
+            gain: 200_000.0,
+            baseline: 1000
+        }
+    );
+    assert_eq!(
+        r.started_at.unwrap().to_string(),
+        "1980-02-01 12:34:56.5 +00:00:00"
+    );
 }
 
 #[test]
@@ -44,7 +61,13 @@ fn minimal_header_gets_wfdb_defaults() {
     let h = parse_header("r 1\nr.dat 16\n").unwrap();
     assert_eq!(h.recording.sample_rate_hz, 250.0);
     assert_eq!(h.recording.leads, ["r_0"]);
-    assert_eq!(h.recording.calibration[0], Calibration { gain: 200.0, baseline: 0 });
+    assert_eq!(
+        h.recording.calibration[0],
+        Calibration {
+            gain: 200.0,
+            baseline: 0
+        }
+    );
     assert_eq!(h.recording.samples_per_lead, None);
 }
 
@@ -93,7 +116,10 @@ fn decodes_format_16_in_blocks_after_the_byte_offset() {
     let mut reader = WfdbReader::new(h, &dat[..]).unwrap();
     let first = reader.next_block(3).unwrap().unwrap();
     assert_eq!(first, vec![vec![-32768, 0, 32767], vec![1, -1, 2]]);
-    assert_eq!(reader.next_block(3).unwrap().unwrap(), vec![vec![12], vec![-2]]);
+    assert_eq!(
+        reader.next_block(3).unwrap().unwrap(),
+        vec![vec![12], vec![-2]]
+    );
     assert!(reader.next_block(3).unwrap().is_none());
 }
 
@@ -103,5 +129,14 @@ fn a_file_shorter_than_its_header_says_is_an_error() {
     let dat = [1u8, 0, 2, 0, 3];
     let mut reader = WfdbReader::new(h, &dat[..]).unwrap();
     let e = read_all(&mut reader).unwrap_err();
-    assert!(matches!(e, FormatError::Truncated { read: 2, promised: 10 }), "{e}");
+    assert!(
+        matches!(
+            e,
+            FormatError::Truncated {
+                read: 2,
+                promised: 10
+            }
+        ),
+        "{e}"
+    );
 }
