@@ -13,7 +13,7 @@ PYTHON := .local/venv/bin/python
 CARGO ?= cargo
 CARGO_PROFILE_FLAG := $(if $(filter release,$(ECG_PROFILE)),--release,)
 
-.PHONY: help run up down status logs install infra-up test lint fmt build clean-data
+.PHONY: help run up down status logs install infra-up test lint fmt build clean-data sim bench
 .PHONY: deploy deploy-ingest deploy-processor deploy-query-api deploy-logs deploy-down deploy-secrets
 
 # `docker compose` (v2) where it exists, else the standalone docker-compose.
@@ -82,3 +82,11 @@ deploy-logs: ## follow the deployment's logs (SERVICES="ingest-1 nginx" for some
 
 deploy-down: ## stop the deployment (its volumes, i.e. the data, stay)
 	$(COMPOSE) down
+
+# A fleet against the local stack (started if needed). SIM_ARGS adds to or
+# overrides the defaults, e.g. `make sim SIM_ARGS="--devices 2000 --chunk-ms 2000"`.
+SIM_ARGS ?=
+sim: up ## load-test the local stack with ecg-sim (200 devices, 12 leads, 500 Hz, 30 s) and verify
+	$(CARGO) run -q --release -p ecg-sim -- \
+	  --ingest http://127.0.0.1:$${ECG_INGEST_PORT:-8080} --query http://127.0.0.1:$${ECG_QUERY_PORT:-8081} \
+	  --devices 200 --leads 12 --rate 500 --duration 30 --ramp-up 10 --verify $(SIM_ARGS)

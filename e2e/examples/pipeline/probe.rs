@@ -1,0 +1,107 @@
+//! Insight freshness: how long from a chunk's 202 until the insights
+//! endpoint counts it. One probe device streams a 12-lead chunk every
+//! `period` while the fleet runs; after each 202 a poller asks
+//! `GET /v1/ecgs/{id}/insights` every 20 ms until lead I's sample count
+//! includes the chunk. The probe's own load is small (two requests per
+//! period plus the polls) next to the fleet's.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ecg_client::Api;
+use ecg_schemas::Units;
+use ecg_schemas::api::{ChunkRequest, CreateEcg};
+use hdrhistogram::Histogram;
+use tokio_util::sync::CancellationToken;
+
+const LEADS: [&str; 12] = [
+    "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6",
+];
+/// Samples per lead per chunk: 0.5 s at 500 Hz.
+const CHUNK: usize = 250;
+/// A poll that never sees its chunk gives up here and counts as this long.
+const GIVE_UP: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Freshness {
+    pub chunks: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Streams until `stop`, then waits for the outstanding polls.
+pub async fn run(api: Api, period: Duration, stop: CancellationToken) -> anyhow::Result<Freshness> {
+    let accepted = api
+        .create_ecg(&CreateEcg {
+            device_id: "bench-probe".into(),
+            sample_rate_hz: 500.0,
+            leads: LEADS.iter().map(|l| l.to_string()).collect(),
+            units: Units::Millivolts,
+            started_at: None,
+            adc: None,
+            signal: None,
+        })
+        .await?;
+    let id = accepted.id;
+    let histogram = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
+        1, 600_000, 3,
+    )?));
+    let mut polls = tokio::task::JoinSet::new();
+    let mut ticker = tokio::time::interval(period);
+    for seq in 0u32.. {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = ticker.tick() => {}
+        }
+        // A sine with a crossing every few samples: the values do not
+        // matter for freshness, only that they are valid.
+        let samples: BTreeMap<String, Vec<f64>> = LEADS
+            .iter()
+            .map(|l| {
+                let column = (0..CHUNK)
+                    .map(|i| ((seq as usize * CHUNK + i) as f64 * 0.3).sin())
+                    .collect();
+                (l.to_string(), column)
+            })
+            .collect();
+        let chunk = ChunkRequest {
+            seq,
+            samples,
+            r#final: false,
+        };
+        api.post_chunk(id, &chunk).await?;
+        let accepted_at = Instant::now();
+        let (api, histogram) = (api.clone(), histogram.clone());
+        let needed = (u64::from(seq) + 1) * CHUNK as u64;
+        polls.spawn(async move {
+            loop {
+                let seen = api
+                    .insights(id)
+                    .await
+                    .ok()
+                    .and_then(|i| i.leads.get("I").map(|l| l.samples))
+                    .unwrap_or(0);
+                let waited = accepted_at.elapsed();
+                if seen >= needed || waited > GIVE_UP {
+                    let ms = waited.as_millis().max(1) as u64;
+                    histogram
+                        .lock()
+                        .expect("not poisoned")
+                        .saturating_record(ms);
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+    }
+    while polls.join_next().await.is_some() {}
+    let h = histogram.lock().expect("not poisoned");
+    Ok(Freshness {
+        chunks: h.len(),
+        p50_ms: h.value_at_quantile(0.5) as f64,
+        p99_ms: h.value_at_quantile(0.99) as f64,
+        max_ms: h.max() as f64,
+    })
+}
