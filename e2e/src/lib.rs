@@ -5,6 +5,7 @@
 //! after the test, so tests run in parallel without seeing each other.
 
 pub mod broker;
+pub mod browser;
 pub mod process;
 pub mod proxy;
 

@@ -7,10 +7,13 @@
 //! - [`store`]: the ClickHouse queries (parameterised, tenant-filtered).
 //! - [`gaps`]: which seqs an ECG still needs (pure arithmetic).
 //! - [`error`]: the API error type, [`error::ApiError`].
+//! - [`dashboard`]: the monitoring web page at `/dashboard`, its assets
+//!   embedded in the binary.
 //!
 //! Token issuance and checking come from the `ecg-auth` crate.
 
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod gaps;
 pub mod routes;
@@ -91,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ecgs/{id}", get(routes::ecg_status))
         .route("/v1/ecgs/{id}/insights", get(routes::ecg_insights))
         .merge(ecg_auth::oauth::routes())
+        .merge(dashboard::routes())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

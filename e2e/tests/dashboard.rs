@@ -1,0 +1,353 @@
+//! The dashboard in a real headless Chromium: a person signs in with the demo
+//! client, finds the ECG this test streamed in the list, opens it, sees every
+//! lead plotted and the zero crossings per lead and per window, and zooms
+//! into a time range. The counts on screen must equal both the API's and one
+//! pass over the signal that was sent (computed here with `ecg-signal`).
+//!
+//! Screenshots go to target/dashboard-*.png; with
+//! `ECG_UPDATE_DOCS_SCREENSHOT=1` the ECG page is also saved as
+//! docs/dashboard.png, the picture in the README.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use ecg_e2e::Stack;
+use ecg_e2e::browser::Browser;
+use ecg_signal::LeadSummary;
+use fantoccini::Locator;
+use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const CHUNK: usize = 1000;
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Recording {
+    fs: f64,
+    units: String,
+    leads: Vec<String>,
+    signals: BTreeMap<String, Vec<f64>>,
+    expected: BTreeMap<String, u64>,
+}
+
+fn recording() -> anyhow::Result<Recording> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/ecg");
+    let data: Value = serde_json::from_slice(&std::fs::read(dir.join("ecgplot_12lead.json"))?)?;
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("ecgplot_12lead.expected.json"))?)?;
+    Ok(Recording {
+        fs: data["meta"]["fs_hz"].as_f64().context("fs_hz")?,
+        units: data["meta"]["units"].as_str().unwrap_or("mV").to_string(),
+        leads: serde_json::from_value(data["meta"]["leads"].clone())?,
+        signals: serde_json::from_value(data["signals"].clone())?,
+        expected: serde_json::from_value(expected["zero_crossings_per_lead"].clone())?,
+    })
+}
+
+/// Crossings per lead per window of `window` samples, by the contract's rule
+/// (a crossing belongs to the window of the sample where it is seen): the
+/// difference of one pass over the prefixes ending at the window bounds.
+fn crossings_per_window(signal: &[f64], window: usize) -> Vec<u64> {
+    let prefix = |end: usize| LeadSummary::of(&signal[..end.min(signal.len())]).crossings;
+    (0..signal.len().div_ceil(window))
+        .map(|k| prefix((k + 1) * window) - prefix(k * window))
+        .collect()
+}
+
+async fn open_ecg(stack: &Stack, token: &str, body: &Value) -> anyhow::Result<Uuid> {
+    let r = stack
+        .http
+        .post(format!("{}/v1/ecgs", stack.ingest))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 202, "opening an ECG: {}", r.status());
+    let created: Value = r.json().await?;
+    Ok(created["id"].as_str().context("id")?.parse()?)
+}
+
+/// Streams the recording as JSON chunks of [`CHUNK`] samples, the last final.
+async fn stream(stack: &Stack, token: &str, rec: &Recording) -> anyhow::Result<Uuid> {
+    let id = open_ecg(
+        stack,
+        token,
+        &json!({"device_id": "dashboard-e2e", "sample_rate_hz": rec.fs,
+                "leads": rec.leads, "units": rec.units}),
+    )
+    .await?;
+    let n = rec.signals[&rec.leads[0]].len();
+    for (seq, start) in (0..n).step_by(CHUNK).enumerate() {
+        let end = (start + CHUNK).min(n);
+        let samples: BTreeMap<&String, &[f64]> = rec
+            .leads
+            .iter()
+            .map(|l| (l, &rec.signals[l][start..end]))
+            .collect();
+        let r = stack
+            .http
+            .post(format!("{}/v1/ecgs/{id}/chunks", stack.ingest))
+            .bearer_auth(token)
+            .json(&json!({"seq": seq, "samples": samples, "final": end == n}))
+            .send()
+            .await?;
+        anyhow::ensure!(r.status() == 202, "chunk {seq}: {}", r.status());
+    }
+    Ok(id)
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
+        PathBuf::from,
+    )
+}
+
+/// What the ECG page shows, read from its DOM in one go.
+const PAGE_STATE: &str = r#"
+const plot = document.getElementById('plot');
+const tracks = [...document.querySelectorAll('#tracks .track')].map((t) => ({
+  lead: t.dataset.lead, points: Number(t.dataset.points),
+  width: t.querySelector('canvas').clientWidth }));
+const counts = {};
+for (const row of document.querySelectorAll('#counts tbody tr[data-lead]')) {
+  const c = {};
+  for (const td of row.querySelectorAll('td[data-field]')) c[td.dataset.field] = Number(td.dataset.value);
+  counts[row.dataset.lead] = c;
+}
+const windows = {};
+for (const td of document.querySelectorAll('#windows td[data-lead]')) {
+  (windows[td.dataset.lead] ||= [])[Number(td.dataset.window)] = Number(td.textContent.replace(/,/g, ''));
+}
+return { state: plot.dataset.state, fetches: Number(plot.dataset.fetches),
+  from_s: Number(plot.dataset.fromS), to_s: Number(plot.dataset.toS),
+  bucket_samples: Number(plot.dataset.bucketSamples),
+  ticks: [...document.querySelectorAll('#axis .tick')].map((t) => t.textContent),
+  status: document.getElementById('ecg-view').dataset.status,
+  window: document.getElementById('windows').dataset.window,
+  total: Number(document.getElementById('total-crossings')?.dataset.value),
+  tracks, counts, windows };
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dashboard_signs_in_and_plots_an_ecg_with_its_crossings_per_lead_and_window()
+-> anyhow::Result<()> {
+    let rec = recording()?;
+    let stack = Stack::start("dashboard").await?;
+    let demo = stack.token("demo", "demo-secret", None).await?;
+    let other = stack.token("other", "other-secret", None).await?;
+    let id = stream(&stack, &demo, &rec).await?;
+    // Another tenant's ECG, which the demo client's dashboard must not list.
+    let hidden = open_ecg(
+        &stack,
+        &other,
+        &json!({"device_id": "other-device", "sample_rate_hz": 250, "leads": ["I"]}),
+    )
+    .await?;
+    let insights = stack
+        .insights_when_complete(&demo, id, Duration::from_secs(60))
+        .await?;
+
+    // What the page must show: one pass over the signal sent, per lead and
+    // per 1 s window (the page's default for a 10 s ECG).
+    let per_sample_window = rec.fs as usize;
+    let windows: BTreeMap<&String, Vec<u64>> = rec
+        .leads
+        .iter()
+        .map(|l| (l, crossings_per_window(&rec.signals[l], per_sample_window)))
+        .collect();
+    for lead in &rec.leads {
+        let once = LeadSummary::of(&rec.signals[lead]).crossings;
+        assert_eq!(once, rec.expected[lead], "lead {lead}: ecg-signal vs expected file");
+        assert_eq!(insights["leads"][lead]["zero_crossings"], once, "lead {lead}: API");
+        assert_eq!(windows[lead].iter().sum::<u64>(), once, "lead {lead}: windows");
+    }
+
+    let browser = Browser::start("dashboard").await?;
+    let result = drive(&browser, &stack, id, hidden, &rec, &windows).await;
+    if result.is_err() {
+        // The state the page was in, for whoever reads the failure.
+        let _ = browser
+            .screenshot(&target_dir().join("dashboard-failure.png"))
+            .await;
+    }
+    browser.close().await?;
+    result?;
+    stack.stop().await
+}
+
+async fn drive(
+    browser: &Browser,
+    stack: &Stack,
+    id: Uuid,
+    hidden: Uuid,
+    rec: &Recording,
+    windows: &BTreeMap<&String, Vec<u64>>,
+) -> anyhow::Result<()> {
+    let c = &browser.client;
+    c.goto(&format!("{}/dashboard", stack.query)).await?;
+
+    // Sign in as a person would: the form, then the overview.
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("client-id"))
+        .await?
+        .send_keys("demo")
+        .await?;
+    c.find(Locator::Id("client-secret"))
+        .await?
+        .send_keys("demo-secret")
+        .await?;
+    c.find(Locator::Id("signin-submit")).await?.click().await?;
+    let row = format!(r#"#ecg-list tr[data-ecg-id="{id}"]"#);
+    browser
+        .wait_until(
+            WAIT,
+            "the streamed ECG in the list, complete",
+            &format!(
+                r#"const r = document.querySelector('{row}');
+                   return !!r && r.dataset.status === 'complete'
+                     && document.getElementById('pipeline').dataset.at !== undefined;"#
+            ),
+        )
+        .await?;
+    let listed = browser
+        .eval(&format!(
+            r#"return !!document.querySelector('#ecg-list tr[data-ecg-id="{hidden}"]');"#
+        ))
+        .await?;
+    assert_eq!(listed, json!(false), "another tenant's ECG is listed");
+    browser
+        .screenshot(&target_dir().join("dashboard-overview.png"))
+        .await?;
+
+    // Open the ECG from the list.
+    c.find(Locator::Css(&format!("{row} a.ecg-link")))
+        .await?
+        .click()
+        .await?;
+    let n_leads = rec.leads.len();
+    browser
+        .wait_until(
+            WAIT,
+            "the plot and the counts",
+            &format!(
+                r#"const p = document.getElementById('plot');
+                   return p.dataset.state === 'ready'
+                     && document.querySelectorAll('#counts tbody tr[data-lead]').length === {n_leads}
+                     && document.querySelectorAll('#windows tbody tr').length > 0;"#
+            ),
+        )
+        .await?;
+    let page = browser.eval(PAGE_STATE).await?;
+    let n = rec.signals[&rec.leads[0]].len();
+    let seconds = n as f64 / rec.fs;
+    assert_eq!(page["status"], "complete");
+    assert_eq!(page["window"], "1s");
+    let plotted: Vec<&str> = page["tracks"]
+        .as_array()
+        .context("tracks")?
+        .iter()
+        .filter_map(|t| t["lead"].as_str())
+        .collect();
+    assert_eq!(plotted, rec.leads, "one track per lead, in order");
+    for t in page["tracks"].as_array().context("tracks")? {
+        let points = t["points"].as_u64().context("points")?;
+        let width = t["width"].as_u64().context("width")?;
+        // Downsampled by the API to about one bucket per pixel column.
+        assert!(
+            points > 100 && points <= width && (points as usize) < n,
+            "lead {}: {points} points on {width} px",
+            t["lead"]
+        );
+    }
+    assert_eq!(page["from_s"], json!(0.0));
+    assert!((page["to_s"].as_f64().context("to_s")? - seconds).abs() < 1e-9);
+    assert!(page["bucket_samples"].as_u64().context("bucket")? > 1);
+    let mut total = 0;
+    for lead in &rec.leads {
+        let expected = rec.expected[lead];
+        total += expected;
+        let shown = &page["counts"][lead];
+        assert_eq!(shown["zero_crossings"], expected, "lead {lead} total shown");
+        assert_eq!(shown["windows_sum"], expected, "lead {lead} windows sum shown");
+        assert_eq!(shown["samples"], n, "lead {lead} samples shown");
+        assert_eq!(page["windows"][lead], json!(windows[lead]), "lead {lead} per window");
+    }
+    assert_eq!(page["total"], total);
+    let picture = target_dir().join("dashboard-ecg.png");
+    browser.screenshot(&picture).await?;
+    if std::env::var_os("ECG_UPDATE_DOCS_SCREENSHOT").is_some() {
+        let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/dashboard.png");
+        std::fs::copy(&picture, &docs)?;
+    }
+
+    // Zoom: drag across the middle quarter of the tracks. The plot must
+    // refetch that range at a finer resolution and label a shorter axis.
+    let tracks = c.find(Locator::Id("tracks")).await?;
+    let drag = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveToElement {
+            element: tracks.clone(),
+            duration: None,
+            x: -100.0,
+            y: 0.0,
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .then(PointerAction::MoveToElement {
+            element: tracks.clone(),
+            duration: Some(Duration::from_millis(200)),
+            x: 150.0,
+            y: 0.0,
+        })
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+    c.perform_actions(drag).await?;
+    browser
+        .wait_until(
+            WAIT,
+            "the zoomed plot",
+            r#"const p = document.getElementById('plot');
+               return p.dataset.state === 'ready' && Number(p.dataset.fetches) >= 2;"#,
+        )
+        .await?;
+    let zoomed = browser.eval(PAGE_STATE).await?;
+    let (from, to) = (
+        zoomed["from_s"].as_f64().context("from_s")?,
+        zoomed["to_s"].as_f64().context("to_s")?,
+    );
+    assert!(
+        from > 0.5 && to < seconds - 0.5 && to - from < seconds / 3.0,
+        "zoomed to {from}..{to} of {seconds} s"
+    );
+    assert!(
+        zoomed["bucket_samples"].as_u64() < page["bucket_samples"].as_u64(),
+        "finer buckets: {} then {}",
+        page["bucket_samples"],
+        zoomed["bucket_samples"]
+    );
+    assert_ne!(zoomed["ticks"], page["ticks"], "the axis is relabelled");
+    for t in zoomed["tracks"].as_array().context("tracks")? {
+        assert!(t["points"].as_u64() > Some(100), "zoomed lead {}", t["lead"]);
+    }
+    browser
+        .screenshot(&target_dir().join("dashboard-zoomed.png"))
+        .await?;
+
+    // Reset goes back to the whole ECG.
+    c.find(Locator::Id("zoom-reset")).await?.click().await?;
+    browser
+        .wait_until(
+            WAIT,
+            "the whole ECG again",
+            r#"const p = document.getElementById('plot');
+               return p.dataset.state === 'ready' && Number(p.dataset.fetches) >= 3
+                 && Number(p.dataset.fromS) === 0;"#,
+        )
+        .await?;
+    Ok(())
+}
