@@ -9,14 +9,13 @@
 //! profile directory; both go away on drop.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use fantoccini::{Client, ClientBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
-use tokio::process::{Child, Command};
 
 /// Viewport of every test browser: wide enough for the plot, tall enough
 /// for a screenshot of an ECG page with 12 leads.
@@ -26,7 +25,7 @@ pub const WINDOW: (u32, u32) = (1280, 1500);
 #[derive(Debug)]
 pub struct Browser {
     pub client: Client,
-    _driver: Child,
+    driver: Child,
     profile: PathBuf,
 }
 
@@ -53,7 +52,6 @@ impl Browser {
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", chromedriver.display()))?;
         let url = format!("http://127.0.0.1:{port}");
@@ -89,7 +87,7 @@ impl Browser {
             .with_context(|| format!("opening a Chromium session through chromedriver at {url}"))?;
         Ok(Browser {
             client,
-            _driver: driver,
+            driver,
             profile,
         })
     }
@@ -131,6 +129,9 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // chromedriver ends the Chromium it started when it exits.
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
