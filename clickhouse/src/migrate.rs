@@ -47,6 +47,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "progress_backfill",
         sql: include_str!("../migrations/0006_progress_backfill.sql"),
     },
+    Migration {
+        version: 7,
+        name: "produced_at",
+        sql: include_str!("../migrations/0007_produced_at.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

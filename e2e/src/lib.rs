@@ -8,6 +8,7 @@ pub mod broker;
 pub mod browser;
 pub mod process;
 pub mod proxy;
+pub mod query;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -116,6 +117,9 @@ impl Stack {
         qc.clickhouse = clickhouse.clone();
         qc.auth.issuer = query.clone();
         qc.auth.key_file = key_dir.0.join("signing-key.pem");
+        qc.pipeline.brokers = brokers.to_string();
+        qc.pipeline.topic = topic.clone();
+        qc.pipeline.group_id = format!("test-{unique}");
         tasks.push(tokio::spawn(ecg_query_api::run_with_listener(
             qc,
             query_listener,

@@ -414,6 +414,7 @@ fn decode(m: &BorrowedMessage<'_>) -> Incoming {
     let pos = Position {
         partition: m.partition(),
         offset: m.offset(),
+        produced_at_ms: m.timestamp().to_millis().unwrap_or(0),
     };
     let key = m
         .key()

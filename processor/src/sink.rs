@@ -54,6 +54,8 @@ struct ChunkLeadRow<'a> {
     kafka_offset: i64,
     #[serde(with = "clickhouse::serde::time::datetime64::millis")]
     processed_at: OffsetDateTime,
+    #[serde(with = "clickhouse::serde::time::datetime64::millis")]
+    produced_at: OffsetDateTime,
 }
 
 #[derive(Debug, Row, Serialize)]
@@ -68,6 +70,8 @@ struct FailedRow<'a> {
     kafka_offset: i64,
     #[serde(with = "clickhouse::serde::time::datetime64::millis")]
     failed_at: OffsetDateTime,
+    #[serde(with = "clickhouse::serde::time::datetime64::millis")]
+    produced_at: OffsetDateTime,
 }
 
 #[derive(Debug, Row, Serialize)]
@@ -259,6 +263,7 @@ impl Sink {
                             kafka_partition: r.pos.partition,
                             kafka_offset: r.pos.offset,
                             processed_at: now,
+                            produced_at: produced_at(r.pos.produced_at_ms),
                         })
                         .await?;
                 }
@@ -278,6 +283,7 @@ impl Sink {
                         kafka_partition: f.pos.partition,
                         kafka_offset: f.pos.offset,
                         failed_at: now,
+                        produced_at: produced_at(f.pos.produced_at_ms),
                     })
                     .await?;
             }
@@ -305,4 +311,11 @@ impl Sink {
         }
         Ok(())
     }
+}
+
+/// A Kafka timestamp as a row's `produced_at`; the epoch when the message had
+/// none (or an impossible one), which readers take as unknown.
+fn produced_at(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }

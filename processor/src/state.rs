@@ -14,11 +14,14 @@ use std::collections::BTreeMap;
 use ecg_schemas::{Chunk, Signal};
 use ecg_signal::{LeadSummary, Sign};
 
-/// Where a message was read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Where a message was read from, and when the gateway produced it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Position {
     pub partition: i32,
     pub offset: i64,
+    /// The message's Kafka timestamp (ms since the epoch), set by the
+    /// gateway's producer when it produced the chunk; 0 when absent.
+    pub produced_at_ms: i64,
 }
 
 /// A chunk ready to be written, with everything its rows need.

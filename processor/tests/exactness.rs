@@ -124,7 +124,7 @@ proptest! {
             let end = (cursor + batch_size).min(log.len());
             let incoming: Vec<Incoming> = (cursor..end)
                 .map(|o| Incoming {
-                    pos: Position { partition: 0, offset: o as i64 },
+                    pos: Position { partition: 0, offset: o as i64, ..Default::default() },
                     key: Some(header().ecg_id),
                     chunk: Ok(log[o].clone()),
                     original: Original::default(),
@@ -188,6 +188,7 @@ fn chunk_after_the_final_one_is_refused() {
             pos: Position {
                 partition: 0,
                 offset: o as i64,
+                ..Default::default()
             },
             key: None,
             chunk: Ok(c),
@@ -213,6 +214,7 @@ fn early_chunk_holds_back_the_commit_until_the_gap_fills() {
         pos: Position {
             partition: 3,
             offset: o,
+            ..Default::default()
         },
         key: None,
         chunk: Ok(c.clone()),
@@ -245,6 +247,7 @@ fn undecodable_message_is_a_failure_not_a_stall() {
             pos: Position {
                 partition: 0,
                 offset: 5,
+                ..Default::default()
             },
             key: Some(Uuid::from_u128(7)),
             chunk: Err("undecodable chunk: not an Arrow IPC stream".into()),
@@ -265,6 +268,7 @@ fn a_complete_ecg_leaves_memory_and_a_late_duplicate_reloads_it() {
         pos: Position {
             partition: 1,
             offset: o,
+            ..Default::default()
         },
         key: None,
         chunk: Ok(c.clone()),

@@ -18,6 +18,55 @@ pub struct Config {
     pub clickhouse: ClickHouseConfig,
     /// Token issuance and checking.
     pub auth: AuthConfig,
+    /// `GET /v1/streams/active`.
+    pub streams: StreamsConfig,
+    /// `GET /v1/pipeline`: the rates' window and where to ask the broker
+    /// for the processor's consumer lag.
+    pub pipeline: PipelineConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamsConfig {
+    /// An ECG is active when the processor wrote to it within this many
+    /// seconds (the default of `within_s`).
+    pub active_within_s: u64,
+}
+
+impl Default for StreamsConfig {
+    fn default() -> Self {
+        StreamsConfig {
+            active_within_s: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Rates are averaged over this many seconds.
+    pub window_s: u64,
+    /// Kafka bootstrap servers, as the processor's `kafka.brokers`.
+    pub brokers: String,
+    /// The chunk topic, as the processor's `kafka.topic`.
+    pub topic: String,
+    /// The processor's consumer group, as its `kafka.group_id`: its committed
+    /// offsets are read (never written) to measure the lag.
+    pub group_id: String,
+    /// How long to wait for the broker before answering `available: false`.
+    pub timeout_ms: u64,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            window_s: 60,
+            brokers: "127.0.0.1:9092".into(),
+            topic: "ecg.chunks".into(),
+            group_id: "ecg-processor".into(),
+            timeout_ms: 1_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -10,8 +10,37 @@ use ecg_schemas::api::ErrorBody;
 pub enum ApiError {
     #[error("no ECG {0}")]
     NotFound(uuid::Uuid),
+    #[error("no device {0:?}")]
+    NoDevice(String),
+    /// A query or path parameter is wrong: 400 naming it.
+    #[error("{message}")]
+    BadParam {
+        field: String,
+        message: String,
+        limit: Option<u64>,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    /// 400 naming `field`.
+    pub fn param(field: &str, message: impl Into<String>) -> Self {
+        ApiError::BadParam {
+            field: field.into(),
+            message: message.into(),
+            limit: None,
+        }
+    }
+
+    /// 400 naming `field` and the limit it exceeds.
+    pub fn over(field: &str, message: impl Into<String>, limit: u64) -> Self {
+        ApiError::BadParam {
+            field: field.into(),
+            message: message.into(),
+            limit: Some(limit),
+        }
+    }
 }
 
 impl From<clickhouse::error::Error> for ApiError {
@@ -23,7 +52,12 @@ impl From<clickhouse::error::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, error, message) = match &self {
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", self.to_string()),
+            ApiError::NotFound(_) | ApiError::NoDevice(_) => {
+                (StatusCode::NOT_FOUND, "not_found", self.to_string())
+            }
+            ApiError::BadParam { .. } => {
+                (StatusCode::BAD_REQUEST, "invalid_param", self.to_string())
+            }
             ApiError::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
                 (
@@ -33,11 +67,15 @@ impl IntoResponse for ApiError {
                 )
             }
         };
+        let (field, limit) = match self {
+            ApiError::BadParam { field, limit, .. } => (Some(field), limit),
+            _ => (None, None),
+        };
         let body = ErrorBody {
             error: error.into(),
             message,
-            field: None,
-            limit: None,
+            field,
+            limit,
         };
         (status, Json(body)).into_response()
     }

@@ -3,9 +3,13 @@
 //!
 //! Modules:
 //! - [`config`]: [`Config`], loaded by figment.
-//! - [`routes`]: the HTTP handlers.
+//! - [`routes`]: the HTTP handlers, one file per resource.
 //! - [`store`]: the ClickHouse queries (parameterised, tenant-filtered).
+//! - [`params`]: strict query-string parsing (400 naming the parameter).
+//! - [`cursor`]: the opaque cursor of the ECG list.
+//! - [`lag`]: the processor's consumer lag, asked of the broker.
 //! - [`gaps`]: which seqs an ECG still needs (pure arithmetic).
+//! - [`openapi`]: the OpenAPI document and Swagger UI.
 //! - [`error`]: the API error type, [`error::ApiError`].
 //! - [`dashboard`]: the monitoring web page at `/dashboard`, its assets
 //!   embedded in the binary.
@@ -13,9 +17,13 @@
 //! Token issuance and checking come from the `ecg-auth` crate.
 
 pub mod config;
+pub mod cursor;
 pub mod dashboard;
 pub mod error;
 pub mod gaps;
+pub mod lag;
+pub mod openapi;
+pub mod params;
 pub mod routes;
 pub mod store;
 
@@ -33,6 +41,7 @@ use tower_http::trace::TraceLayer;
 
 pub use config::Config;
 
+use crate::lag::LagProbe;
 use crate::store::Store;
 
 /// Shared by every handler.
@@ -41,6 +50,11 @@ pub struct AppState {
     pub issuer: Arc<TokenIssuer>,
     pub verifier: Verifier,
     pub store: Store,
+    pub lag: Arc<LagProbe>,
+    /// `streams.active_within_s`.
+    pub active_within_s: u64,
+    /// `pipeline.window_s`.
+    pub pipeline_window_s: u64,
 }
 
 impl FromRef<AppState> for Verifier {
@@ -83,6 +97,9 @@ impl AppState {
             verifier,
             issuer: Arc::new(issuer),
             store: Store::new(config.clickhouse.client()),
+            lag: Arc::new(LagProbe::new(&config.pipeline).context("configuring the lag probe")?),
+            active_within_s: config.streams.active_within_s,
+            pipeline_window_s: config.pipeline.window_s,
         })
     }
 }
@@ -91,9 +108,21 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(routes::healthz))
-        .route("/v1/ecgs/{id}", get(routes::ecg_status))
-        .route("/v1/ecgs/{id}/insights", get(routes::ecg_insights))
+        .route("/v1/ecgs", get(routes::list::list_ecgs))
+        .route("/v1/ecgs/{id}", get(routes::status::ecg_status))
+        .route(
+            "/v1/ecgs/{id}/insights",
+            get(routes::insights::ecg_insights),
+        )
+        .route("/v1/ecgs/{id}/samples", get(routes::samples::ecg_samples))
+        .route(
+            "/v1/devices/{device_id}/insights",
+            get(routes::devices::device_insights),
+        )
+        .route("/v1/streams/active", get(routes::streams::active_streams))
+        .route("/v1/pipeline", get(routes::pipeline::pipeline))
         .merge(ecg_auth::oauth::routes())
+        .merge(openapi::routes())
         .merge(dashboard::routes())
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -10,6 +10,15 @@ use uuid::Uuid;
 
 use crate::samples::Calibration;
 
+pub mod live;
+pub mod query;
+
+pub use live::{
+    ActiveStream, ActiveStreams, ConsumerLag, DeadLettered, DeviceBucket, DeviceInsights, Pipeline,
+    Rate, StatusCounts,
+};
+pub use query::{EcgPage, EcgSummary, LeadSeries, SamplesPage, Window, Windows};
+
 /// Samples of one chunk or a whole signal: lead name to its samples.
 pub type Samples = BTreeMap<String, Vec<f64>>;
 
@@ -127,6 +136,18 @@ pub struct EcgStatus {
     pub chunks_processed: u64,
     /// Samples written to ClickHouse, all leads together (rows of `samples`).
     pub samples_processed: u64,
+    /// Chunks the pipeline has seen: processed, waiting for a gap, or
+    /// refused (distinct seqs).
+    pub chunks_received: u64,
+    /// Samples of the received chunks, all leads together, where known (the
+    /// processor does not record the size of waiting or refused chunks, so
+    /// those count only once written).
+    pub samples_received: u64,
+    /// When the processor last wrote or refused a chunk of this ECG; null
+    /// before it has.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_activity_at: Option<OffsetDateTime>,
     /// The seq of the final chunk, once known.
     pub final_seq: Option<u32>,
     /// The first seq not yet written: chunks 0 to `next_seq - 1` are in
@@ -180,6 +201,9 @@ pub struct Insights {
     pub status: Status,
     pub leads: BTreeMap<String, LeadInsight>,
     pub total_zero_crossings: u64,
+    /// Crossings per time window, when asked for with `?window=`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<Windows>,
 }
 
 /// The body of every 4xx and 5xx answer of the API (OAuth2 errors excepted,

@@ -1,17 +1,18 @@
-//! Status and insights of an ECG, for its tenant only.
+//! `GET /v1/ecgs/{id}`: where an ECG's chunks stand, for its tenant only.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use axum::Json;
 use axum::extract::{Path, State};
 use ecg_auth::{Authorized, EcgRead};
-use ecg_schemas::api::{EcgStatus, FailedChunk, Insights, LeadInsight};
+use ecg_schemas::api::{EcgStatus, ErrorBody, FailedChunk};
 use ecg_schemas::{Status, Units};
-use uuid::Uuid;
+use time::OffsetDateTime;
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::gaps;
+use crate::params;
 use crate::store::{Progress, Written};
 use ecg_clickhouse::EcgRow;
 
@@ -21,22 +22,39 @@ const LISTED_SEQS: usize = 1000;
 const LISTED_FAILURES: u32 = 100;
 
 /// `GET /v1/ecgs/{id}`.
-#[tracing::instrument(skip_all, fields(tenant = %auth.0.tenant, ecg_id = %id))]
+#[utoipa::path(
+    get,
+    path = "/v1/ecgs/{id}",
+    tag = "ecgs",
+    summary = "An ECG's status: chunks received, processed, missing, waiting and refused",
+    params(("id" = String, Path, description = "The ECG id (a UUID)")),
+    responses(
+        (status = 200, description = "The ECG's status", body = EcgStatus),
+        (status = 400, description = "Malformed id (`field` names it)", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "The token lacks scope ecg:read", body = ErrorBody),
+        (status = 404, description = "No such ECG for the caller's tenant", body = ErrorBody),
+    ),
+    security(("bearer" = ["ecg:read"]))
+)]
+#[tracing::instrument(skip_all, fields(tenant = %auth.0.tenant, ecg_id = %raw_id))]
 pub async fn ecg_status(
     State(state): State<AppState>,
     auth: Authorized<EcgRead>,
-    Path(id): Path<Uuid>,
+    Path(raw_id): Path<String>,
 ) -> Result<Json<EcgStatus>, ApiError> {
+    let id = params::ecg_id(&raw_id)?;
     let tenant = &auth.0.tenant;
     let ecg = state
         .store
         .ecg(tenant, id)
         .await?
         .ok_or(ApiError::NotFound(id))?;
-    let (written, progress, failed) = tokio::try_join!(
+    let (written, progress, failed, activity) = tokio::try_join!(
         state.store.written(tenant, id),
         state.store.progress(tenant, id),
-        state.store.failed_chunks(tenant, id, LISTED_FAILURES)
+        state.store.failed_chunks(tenant, id, LISTED_FAILURES),
+        state.store.activity(tenant, id)
     )?;
     let position = position(&ecg, &written, progress);
     let failed_count = failed.first().map_or(0, |f| f.total);
@@ -47,6 +65,18 @@ pub async fn ecg_status(
         position.final_seq,
         LISTED_SEQS,
     );
+    // Received: the written prefix (lead_chunks is gapless), plus the seqs
+    // waiting beyond it and the refused ones not written since.
+    let beyond: BTreeSet<u32> = position
+        .waiting
+        .iter()
+        .chain(&activity.failed_seqs)
+        .copied()
+        .filter(|&s| u64::from(s) >= written.chunks)
+        .collect();
+    let chunks_received = written.chunks + beyond.len() as u64;
+    let last_activity_at =
+        (activity.last_at > OffsetDateTime::UNIX_EPOCH).then_some(activity.last_at);
     let adc = ecg
         .calibration()
         .map(|c| ecg.leads.iter().cloned().zip(c).collect());
@@ -61,6 +91,10 @@ pub async fn ecg_status(
         started_at: ecg.started_at,
         chunks_processed: written.chunks,
         samples_processed: written.samples,
+        chunks_received,
+        // The processor records no size for chunks it holds or refused.
+        samples_received: written.samples,
+        last_activity_at,
         final_seq: position.final_seq,
         next_seq: position.next_seq,
         missing_seqs: missing.seqs,
@@ -79,80 +113,19 @@ pub async fn ecg_status(
     }))
 }
 
-/// `GET /v1/ecgs/{id}/insights`.
-#[tracing::instrument(skip_all, fields(tenant = %auth.0.tenant, ecg_id = %id))]
-pub async fn ecg_insights(
-    State(state): State<AppState>,
-    auth: Authorized<EcgRead>,
-    Path(id): Path<Uuid>,
-) -> Result<Json<Insights>, ApiError> {
-    let tenant = &auth.0.tenant;
-    let ecg = state
-        .store
-        .ecg(tenant, id)
-        .await?
-        .ok_or(ApiError::NotFound(id))?;
-    let (written, progress, failed, totals) = tokio::try_join!(
-        state.store.written(tenant, id),
-        state.store.progress(tenant, id),
-        state.store.failed_count(tenant, id),
-        state.store.lead_totals(tenant, id)
-    )?;
-    let status = status_of(&position(&ecg, &written, progress), failed);
-    // Every declared lead appears, with zeros until its first chunk lands.
-    let mut leads: BTreeMap<String, LeadInsight> = ecg
-        .leads
-        .iter()
-        .map(|l| {
-            let insight = LeadInsight {
-                samples: 0,
-                zero_crossings: 0,
-                zero_crossing_rate_hz: 0.0,
-            };
-            (l.clone(), insight)
-        })
-        .collect();
-    for t in totals {
-        let rate = if t.samples == 0 {
-            0.0
-        } else {
-            t.zero_crossings as f64 * ecg.sample_rate_hz / t.samples as f64
-        };
-        leads.insert(
-            t.lead,
-            LeadInsight {
-                samples: t.samples,
-                zero_crossings: t.zero_crossings,
-                zero_crossing_rate_hz: rate,
-            },
-        );
-    }
-    Ok(Json(Insights {
-        id,
-        status,
-        total_zero_crossings: leads.values().map(|l| l.zero_crossings).sum(),
-        leads,
-    }))
-}
-
-/// `GET /healthz`: the process is up.
-pub async fn healthz() -> &'static str {
-    "ok"
-}
-
 /// Where an ECG's chunks stand.
 #[derive(Debug, Clone, PartialEq)]
-struct Position {
+pub(crate) struct Position {
     /// Chunks `0..next_seq` are written.
-    next_seq: u32,
+    pub(crate) next_seq: u32,
     /// Received seqs held back for a gap, ascending, all `>= next_seq`.
-    waiting: Vec<u32>,
-    final_seq: Option<u32>,
+    pub(crate) waiting: Vec<u32>,
+    pub(crate) final_seq: Option<u32>,
 }
 
 /// Combines the registry row, the processor's `ecg_progress` row (absent
 /// until the processor has written one for this ECG) and `lead_chunks`.
-fn position(ecg: &EcgRow, written: &Written, progress: Option<Progress>) -> Position {
+pub(crate) fn position(ecg: &EcgRow, written: &Written, progress: Option<Progress>) -> Position {
     // The processor writes ecg_progress only after a batch's insert has
     // returned, so every sample of the chunks below its next seq can be
     // read. lead_chunks alone is not enough: its view can commit before the
@@ -179,7 +152,7 @@ fn position(ecg: &EcgRow, written: &Written, progress: Option<Progress>) -> Posi
 
 /// An ECG's status. Complete wins over failed: a client that resent a
 /// refused chunk gets its ECG completed, and the old refusal stays listed.
-fn status_of(p: &Position, failed: u64) -> Status {
+pub(crate) fn status_of(p: &Position, failed: u64) -> Status {
     match p.final_seq {
         Some(f) if p.next_seq > f => Status::Complete,
         _ if failed > 0 => Status::Failed,
@@ -191,7 +164,7 @@ fn status_of(p: &Position, failed: u64) -> Status {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::OffsetDateTime;
+    use uuid::Uuid;
 
     fn ecg(final_seq: Option<u32>) -> EcgRow {
         EcgRow {

@@ -4,6 +4,20 @@
 //! two ReplacingMergeTree tables are read so that unmerged duplicates cannot
 //! show (newest `ecg_progress` row, `LIMIT 1 BY` on `failed_chunks`).
 
+mod activity;
+mod devices;
+mod list;
+mod live;
+mod samples;
+mod windows;
+
+pub use activity::Activity;
+pub use devices::{BucketCrossings, BucketVolume};
+pub use list::{ListFilter, ListRow};
+pub use live::{ActiveRow, PipelineRow, StatusRow};
+pub use samples::Bucket;
+pub use windows::WindowCount;
+
 use clickhouse::{Client, Row};
 use ecg_clickhouse::EcgRow;
 use serde::Deserialize;
@@ -51,7 +65,7 @@ pub struct LeadTotals {
 
 #[derive(Clone)]
 pub struct Store {
-    client: Client,
+    pub(crate) client: Client,
 }
 
 impl std::fmt::Debug for Store {

@@ -1,0 +1,93 @@
+//! Helpers for the query API's tests: open and stream ECGs through the
+//! gateway, and read the API as a client would.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, ensure};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::{Stack, wait_for};
+
+impl Stack {
+    /// Opens an ECG (`POST /v1/ecgs` with `body`) and returns its id.
+    pub async fn open_ecg(&self, token: &str, body: Value) -> anyhow::Result<Uuid> {
+        let r = self
+            .http
+            .post(format!("{}/v1/ecgs", self.ingest))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await?;
+        let status = r.status();
+        let created: Value = r.json().await?;
+        ensure!(status.is_success(), "POST /v1/ecgs: {status} {created}");
+        created["id"]
+            .as_str()
+            .context("no id")?
+            .parse()
+            .context("id is not a UUID")
+    }
+
+    /// Sends one JSON chunk (`samples`: lead name to values).
+    pub async fn send_chunk(
+        &self,
+        token: &str,
+        id: Uuid,
+        seq: u32,
+        samples: Value,
+        last: bool,
+    ) -> anyhow::Result<()> {
+        let r = self
+            .http
+            .post(format!("{}/v1/ecgs/{id}/chunks", self.ingest))
+            .bearer_auth(token)
+            .json(&json!({"seq": seq, "samples": samples, "final": last}))
+            .send()
+            .await?;
+        let status = r.status();
+        ensure!(
+            status.is_success(),
+            "chunk {seq}: {status} {}",
+            r.text().await?
+        );
+        Ok(())
+    }
+
+    /// `GET` on the query API: the status code and the JSON body (null when
+    /// the body is not JSON).
+    pub async fn get_json(&self, token: Option<&str>, path: &str) -> anyhow::Result<(u16, Value)> {
+        let mut req = self.http.get(format!("{}{path}", self.query));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await?;
+        let status = r.status().as_u16();
+        let bytes = r.bytes().await?;
+        Ok((
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        ))
+    }
+
+    /// Waits until the ECG's status is `complete` and every sample of it is
+    /// readable in `samples` (`expected_rows`, all leads together).
+    pub async fn wait_complete(
+        &self,
+        token: &str,
+        id: Uuid,
+        expected_rows: u64,
+    ) -> anyhow::Result<()> {
+        wait_for(Duration::from_secs(60), "the ECG to complete", || async {
+            let (_, status) = self
+                .get_json(Some(token), &format!("/v1/ecgs/{id}"))
+                .await?;
+            ensure!(status["status"] != "failed", "ECG failed: {status}");
+            let rows = self
+                .count("SELECT count() FROM samples WHERE ecg_id = ?", id)
+                .await?;
+            Ok(status["status"] == "complete" && rows == expected_rows)
+        })
+        .await
+    }
+}

@@ -1,0 +1,69 @@
+//! The query API's OpenAPI 3.1 document, generated from the handlers'
+//! annotations and the `ecg-schemas` types, at `/openapi.json`, and Swagger
+//! UI (vendored in the binary: no CDN) at `/docs`.
+
+use axum::Router;
+use ecg_schemas::api::{
+    ActiveStream, ActiveStreams, ConsumerLag, DeadLettered, DeviceBucket, DeviceInsights, EcgPage,
+    EcgStatus, EcgSummary, ErrorBody, FailedChunk, Insights, LeadInsight, LeadSeries, Pipeline,
+    Rate, SamplesPage, Status, StatusCounts, Units, Window, Windows,
+};
+use ecg_schemas::samples::Calibration;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::AppState;
+use crate::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ecg-stream query API",
+        description = "Read ECGs: the list, each ECG's status, zero-crossing insights (totals and per time window), samples for plotting (JSON or Arrow IPC), per-device insights, live streams and pipeline health. Every endpoint but `/healthz` needs a bearer token with scope `ecg:read` (from `POST /oauth/token`, client credentials, or a configured OAuth2/OIDC provider) and sees the token's tenant only.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        routes::list::list_ecgs,
+        routes::status::ecg_status,
+        routes::insights::ecg_insights,
+        routes::samples::ecg_samples,
+        routes::devices::device_insights,
+        routes::streams::active_streams,
+        routes::pipeline::pipeline,
+        routes::healthz,
+    ),
+    components(schemas(
+        EcgPage, EcgSummary, EcgStatus, FailedChunk, Insights, LeadInsight, Windows, Window,
+        SamplesPage, LeadSeries, DeviceInsights, DeviceBucket, ActiveStreams, ActiveStream,
+        Pipeline, Rate, ConsumerLag, DeadLettered, StatusCounts, Status, Units, Calibration,
+        ErrorBody
+    )),
+    modifiers(&BearerAuth),
+    tags((name = "ecgs", description = "ECGs, their status, insights and samples"),
+         (name = "live", description = "Devices, live streams and the pipeline, for dashboards"),
+         (name = "operations", description = "Health"))
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                utoipa::openapi::security::HttpBuilder::from(Http::new(HttpAuthScheme::Bearer))
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// `/openapi.json` and `/docs`, to merge into the API's router.
+pub fn routes() -> Router<AppState> {
+    Router::from(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+}

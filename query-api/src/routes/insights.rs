@@ -1,0 +1,194 @@
+//! `GET /v1/ecgs/{id}/insights`: per-lead totals from `lead_chunks` (the
+//! processor's running totals) and, with `?window=`, exact crossings per
+//! time window computed from `samples` (see `store::windows`).
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use ecg_auth::{Authorized, EcgRead};
+use ecg_schemas::api::{ErrorBody, Insights, LeadInsight, Window, Windows};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::params::{self, Params};
+use crate::routes::status::{position, status_of};
+use crate::store::LeadTotals;
+use ecg_clickhouse::EcgRow;
+
+/// The window lengths offered, in seconds.
+pub const WINDOWS: &[(&str, u64)] = &[("1s", 1), ("10s", 10), ("1m", 60)];
+/// At most this many windows per answer.
+const MAX_WINDOWS: u64 = 100_000;
+
+/// `GET /v1/ecgs/{id}/insights`.
+#[utoipa::path(
+    get,
+    path = "/v1/ecgs/{id}/insights",
+    tag = "ecgs",
+    summary = "Per-lead zero crossings, optionally per time window",
+    description = "Totals per lead (samples, zero crossings, zero-crossing rate). With `window`, also the exact crossings of every window of that length from the ECG's first sample (or within `from`..`to`), empty windows included; over the whole ECG each lead's windows sum to its total. A crossing belongs to the window of the sample where the new sign is seen.",
+    params(
+        ("id" = String, Path, description = "The ECG id (a UUID)"),
+        ("window" = Option<String>, Query, description = "Window length: 1s, 10s or 1m"),
+        ("from" = Option<String>, Query, description = "RFC 3339; windows from the one holding this time (with `window`)"),
+        ("to" = Option<String>, Query, description = "RFC 3339, exclusive (with `window`)"),
+    ),
+    responses(
+        (status = 200, description = "The ECG's insights", body = Insights),
+        (status = 400, description = "A malformed parameter (`field` names it)", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "The token lacks scope ecg:read", body = ErrorBody),
+        (status = 404, description = "No such ECG for the caller's tenant", body = ErrorBody),
+    ),
+    security(("bearer" = ["ecg:read"]))
+)]
+#[tracing::instrument(skip_all, fields(tenant = %auth.0.tenant, ecg_id = %raw_id))]
+pub async fn ecg_insights(
+    State(state): State<AppState>,
+    auth: Authorized<EcgRead>,
+    Path(raw_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Insights>, ApiError> {
+    let id = params::ecg_id(&raw_id)?;
+    let q = Params::parse(query.as_deref(), &["window", "from", "to"])?;
+    let window = q.choice("window", WINDOWS)?;
+    let (from, to) = (q.time("from")?, q.time("to")?);
+    params::check_range(from, to)?;
+    if window.is_none() && (from.is_some() || to.is_some()) {
+        return Err(ApiError::param("window", "from and to need a window"));
+    }
+    let tenant = &auth.0.tenant;
+    let ecg = state
+        .store
+        .ecg(tenant, id)
+        .await?
+        .ok_or(ApiError::NotFound(id))?;
+    let (written, progress, failed, totals) = tokio::try_join!(
+        state.store.written(tenant, id),
+        state.store.progress(tenant, id),
+        state.store.failed_count(tenant, id),
+        state.store.lead_totals(tenant, id)
+    )?;
+    let status = status_of(&position(&ecg, &written, progress), failed);
+    let windows = match window {
+        None => None,
+        Some((name, secs)) => {
+            let end = totals.iter().map(|t| t.samples).max().unwrap_or(0);
+            let from = from.map_or(0, |t| {
+                params::index_at(t, ecg.started_at, ecg.sample_rate_hz)
+            });
+            let to = to
+                .map_or(end, |t| {
+                    params::index_at(t, ecg.started_at, ecg.sample_rate_hz)
+                })
+                .min(end);
+            Some(windows(&state, tenant, id, &ecg, (name, secs), from, to).await?)
+        }
+    };
+    let leads = lead_insights(&ecg, totals);
+    Ok(Json(Insights {
+        id,
+        status,
+        total_zero_crossings: leads.values().map(|l| l.zero_crossings).sum(),
+        leads,
+        windows,
+    }))
+}
+
+/// Every declared lead, with zeros until its first chunk lands.
+fn lead_insights(ecg: &EcgRow, totals: Vec<LeadTotals>) -> BTreeMap<String, LeadInsight> {
+    let mut leads: BTreeMap<String, LeadInsight> = ecg
+        .leads
+        .iter()
+        .map(|l| {
+            let insight = LeadInsight {
+                samples: 0,
+                zero_crossings: 0,
+                zero_crossing_rate_hz: 0.0,
+            };
+            (l.clone(), insight)
+        })
+        .collect();
+    for t in totals {
+        let rate = if t.samples == 0 {
+            0.0
+        } else {
+            t.zero_crossings as f64 * ecg.sample_rate_hz / t.samples as f64
+        };
+        leads.insert(
+            t.lead,
+            LeadInsight {
+                samples: t.samples,
+                zero_crossings: t.zero_crossings,
+                zero_crossing_rate_hz: rate,
+            },
+        );
+    }
+    leads
+}
+
+/// The windows holding samples `from..to`, each with every lead's count.
+async fn windows(
+    state: &AppState,
+    tenant: &str,
+    id: Uuid,
+    ecg: &EcgRow,
+    (name, secs): (&'static str, u64),
+    from: u64,
+    to: u64,
+) -> Result<Windows, ApiError> {
+    let per_window = secs as f64 * ecg.sample_rate_hz;
+    let window_of = |index: u64| (index as f64 / per_window).floor() as u64;
+    let range = if from < to {
+        window_of(from)..window_of(to - 1) + 1
+    } else {
+        0..0
+    };
+    if range.end - range.start > MAX_WINDOWS {
+        return Err(ApiError::over(
+            "window",
+            format!("at most {MAX_WINDOWS} windows per request: use a longer window or from/to"),
+            MAX_WINDOWS,
+        ));
+    }
+    let counts = if range.is_empty() {
+        Vec::new()
+    } else {
+        state
+            .store
+            .crossing_windows(tenant, id, per_window, from, to)
+            .await?
+    };
+    let zeros: BTreeMap<String, u64> = ecg.leads.iter().map(|l| (l.clone(), 0)).collect();
+    let mut series: Vec<Window> = range
+        .clone()
+        .map(|k| {
+            let start_s = (k * secs) as f64;
+            Window {
+                start: params::time_of(
+                    (start_s * ecg.sample_rate_hz) as u64,
+                    ecg.started_at,
+                    ecg.sample_rate_hz,
+                ),
+                start_s,
+                leads: zeros.clone(),
+            }
+        })
+        .collect();
+    for c in counts {
+        let slot = c
+            .window
+            .checked_sub(range.start)
+            .and_then(|i| series.get_mut(i as usize));
+        if let Some(w) = slot {
+            *w.leads.entry(c.lead).or_default() += c.crossings;
+        }
+    }
+    Ok(Windows {
+        window: name.into(),
+        window_s: secs as f64,
+        series,
+    })
+}

@@ -1,0 +1,138 @@
+//! `GET /v1/ecgs`: one query that pages the tenant's ECGs with their status.
+//!
+//! The status is computed in SQL because the list filters and pages on it.
+//! It follows `routes::status::status_of` rule for rule (the e2e test
+//! `query_list` checks both agree on every ECG): complete once the written
+//! prefix passes the final seq, else failed if a chunk was refused, else
+//! processing once the final seq is known, else receiving.
+
+use clickhouse::Row;
+use serde::Deserialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::Store;
+use crate::cursor::Cursor;
+
+/// One ECG of a page, as the list query returns it.
+#[derive(Debug, Clone, Row, Deserialize)]
+pub struct ListRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub ecg_id: Uuid,
+    pub device_id: String,
+    pub sample_rate_hz: f64,
+    pub leads: Vec<String>,
+    pub units: String,
+    #[serde(with = "clickhouse::serde::time::datetime64::micros")]
+    pub started_at: OffsetDateTime,
+    /// The cursor's time key, exactly as compared in SQL.
+    pub started_at_us: i64,
+    pub status: String,
+    /// 0 (the epoch) when nothing was processed yet.
+    #[serde(with = "clickhouse::serde::time::datetime64::millis")]
+    pub last_activity_at: OffsetDateTime,
+    pub chunks: u64,
+    pub samples: u64,
+    pub failed: u64,
+}
+
+/// The list's filters, already validated.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub device_id: Option<String>,
+    pub status: Option<&'static str>,
+    pub from_us: Option<i64>,
+    pub to_us: Option<i64>,
+    pub after: Option<Cursor>,
+    pub limit: u64,
+}
+
+/// Per ECG of the tenant (in CTE `e`): status and counts, as columns `status`,
+/// `chunks`, `samples`, `failed`, `last_activity_at`. Shared with the status
+/// counts of `/v1/pipeline`.
+pub(crate) const STATUS_CTES: &str = "
+p AS (SELECT ecg_id, 1 AS has_progress,
+             argMax(next_seq, updated_at) AS next_seq,
+             argMax(final_seq, updated_at) AS p_final
+      FROM ecg_progress WHERE tenant = {t:String} AND ecg_id IN (SELECT ecg_id FROM e)
+      GROUP BY ecg_id),
+w AS (SELECT ecg_id, uniqExact(seq) AS chunks, sum(samples) AS samples,
+             max(is_final) AS final_seen, maxIf(seq, is_final) AS w_final,
+             max(processed_at) AS w_last
+      FROM lead_chunks WHERE tenant = {t:String} AND ecg_id IN (SELECT ecg_id FROM e)
+      GROUP BY ecg_id),
+f AS (SELECT ecg_id, count() AS failed, max(failed_at) AS f_last
+      FROM (SELECT ecg_id, failed_at FROM failed_chunks
+            WHERE tenant = {t:String} AND ecg_id IN (SELECT ecg_id FROM e)
+            ORDER BY failed_at DESC
+            LIMIT 1 BY ecg_id, kafka_topic, kafka_partition, kafka_offset)
+      GROUP BY ecg_id),
+s AS (SELECT ecg_id, device_id, sample_rate_hz, leads, units, started_at, final_seq,
+             w.chunks AS chunks, w.samples AS samples, f.failed AS failed,
+             greatest(w.w_last, f.f_last) AS last_activity_at,
+             coalesce(e.final_seq, p.p_final, if(w.final_seen, w.w_final, NULL)) AS known_final,
+             if(p.has_progress = 1, p.next_seq, 0) AS written_next,
+             multiIf(known_final IS NOT NULL AND written_next > known_final, 'complete',
+                     f.failed > 0, 'failed',
+                     known_final IS NOT NULL, 'processing',
+                     'receiving') AS status
+      FROM e LEFT JOIN p USING (ecg_id) LEFT JOIN w USING (ecg_id) LEFT JOIN f USING (ecg_id)
+      SETTINGS join_use_nulls = 0)";
+
+/// The tenant's ECGs, one row each (a whole upload's second row wins).
+pub(crate) const ECGS_CTE: &str = "
+e AS (SELECT ecg_id, device_id, sample_rate_hz, leads, units, started_at, final_seq
+      FROM ecgs WHERE tenant = {t:String} AND {filters:Bool}
+      ORDER BY isNull(final_seq), created_at DESC
+      LIMIT 1 BY ecg_id)";
+
+impl Store {
+    /// One page of the tenant's ECGs, newest first; `limit + 1` rows at most
+    /// so the caller knows whether another page follows.
+    pub async fn list(
+        &self,
+        tenant: &str,
+        f: &ListFilter,
+    ) -> clickhouse::error::Result<Vec<ListRow>> {
+        // Optional filters are bound too: absent ones are bound as NULL and
+        // the condition is written to be true for NULL.
+        let ecgs = ECGS_CTE.replace(
+            "{filters:Bool}",
+            "({device:Nullable(String)} IS NULL OR device_id = {device:Nullable(String)})
+             AND ({from:Nullable(Int64)} IS NULL OR started_at >= fromUnixTimestamp64Micro(assumeNotNull({from:Nullable(Int64)}), 'UTC'))
+             AND ({to:Nullable(Int64)} IS NULL OR started_at < fromUnixTimestamp64Micro(assumeNotNull({to:Nullable(Int64)}), 'UTC'))",
+        );
+        let sql = [
+            "WITH ",
+            &ecgs,
+            ",",
+            STATUS_CTES,
+            "
+             SELECT ecg_id, device_id, sample_rate_hz, leads, units, started_at,
+                    toUnixTimestamp64Micro(started_at) AS started_at_us, status,
+                    last_activity_at, chunks, samples, failed
+             FROM s
+             WHERE ({status:Nullable(String)} IS NULL OR status = {status:Nullable(String)})
+               AND ({after_us:Nullable(Int64)} IS NULL
+                    OR (started_at_us, ecg_id) < (assumeNotNull({after_us:Nullable(Int64)}), {after_id:UUID}))
+             ORDER BY started_at_us DESC, ecg_id DESC
+             LIMIT {limit:UInt64}",
+        ]
+        .concat();
+        self.client
+            .query(&sql)
+            .param("t", tenant)
+            .param("device", f.device_id.as_deref())
+            .param("from", f.from_us)
+            .param("to", f.to_us)
+            .param("status", f.status)
+            .param("after_us", f.after.map(|c| c.started_at_us))
+            .param(
+                "after_id",
+                f.after.map_or(Uuid::nil(), |c| c.id).to_string(),
+            )
+            .param("limit", f.limit + 1)
+            .fetch_all()
+            .await
+    }
+}
