@@ -263,7 +263,7 @@ async fn drive(
             t["lead"]
         );
     }
-    assert_eq!(page["from_s"], json!(0.0));
+    assert_eq!(page["from_s"].as_f64(), Some(0.0));
     assert!((page["to_s"].as_f64().context("to_s")? - seconds).abs() < 1e-9);
     assert!(page["bucket_samples"].as_u64().context("bucket")? > 1);
     let mut total = 0;
@@ -280,7 +280,9 @@ async fn drive(
     let picture = target_dir().join("dashboard-ecg.png");
     browser.screenshot(&picture).await?;
     if std::env::var_os("ECG_UPDATE_DOCS_SCREENSHOT").is_some() {
-        let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/dashboard.png");
+        let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs");
+        std::fs::create_dir_all(&docs)?;
+        let docs = docs.join("dashboard.png");
         std::fs::copy(&picture, &docs)?;
     }
 

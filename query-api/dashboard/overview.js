@@ -153,6 +153,12 @@ function drawSpark(canvas) {
     ctx.beginPath();
     history.forEach((p, i) => (i ? ctx.lineTo(x(i), y(p[key])) : ctx.moveTo(x(i), y(p[key]))));
     ctx.stroke();
+    // The newest point as a dot: with one refresh so far there is no line yet.
+    const last = history[history.length - 1];
+    ctx.fillStyle = color;
+    ctx.beginPath();
+    ctx.arc(x(history.length - 1), y(last[key]), 2.5, 0, 2 * Math.PI);
+    ctx.fill();
   };
   line('ingest', colors.bar);
   line('done', colors.signal);
