@@ -56,13 +56,17 @@ impl Browser {
             .with_context(|| format!("starting {}", chromedriver.display()))?;
         let url = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
-        crate::wait_for(Duration::from_secs(20), "chromedriver to be ready", || async {
-            let Ok(r) = http.get(format!("{url}/status")).send().await else {
-                return Ok(false);
-            };
-            let body: serde_json::Value = r.json().await.unwrap_or_default();
-            Ok(body["value"]["ready"] == true)
-        })
+        crate::wait_for(
+            Duration::from_secs(20),
+            "chromedriver to be ready",
+            || async {
+                let Ok(r) = http.get(format!("{url}/status")).send().await else {
+                    return Ok(false);
+                };
+                let body: serde_json::Value = r.json().await.unwrap_or_default();
+                Ok(body["value"]["ready"] == true)
+            },
+        )
         .await?;
 
         let profile = std::env::temp_dir().join(format!(

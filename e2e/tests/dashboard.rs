@@ -134,6 +134,8 @@ return { state: plot.dataset.state, fetches: Number(plot.dataset.fetches),
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dashboard_signs_in_and_plots_an_ecg_with_its_crossings_per_lead_and_window()
 -> anyhow::Result<()> {
+    // First, so a machine without Chromium fails at once, saying what to install.
+    let browser = Browser::start("dashboard").await?;
     let rec = recording()?;
     let stack = Stack::start("dashboard").await?;
     let demo = stack.token("demo", "demo-secret", None).await?;
@@ -160,12 +162,21 @@ async fn dashboard_signs_in_and_plots_an_ecg_with_its_crossings_per_lead_and_win
         .collect();
     for lead in &rec.leads {
         let once = LeadSummary::of(&rec.signals[lead]).crossings;
-        assert_eq!(once, rec.expected[lead], "lead {lead}: ecg-signal vs expected file");
-        assert_eq!(insights["leads"][lead]["zero_crossings"], once, "lead {lead}: API");
-        assert_eq!(windows[lead].iter().sum::<u64>(), once, "lead {lead}: windows");
+        assert_eq!(
+            once, rec.expected[lead],
+            "lead {lead}: ecg-signal vs expected file"
+        );
+        assert_eq!(
+            insights["leads"][lead]["zero_crossings"], once,
+            "lead {lead}: API"
+        );
+        assert_eq!(
+            windows[lead].iter().sum::<u64>(),
+            once,
+            "lead {lead}: windows"
+        );
     }
 
-    let browser = Browser::start("dashboard").await?;
     let result = drive(&browser, &stack, id, hidden, &rec, &windows).await;
     if result.is_err() {
         // The state the page was in, for whoever reads the failure.
@@ -189,18 +200,22 @@ async fn drive(
     let c = &browser.client;
     c.goto(&format!("{}/dashboard", stack.query)).await?;
 
-    // Sign in as a person would: the form, then the overview.
+    // Sign in as a person would: a wrong secret is refused on the form,
+    // the right one leads to the overview.
     c.wait()
         .at_most(WAIT)
         .for_element(Locator::Id("client-id"))
-        .await?
-        .send_keys("demo")
         .await?;
-    c.find(Locator::Id("client-secret"))
-        .await?
-        .send_keys("demo-secret")
+    sign_in(browser, "demo", "wrong-secret").await?;
+    browser
+        .wait_until(
+            WAIT,
+            "the refusal on the sign-in form",
+            r#"return document.getElementById('signin-error').textContent.startsWith('Sign-in failed')
+                 && !document.getElementById('signin').hidden;"#,
+        )
         .await?;
-    c.find(Locator::Id("signin-submit")).await?.click().await?;
+    sign_in(browser, "demo", "demo-secret").await?;
     let row = format!(r#"#ecg-list tr[data-ecg-id="{id}"]"#);
     browser
         .wait_until(
@@ -272,9 +287,16 @@ async fn drive(
         total += expected;
         let shown = &page["counts"][lead];
         assert_eq!(shown["zero_crossings"], expected, "lead {lead} total shown");
-        assert_eq!(shown["windows_sum"], expected, "lead {lead} windows sum shown");
+        assert_eq!(
+            shown["windows_sum"], expected,
+            "lead {lead} windows sum shown"
+        );
         assert_eq!(shown["samples"], n, "lead {lead} samples shown");
-        assert_eq!(page["windows"][lead], json!(windows[lead]), "lead {lead} per window");
+        assert_eq!(
+            page["windows"][lead],
+            json!(windows[lead]),
+            "lead {lead} per window"
+        );
     }
     assert_eq!(page["total"], total);
     let picture = target_dir().join("dashboard-ecg.png");
@@ -334,7 +356,11 @@ async fn drive(
     );
     assert_ne!(zoomed["ticks"], page["ticks"], "the axis is relabelled");
     for t in zoomed["tracks"].as_array().context("tracks")? {
-        assert!(t["points"].as_u64() > Some(100), "zoomed lead {}", t["lead"]);
+        assert!(
+            t["points"].as_u64() > Some(100),
+            "zoomed lead {}",
+            t["lead"]
+        );
     }
     browser
         .screenshot(&target_dir().join("dashboard-zoomed.png"))
@@ -351,5 +377,46 @@ async fn drive(
                  && Number(p.dataset.fromS) === 0;"#,
         )
         .await?;
+
+    // A token the API refuses (as after a key rotation) brings the sign-in
+    // form back with the reason, and signing in again returns to the page.
+    browser
+        .eval(
+            r#"const key = 'ecg-stream.dashboard.token';
+               const s = JSON.parse(sessionStorage.getItem(key));
+               s.access_token = 'not-a-token';
+               sessionStorage.setItem(key, JSON.stringify(s));
+               location.hash = '#/';
+               return true;"#,
+        )
+        .await?;
+    browser
+        .wait_until(
+            WAIT,
+            "the sign-in form after a 401",
+            r#"return !document.getElementById('signin').hidden
+                 && document.getElementById('signin-error').textContent.includes('refused the token');"#,
+        )
+        .await?;
+    sign_in(browser, "demo", "demo-secret").await?;
+    browser
+        .wait_until(
+            WAIT,
+            "the overview again",
+            &format!(r#"return !!document.querySelector('{row}');"#),
+        )
+        .await
+}
+
+/// Types the credentials into the sign-in form and submits it.
+async fn sign_in(browser: &Browser, client: &str, secret: &str) -> anyhow::Result<()> {
+    let c = &browser.client;
+    let id = c.find(Locator::Id("client-id")).await?;
+    id.clear().await?;
+    id.send_keys(client).await?;
+    let field = c.find(Locator::Id("client-secret")).await?;
+    field.clear().await?;
+    field.send_keys(secret).await?;
+    c.find(Locator::Id("signin-submit")).await?.click().await?;
     Ok(())
 }

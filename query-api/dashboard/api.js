@@ -40,7 +40,10 @@ export async function signIn(clientId, clientSecret) {
     client_id: clientId,
     client_secret: clientSecret,
   });
-  const r = await fetch('/oauth/token', { method: 'POST', body: form });
+  // credentials: 'omit': the token endpoint's 401 carries `WWW-Authenticate:
+  // Basic` (RFC 6749), which would otherwise make the browser pop up its own
+  // login dialog instead of letting the form show the refusal.
+  const r = await fetch('/oauth/token', { method: 'POST', body: form, credentials: 'omit' });
   const body = await r.json().catch(() => ({}));
   if (!r.ok || !body.access_token) {
     const why = body.error_description || body.message || body.error || `HTTP ${r.status}`;
@@ -80,6 +83,7 @@ export async function get(path, params = {}) {
   const url = q.size ? `${path}?${q}` : path;
   const r = await fetch(url, {
     headers: { Authorization: `Bearer ${s.access_token}`, Accept: 'application/json' },
+    credentials: 'omit', // the bearer token is the only credential; no cookies, no dialogs
   });
   if (r.status === 401) {
     signOut('The API refused the token; sign in again.');

@@ -26,7 +26,7 @@ export class Plot {
     this.range = null; // the range shown; null = the whole ECG
     this.data = null;
     this.seq = 0; // answers to older requests are dropped
-    this.trackHeight = ecg.leads.length > 6 ? 64 : 96;
+    this.trackHeight = ecg.leads.length > 6 ? 56 : 96;
     this.root = $('plot');
     this.root.dataset.fetches = '0';
     this.tracks = $('tracks');

@@ -111,9 +111,7 @@ async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
 
 fn serve(name: &str, request: &HeaderMap) -> Response {
     let Some(i) = ASSETS.iter().position(|a| a.name == name) else {
-        return with_security(
-            (StatusCode::NOT_FOUND, "no such dashboard asset\n").into_response(),
-        );
+        return with_security((StatusCode::NOT_FOUND, "no such dashboard asset\n").into_response());
     };
     let asset = &ASSETS[i];
     let etag = &ETAGS[i];
@@ -143,6 +141,9 @@ fn with_security(mut response: Response) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     response
 }

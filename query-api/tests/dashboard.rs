@@ -58,7 +58,10 @@ async fn dashboard_serves_its_page_and_assets_with_a_same_origin_csp_and_no_toke
     let csp = header(&headers, header::CONTENT_SECURITY_POLICY);
     assert!(csp.contains("default-src 'self'"), "{csp}");
     assert!(csp.contains("script-src 'self'"), "{csp}");
-    assert!(!csp.contains("unsafe-inline") && !csp.contains("http"), "{csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("http"),
+        "{csp}"
+    );
     assert_eq!(header(&headers, header::CACHE_CONTROL), "no-cache");
     assert!(body.contains(r#"<script type="module" src="/dashboard/app.js">"#));
     assert!(body.contains(r#"id="signin-form""#));
@@ -75,7 +78,11 @@ async fn dashboard_serves_its_page_and_assets_with_a_same_origin_csp_and_no_toke
     ] {
         let (status, headers, body) = get(&app, &format!("/dashboard/{asset}"), None).await;
         assert_eq!(status, StatusCode::OK, "{asset}");
-        assert_eq!(header(&headers, header::CONTENT_TYPE), content_type, "{asset}");
+        assert_eq!(
+            header(&headers, header::CONTENT_TYPE),
+            content_type,
+            "{asset}"
+        );
         assert!(!body.is_empty(), "{asset}");
         assert_eq!(header(&headers, header::X_CONTENT_TYPE_OPTIONS), "nosniff");
         // Relative imports name only served files (a missing one would break the page).
