@@ -124,6 +124,24 @@ impl Browser {
         std::fs::write(path, png).with_context(|| format!("writing {}", path.display()))
     }
 
+    /// Saves a PNG of the whole page: the window grows to the page's height
+    /// for the shot, then returns to [`WINDOW`].
+    pub async fn screenshot_full_page(&self, path: &Path) -> anyhow::Result<()> {
+        let size = self
+            .eval(
+                "return [document.documentElement.scrollHeight, \
+                 window.outerHeight - window.innerHeight];",
+            )
+            .await?;
+        let page = size[0].as_u64().context("scrollHeight")?;
+        let chrome = size[1].as_u64().unwrap_or(0);
+        let height = u32::try_from(page + chrome)?;
+        self.client.set_window_size(WINDOW.0, height).await?;
+        let shot = self.screenshot(path).await;
+        self.client.set_window_size(WINDOW.0, WINDOW.1).await?;
+        shot
+    }
+
     /// Ends the session (closing Chromium) and chromedriver.
     pub async fn close(self) -> anyhow::Result<()> {
         self.client.clone().close().await?;

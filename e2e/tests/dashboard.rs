@@ -300,7 +300,7 @@ async fn drive(
     }
     assert_eq!(page["total"], total);
     let picture = target_dir().join("dashboard-ecg.png");
-    browser.screenshot(&picture).await?;
+    browser.screenshot_full_page(&picture).await?;
     if std::env::var_os("ECG_UPDATE_DOCS_SCREENSHOT").is_some() {
         let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs");
         std::fs::create_dir_all(&docs)?;

@@ -38,7 +38,7 @@ async fn get(
     (status, headers, String::from_utf8(body.to_vec()).unwrap())
 }
 
-fn header<'a>(headers: &'a axum::http::HeaderMap, name: header::HeaderName) -> &'a str {
+fn header(headers: &axum::http::HeaderMap, name: header::HeaderName) -> &str {
     headers
         .get(&name)
         .map_or("", |v| v.to_str().unwrap_or_default())
