@@ -108,9 +108,21 @@ fn target_dir() -> PathBuf {
 /// What the ECG page shows, read from its DOM in one go.
 const PAGE_STATE: &str = r#"
 const plot = document.getElementById('plot');
+// Pixel columns of a track holding signal-blue ink: the trace really drawn.
+const ink = (canvas) => {
+  const { data, width, height } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+  let columns = 0;
+  for (let x = 0; x < width; x++) {
+    for (let y = 0; y < height; y++) {
+      const i = 4 * (y * width + x);
+      if (data[i + 3] > 0 && data[i + 2] > data[i] + 60 && data[i + 2] > data[i + 1] + 30) { columns++; break; }
+    }
+  }
+  return columns;
+};
 const tracks = [...document.querySelectorAll('#tracks .track')].map((t) => ({
   lead: t.dataset.lead, points: Number(t.dataset.points),
-  width: t.querySelector('canvas').clientWidth }));
+  width: t.querySelector('canvas').clientWidth, ink: ink(t.querySelector('canvas')) }));
 const counts = {};
 for (const row of document.querySelectorAll('#counts tbody tr[data-lead]')) {
   const c = {};
@@ -277,6 +289,13 @@ async fn drive(
             "lead {}: {points} points on {width} px",
             t["lead"]
         );
+        // The trace spans the plot area (the width less the scale on the left).
+        let ink = t["ink"].as_u64().context("ink")?;
+        assert!(
+            ink > width * 8 / 10,
+            "lead {}: ink in {ink} of {width} px",
+            t["lead"]
+        );
     }
     assert_eq!(page["from_s"].as_f64(), Some(0.0));
     assert!((page["to_s"].as_f64().context("to_s")? - seconds).abs() < 1e-9);
@@ -359,6 +378,11 @@ async fn drive(
         assert!(
             t["points"].as_u64() > Some(100),
             "zoomed lead {}",
+            t["lead"]
+        );
+        assert!(
+            t["ink"].as_u64() > Some(t["width"].as_u64().unwrap_or(0) * 8 / 10),
+            "zoomed lead {} drawn",
             t["lead"]
         );
     }

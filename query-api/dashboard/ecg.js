@@ -14,6 +14,11 @@ import { Plot } from './plot.js';
 const REFRESH_MS = 5000;
 const SETTLED = new Set(['complete', 'failed']);
 const SHOWN_FAILURES = 5;
+// The API's limit on windows per request; longer series need a longer window.
+const MAX_WINDOWS = 100_000;
+const WINDOW_S = { '1s': 1, '10s': 10, '1m': 60 };
+// Rows of the window table rendered at most (the bars show every window).
+const MAX_ROWS = 1000;
 
 export class EcgPage {
   constructor(id) {
@@ -79,6 +84,9 @@ export class EcgPage {
     const ecg = this.ecg;
     const seconds = ecg.samples_processed / ecg.leads.length / ecg.sample_rate_hz;
     this.showFacts(ecg, seconds);
+    for (const option of $('window').options) {
+      option.disabled = seconds / WINDOW_S[option.value] > MAX_WINDOWS;
+    }
     if (!this.windowChosen) $('window').value = seconds <= 60 ? '1s' : seconds <= 600 ? '10s' : '1m';
     if (!this.plot) {
       $('bars-lead').replaceChildren(
@@ -181,7 +189,8 @@ export class EcgPage {
     }
     table.dataset.window = this.windows.window;
     table.tHead.replaceChildren(h('tr', {}, h('th', {}, 'from s'), ...leads.map((l) => h('th', { class: 'num' }, l))));
-    const rows = this.windows.series.map((w, k) =>
+    const series = this.windows.series;
+    const rows = series.slice(0, MAX_ROWS).map((w, k) =>
       h(
         'tr',
         { dataset: { window: String(k), startS: String(w.start_s) } },
@@ -191,6 +200,15 @@ export class EcgPage {
         ),
       ),
     );
+    if (series.length > MAX_ROWS) {
+      rows.push(
+        h(
+          'tr',
+          {},
+          h('td', { colspan: leads.length + 1, class: 'muted' }, `… and ${num(series.length - MAX_ROWS)} more windows (the bars show all of them)`),
+        ),
+      );
+    }
     table.tBodies[0].replaceChildren(...rows);
   }
 
