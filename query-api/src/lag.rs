@@ -71,3 +71,25 @@ impl LagProbe {
         Ok(lag)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broker_that_does_not_answer_is_an_error_within_the_timeout() {
+        let probe = LagProbe::new(&PipelineConfig {
+            brokers: "127.0.0.1:1".into(),
+            timeout_ms: 300,
+            ..PipelineConfig::default()
+        })
+        .unwrap();
+        let started = Instant::now();
+        assert!(probe.messages().is_err());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}

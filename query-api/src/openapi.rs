@@ -37,7 +37,7 @@ use crate::routes;
         EcgPage, EcgSummary, EcgStatus, FailedChunk, Insights, LeadInsight, Windows, Window,
         SamplesPage, LeadSeries, DeviceInsights, DeviceBucket, ActiveStreams, ActiveStream,
         Pipeline, Rate, ConsumerLag, DeadLettered, StatusCounts, Status, Units, Calibration,
-        ErrorBody
+        ErrorBody, crate::params::WindowName, crate::params::BucketName
     )),
     modifiers(&BearerAuth),
     tags((name = "ecgs", description = "ECGs, their status, insights and samples"),

@@ -147,6 +147,29 @@ pub fn time_of(index: u64, started_at: OffsetDateTime, rate_hz: f64) -> OffsetDa
         .unwrap_or(started_at)
 }
 
+/// The names `window` takes, for the OpenAPI document (read by
+/// [`Params::choice`]).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub enum WindowName {
+    #[serde(rename = "1s")]
+    OneSecond,
+    #[serde(rename = "10s")]
+    TenSeconds,
+    #[serde(rename = "1m")]
+    OneMinute,
+}
+
+/// The names `bucket` takes, for the OpenAPI document.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub enum BucketName {
+    #[serde(rename = "1m")]
+    Minute,
+    #[serde(rename = "1h")]
+    Hour,
+    #[serde(rename = "1d")]
+    Day,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,10 +27,10 @@ const MAX_BUCKETS: u64 = 10_000;
     summary = "A device's zero crossings over time, across its ECGs",
     description = "Per time bucket (by sample time, buckets aligned to UTC): the device's ECGs with samples in it, their samples and exact crossings, all leads together and per lead. Buckets without samples are left out. Default range: the 1,000 buckets before `to` (default now); at most 10,000 buckets.",
     params(
-        ("device_id" = String, Path, description = "The device, as the ECGs name it"),
-        ("from" = Option<String>, Query, description = "RFC 3339, inclusive"),
-        ("to" = Option<String>, Query, description = "RFC 3339, exclusive (default now)"),
-        ("bucket" = Option<String>, Query, description = "1m, 1h (default) or 1d"),
+        ("device_id" = String, Path, description = "The device, as the ECGs name it", min_length = 1),
+        ("from" = Option<time::OffsetDateTime>, Query, description = "RFC 3339, inclusive"),
+        ("to" = Option<time::OffsetDateTime>, Query, description = "RFC 3339, exclusive (default now)"),
+        ("bucket" = Option<crate::params::BucketName>, Query, description = "1m, 1h (default) or 1d"),
     ),
     responses(
         (status = 200, description = "The device's buckets", body = DeviceInsights),

@@ -30,10 +30,10 @@ const MAX_WINDOWS: u64 = 100_000;
     summary = "Per-lead zero crossings, optionally per time window",
     description = "Totals per lead (samples, zero crossings, zero-crossing rate). With `window`, also the exact crossings of every window of that length from the ECG's first sample (or within `from`..`to`), empty windows included; over the whole ECG each lead's windows sum to its total. A crossing belongs to the window of the sample where the new sign is seen.",
     params(
-        ("id" = String, Path, description = "The ECG id (a UUID)"),
-        ("window" = Option<String>, Query, description = "Window length: 1s, 10s or 1m"),
-        ("from" = Option<String>, Query, description = "RFC 3339; windows from the one holding this time (with `window`)"),
-        ("to" = Option<String>, Query, description = "RFC 3339, exclusive (with `window`)"),
+        ("id" = uuid::Uuid, Path, description = "The ECG id"),
+        ("window" = Option<crate::params::WindowName>, Query, description = "Window length: 1s, 10s or 1m"),
+        ("from" = Option<time::OffsetDateTime>, Query, description = "RFC 3339; windows from the one holding this time (with `window`)"),
+        ("to" = Option<time::OffsetDateTime>, Query, description = "RFC 3339, exclusive (with `window`)"),
     ),
     responses(
         (status = 200, description = "The ECG's insights", body = Insights),

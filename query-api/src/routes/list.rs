@@ -31,11 +31,11 @@ const STATUSES: &[(&str, u64)] = &[
     description = "Ordered by `started_at` descending, then id. Pass `next_cursor` back as `cursor` for the next page; it is null on the last one.",
     params(
         ("limit" = Option<u64>, Query, description = "Items per page, 1 to 500 (default 50)", minimum = 1, maximum = 500),
-        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page"),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page", min_length = 32, max_length = 32, pattern = "^[A-Za-z0-9_-]{32}$"),
         ("device_id" = Option<String>, Query, description = "Only this device's ECGs"),
-        ("status" = Option<String>, Query, description = "receiving, processing, complete or failed"),
-        ("from" = Option<String>, Query, description = "RFC 3339: started at or after"),
-        ("to" = Option<String>, Query, description = "RFC 3339: started before"),
+        ("status" = Option<ecg_schemas::Status>, Query, description = "receiving, processing, complete or failed"),
+        ("from" = Option<time::OffsetDateTime>, Query, description = "RFC 3339: started at or after"),
+        ("to" = Option<time::OffsetDateTime>, Query, description = "RFC 3339: started before"),
     ),
     responses(
         (status = 200, description = "A page of ECGs", body = EcgPage),

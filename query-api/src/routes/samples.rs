@@ -32,10 +32,10 @@ const MAX_POINTS: u64 = 20_000;
     summary = "Samples for plotting, downsampled on the server",
     description = "Samples of `from`..`to` (default: the whole ECG so far) of each asked lead. When the range holds more than `max_points` samples per lead, consecutive samples are grouped into equal buckets of `bucket_samples` (at most `max_points` buckets per lead) and each bucket gives its min and max; otherwise `bucket_samples` is 1 and min = max = the sample. Values are physical, in the ECG's `units`. With `Accept: application/vnd.apache.arrow.stream` the answer is one Arrow IPC stream with one record batch of columns `lead` (Utf8), `t_s`, `min`, `max` (Float64).",
     params(
-        ("id" = String, Path, description = "The ECG id (a UUID)"),
+        ("id" = uuid::Uuid, Path, description = "The ECG id"),
         ("lead" = Option<Vec<String>>, Query, description = "A lead to return; repeat for several (default: every lead)", explode = true),
-        ("from" = Option<String>, Query, description = "RFC 3339, inclusive"),
-        ("to" = Option<String>, Query, description = "RFC 3339, exclusive"),
+        ("from" = Option<time::OffsetDateTime>, Query, description = "RFC 3339, inclusive"),
+        ("to" = Option<time::OffsetDateTime>, Query, description = "RFC 3339, exclusive"),
         ("max_points" = Option<u64>, Query, description = "Buckets per lead at most, 2 to 20000 (default 2000)", minimum = 2, maximum = 20000),
     ),
     responses(

@@ -27,7 +27,7 @@ const LISTED_FAILURES: u32 = 100;
     path = "/v1/ecgs/{id}",
     tag = "ecgs",
     summary = "An ECG's status: chunks received, processed, missing, waiting and refused",
-    params(("id" = String, Path, description = "The ECG id (a UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "The ECG id")),
     responses(
         (status = 200, description = "The ECG's status", body = EcgStatus),
         (status = 400, description = "Malformed id (`field` names it)", body = ErrorBody),
