@@ -76,6 +76,8 @@ impl Browser {
         std::fs::create_dir_all(&profile)?;
         let capabilities = json!({
             "browserName": "chrome",
+            // The page's console (script errors, CSP refusals), for [`Browser::console_errors`].
+            "goog:loggingPrefs": {"browser": "ALL"},
             "goog:chromeOptions": {
                 "binary": chromium,
                 "args": chromium_args(&profile),
@@ -142,6 +144,20 @@ impl Browser {
         shot
     }
 
+    /// The console's errors since the last call (chromedriver hands each
+    /// entry out once): uncaught exceptions, CSP refusals, failed loads.
+    pub async fn console_errors(&self) -> anyhow::Result<Vec<String>> {
+        let log = self.client.issue_cmd(BrowserLog).await?;
+        Ok(log
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter(|e| e["level"] == "SEVERE")
+            .filter_map(|e| e["message"].as_str().map(str::to_string))
+            .collect())
+    }
+
     /// Ends the session (closing Chromium) and chromedriver.
     pub async fn close(self) -> anyhow::Result<()> {
         self.client.clone().close().await?;
@@ -155,6 +171,27 @@ impl Drop for Browser {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// chromedriver's log endpoint (not in the W3C standard, so not in fantoccini).
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (reqwest::Method, Option<String>) {
+        (reqwest::Method::POST, Some(r#"{"type":"browser"}"#.into()))
     }
 }
 

@@ -429,7 +429,18 @@ async fn drive(
             "the overview again",
             &format!(r#"return !!document.querySelector('{row}');"#),
         )
-        .await
+        .await?;
+
+    // No script error and no CSP refusal on the way; the only failed loads
+    // are the two 401s the test provoked.
+    let errors: Vec<String> = browser
+        .console_errors()
+        .await?
+        .into_iter()
+        .filter(|e| !e.contains("status of 401"))
+        .collect();
+    assert!(errors.is_empty(), "browser console: {errors:#?}");
+    Ok(())
 }
 
 /// Types the credentials into the sign-in form and submits it.
