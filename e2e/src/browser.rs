@@ -8,6 +8,7 @@
 //! Each [`Browser`] has its own chromedriver on a free port and a fresh
 //! profile directory; both go away on drop.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -48,7 +49,11 @@ impl Browser {
         let chromium = binary("ECG_TEST_CHROMIUM", "/usr/bin/chromium")?;
         let chromedriver = binary("ECG_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")?;
         let port = free_port()?;
+        // Its own process group, which Chromium joins: on drop the whole
+        // group is killed, so a failed test leaves no browser behind even
+        // when the session could not be closed.
         let driver = Command::new(&chromedriver)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -167,7 +172,11 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // chromedriver ends the Chromium it started when it exits.
+        // std cannot signal a process group; kill(1) can. Chromium would
+        // outlive a killed chromedriver otherwise.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
@@ -209,6 +218,9 @@ fn chromium_args(profile: &Path) -> Vec<String> {
         "--no-first-run",
         "--disable-component-update",
         "--disable-sync",
+        // No crash handler: it runs in a session of its own and would outlive the test.
+        "--disable-crash-reporter",
+        "--disable-breakpad",
         "--hide-scrollbars",
         "--force-device-scale-factor=1",
     ]

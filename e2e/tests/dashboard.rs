@@ -9,6 +9,7 @@
 //! docs/dashboard.png, the picture in the README.
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use ecg_e2e::browser::Browser;
 use ecg_signal::LeadSummary;
 use fantoccini::Locator;
 use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
+use futures::FutureExt as _;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -189,15 +191,23 @@ async fn dashboard_signs_in_and_plots_an_ecg_with_its_crossings_per_lead_and_win
         );
     }
 
-    let result = drive(&browser, &stack, id, hidden, &rec, &windows).await;
-    if result.is_err() {
+    // A failed assertion must still end the session: Chromium outlives a
+    // killed chromedriver, so the panic is caught, the browser closed, and
+    // the panic resumed.
+    let result = AssertUnwindSafe(drive(&browser, &stack, id, hidden, &rec, &windows))
+        .catch_unwind()
+        .await;
+    if !matches!(result, Ok(Ok(()))) {
         // The state the page was in, for whoever reads the failure.
         let _ = browser
             .screenshot(&target_dir().join("dashboard-failure.png"))
             .await;
     }
     browser.close().await?;
-    result?;
+    match result {
+        Ok(outcome) => outcome?,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
     stack.stop().await
 }
 
