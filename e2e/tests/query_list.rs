@@ -85,6 +85,55 @@ async fn the_list_pages_newest_first_filters_and_matches_each_status() -> anyhow
     let (_, o) = stack.get_json(Some(&other), "/v1/ecgs").await?;
     assert_eq!(ids(&o), [theirs.to_string()]);
 
+    // A processing ECG (final chunk 1 waits for 0) and a failed one (chunk
+    // 2 refused after the final 1, and 0 never came): the list's statuses,
+    // computed in SQL, are the status endpoint's for all four.
+    let processing = stack
+        .open_ecg(&demo, open("watch-c", "2026-01-01T09:00:00Z"))
+        .await?;
+    let failed = stack
+        .open_ecg(&demo, open("watch-c", "2026-01-01T08:00:00Z"))
+        .await?;
+    for id in [processing, failed] {
+        stack
+            .send_chunk(&demo, id, 1, json!({"I": [1.0]}), true)
+            .await?;
+    }
+    stack
+        .send_chunk(&demo, failed, 2, json!({"I": [1.0]}), false)
+        .await?;
+    ecg_e2e::wait_for(
+        std::time::Duration::from_secs(30),
+        "the refusal",
+        || async {
+            let (_, s) = stack
+                .get_json(Some(&demo), &format!("/v1/ecgs/{failed}"))
+                .await?;
+            Ok(s["status"] == "failed")
+        },
+    )
+    .await?;
+    let (_, p) = stack
+        .get_json(Some(&demo), "/v1/ecgs?status=processing")
+        .await?;
+    assert_eq!(ids(&p), [processing.to_string()]);
+    let (_, f) = stack
+        .get_json(Some(&demo), "/v1/ecgs?status=failed")
+        .await?;
+    assert_eq!(ids(&f), [failed.to_string()]);
+    assert_eq!(f["items"][0]["failed_chunks_count"], 1);
+    // Received: chunk 1 (waiting) and chunk 2 (refused); nothing written.
+    let (_, st) = stack
+        .get_json(Some(&demo), &format!("/v1/ecgs/{failed}"))
+        .await?;
+    assert_eq!(
+        (
+            st["chunks_received"].as_u64(),
+            st["chunks_processed"].as_u64()
+        ),
+        (Some(2), Some(0)),
+        "{st}"
+    );
     // Each item's status is the status endpoint's.
     let (_, all) = stack.get_json(Some(&demo), "/v1/ecgs").await?;
     for item in all["items"].as_array().into_iter().flatten() {

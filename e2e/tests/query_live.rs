@@ -130,5 +130,24 @@ async fn a_live_stream_shows_its_rate_lag_and_device_buckets() -> anyhow::Result
         }
         assert_eq!(bucket["zero_crossings"], insights["total_zero_crossings"]);
     }
+    // A range from the middle of the first ECG: the second is not read, and
+    // the device's crossings equal the ECG's own windows over the same range.
+    let (_, half) = stack
+        .get_json(Some(&demo), "/v1/devices/patch-9/insights?from=2026-03-01T08:00:04Z&to=2026-03-01T09:00:00Z&bucket=1m")
+        .await?;
+    assert_eq!(half["buckets"].as_array().map(Vec::len), Some(1), "{half}");
+    assert_eq!(half["buckets"][0]["samples"], 2000, "{half}");
+    let (_, windows) = stack
+        .get_json(
+            Some(&demo),
+            &format!("/v1/ecgs/{first}/insights?window=10s&from=2026-03-01T08:00:04Z"),
+        )
+        .await?;
+    for lead in ["I", "II"] {
+        assert_eq!(
+            half["buckets"][0]["leads"][lead], windows["windows"]["series"][0]["leads"][lead],
+            "{lead}"
+        );
+    }
     stack.stop().await
 }

@@ -115,6 +115,17 @@ async fn crossings_on_chunk_and_window_boundaries_count_once_where_the_sign_chan
             )
             .await?;
         assert_eq!(series(&part, "I"), [2], "{part}");
+        // From sample 105 (2.1 s), the first of chunk 3: its previous
+        // non-zero sample is in chunk 2, behind ten zeros, and the scan
+        // starts at 105, seeded with chunk 2's running sign. Still counted.
+        let (_, seeded) = stack
+            .get_json(
+                Some(&demo),
+                &format!("/v1/ecgs/{id}/insights?window=1s&from=2026-02-01T00:00:02.100Z"),
+            )
+            .await?;
+        assert_eq!(series(&seeded, "I"), [2], "{seeded}");
+        assert_eq!(series(&seeded, "II"), [2], "{seeded}");
         // A 10 s window holds the whole ECG.
         let (_, whole) = stack
             .get_json(Some(&demo), &format!("/v1/ecgs/{id}/insights?window=10s"))

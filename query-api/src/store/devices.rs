@@ -27,10 +27,20 @@ pub struct BucketCrossings {
     pub crossings: u64,
 }
 
-/// The device's samples, bound as `{t}`, `{device}`, `{to}` (µs).
+/// The samples before `{to}` of the device's ECGs that have samples in
+/// `{from}..{to}` (µs), bound with `{t}` and `{device}`. ECGs wholly outside
+/// the range are never read (their extent comes from `lead_chunks`); those
+/// inside are read from their first sample, for the sign before `from`.
 const DEVICE_SAMPLES: &str = "samples
      WHERE tenant = {t:String}
-       AND ecg_id IN (SELECT ecg_id FROM ecgs WHERE tenant = {t:String} AND device_id = {device:String})
+       AND ecg_id IN (
+           SELECT ecg_id FROM lead_chunks
+           WHERE tenant = {t:String} AND device_id = {device:String}
+           GROUP BY ecg_id
+           HAVING min(started_at) < fromUnixTimestamp64Micro({to:Int64}, 'UTC')
+              AND max(addMicroseconds(started_at,
+                      toInt64(round((first_sample + samples) * 1e6 / sample_rate_hz))))
+                  > fromUnixTimestamp64Micro({from:Int64}, 'UTC'))
        AND ts < fromUnixTimestamp64Micro({to:Int64}, 'UTC')";
 
 impl Store {
