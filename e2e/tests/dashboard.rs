@@ -250,6 +250,18 @@ async fn drive(
             ),
         )
         .await?;
+    // The pipeline panel counts this tenant's ECGs only: the other tenant's
+    // open one is not "receiving" here.
+    browser
+        .wait_until(
+            WAIT,
+            "the pipeline panel's ECG counts",
+            r#"const m = (name) => document.querySelector(`#pipeline [data-metric="${name}"]`).textContent;
+               return m('ecgs.receiving') === '0'
+                 && m('ecgs.summary') === '0 processing, 1 complete, 0 failed'
+                 && m('dead_lettered.total') === '0';"#,
+        )
+        .await?;
     let listed = browser
         .eval(&format!(
             r#"return !!document.querySelector('#ecg-list tr[data-ecg-id="{hidden}"]');"#
@@ -399,6 +411,28 @@ async fn drive(
     browser
         .screenshot(&target_dir().join("dashboard-zoomed.png"))
         .await?;
+
+    // A 10 s window holds the whole 10 s ECG: one window per lead, equal to its total.
+    c.find(Locator::Id("window"))
+        .await?
+        .select_by_value("10s")
+        .await?;
+    browser
+        .wait_until(
+            WAIT,
+            "the 10 s windows",
+            r#"return document.getElementById('windows').dataset.window === '10s';"#,
+        )
+        .await?;
+    let tens = browser.eval(PAGE_STATE).await?;
+    for lead in &rec.leads {
+        assert_eq!(
+            tens["windows"][lead],
+            json!([rec.expected[lead]]),
+            "lead {lead}"
+        );
+        assert_eq!(tens["counts"][lead]["windows_sum"], rec.expected[lead]);
+    }
 
     // Reset goes back to the whole ECG.
     c.find(Locator::Id("zoom-reset")).await?.click().await?;
