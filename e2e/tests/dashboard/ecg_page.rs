@@ -1,12 +1,5 @@
-//! The dashboard in a real headless Chromium: a person signs in with the demo
-//! client, finds the ECG this test streamed in the list, opens it, sees every
-//! lead plotted and the zero crossings per lead and per window, and zooms
-//! into a time range. The counts on screen must equal both the API's and one
-//! pass over the signal that was sent (computed here with `ecg-signal`).
-//!
-//! Screenshots go to target/dashboard-*.png; with
-//! `ECG_UPDATE_DOCS_SCREENSHOT=1` the ECG page is also saved as
-//! docs/dashboard.png, the picture in the README.
+//! Signing in, the overview, and one complete ECG: every lead plotted, the
+//! counts per lead and per window, zoom and reset, a refused token.
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
@@ -20,33 +13,10 @@ use ecg_signal::LeadSummary;
 use fantoccini::Locator;
 use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
 use futures::FutureExt as _;
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
-const CHUNK: usize = 1000;
-const WAIT: Duration = Duration::from_secs(30);
-
-struct Recording {
-    fs: f64,
-    units: String,
-    leads: Vec<String>,
-    signals: BTreeMap<String, Vec<f64>>,
-    expected: BTreeMap<String, u64>,
-}
-
-fn recording() -> anyhow::Result<Recording> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/ecg");
-    let data: Value = serde_json::from_slice(&std::fs::read(dir.join("ecgplot_12lead.json"))?)?;
-    let expected: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("ecgplot_12lead.expected.json"))?)?;
-    Ok(Recording {
-        fs: data["meta"]["fs_hz"].as_f64().context("fs_hz")?,
-        units: data["meta"]["units"].as_str().unwrap_or("mV").to_string(),
-        leads: serde_json::from_value(data["meta"]["leads"].clone())?,
-        signals: serde_json::from_value(data["signals"].clone())?,
-        expected: serde_json::from_value(expected["zero_crossings_per_lead"].clone())?,
-    })
-}
+use crate::{PAGE_STATE, Recording, WAIT, finish, open_ecg, recording, send, sign_in, target_dir};
 
 /// Crossings per lead per window of `window` samples, by the contract's rule
 /// (a crossing belongs to the window of the sample where it is seen): the
@@ -58,93 +28,6 @@ fn crossings_per_window(signal: &[f64], window: usize) -> Vec<u64> {
         .collect()
 }
 
-async fn open_ecg(stack: &Stack, token: &str, body: &Value) -> anyhow::Result<Uuid> {
-    let r = stack
-        .http
-        .post(format!("{}/v1/ecgs", stack.ingest))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await?;
-    anyhow::ensure!(r.status() == 202, "opening an ECG: {}", r.status());
-    let created: Value = r.json().await?;
-    Ok(created["id"].as_str().context("id")?.parse()?)
-}
-
-/// Streams the recording as JSON chunks of [`CHUNK`] samples, the last final.
-async fn stream(stack: &Stack, token: &str, rec: &Recording) -> anyhow::Result<Uuid> {
-    let id = open_ecg(
-        stack,
-        token,
-        &json!({"device_id": "dashboard-e2e", "sample_rate_hz": rec.fs,
-                "leads": rec.leads, "units": rec.units}),
-    )
-    .await?;
-    let n = rec.signals[&rec.leads[0]].len();
-    for (seq, start) in (0..n).step_by(CHUNK).enumerate() {
-        let end = (start + CHUNK).min(n);
-        let samples: BTreeMap<&String, &[f64]> = rec
-            .leads
-            .iter()
-            .map(|l| (l, &rec.signals[l][start..end]))
-            .collect();
-        let r = stack
-            .http
-            .post(format!("{}/v1/ecgs/{id}/chunks", stack.ingest))
-            .bearer_auth(token)
-            .json(&json!({"seq": seq, "samples": samples, "final": end == n}))
-            .send()
-            .await?;
-        anyhow::ensure!(r.status() == 202, "chunk {seq}: {}", r.status());
-    }
-    Ok(id)
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
-        PathBuf::from,
-    )
-}
-
-/// What the ECG page shows, read from its DOM in one go.
-const PAGE_STATE: &str = r#"
-const plot = document.getElementById('plot');
-// Pixel columns of a track holding signal-blue ink: the trace really drawn.
-const ink = (canvas) => {
-  const { data, width, height } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
-  let columns = 0;
-  for (let x = 0; x < width; x++) {
-    for (let y = 0; y < height; y++) {
-      const i = 4 * (y * width + x);
-      if (data[i + 3] > 0 && data[i + 2] > data[i] + 60 && data[i + 2] > data[i + 1] + 30) { columns++; break; }
-    }
-  }
-  return columns;
-};
-const tracks = [...document.querySelectorAll('#tracks .track')].map((t) => ({
-  lead: t.dataset.lead, points: Number(t.dataset.points),
-  width: t.querySelector('canvas').clientWidth, ink: ink(t.querySelector('canvas')) }));
-const counts = {};
-for (const row of document.querySelectorAll('#counts tbody tr[data-lead]')) {
-  const c = {};
-  for (const td of row.querySelectorAll('td[data-field]')) c[td.dataset.field] = Number(td.dataset.value);
-  counts[row.dataset.lead] = c;
-}
-const windows = {};
-for (const td of document.querySelectorAll('#windows td[data-lead]')) {
-  (windows[td.dataset.lead] ||= [])[Number(td.dataset.window)] = Number(td.textContent.replace(/,/g, ''));
-}
-return { state: plot.dataset.state, fetches: Number(plot.dataset.fetches),
-  from_s: Number(plot.dataset.fromS), to_s: Number(plot.dataset.toS),
-  bucket_samples: Number(plot.dataset.bucketSamples),
-  ticks: [...document.querySelectorAll('#axis .tick')].map((t) => t.textContent),
-  status: document.getElementById('ecg-view').dataset.status,
-  window: document.getElementById('windows').dataset.window,
-  total: Number(document.getElementById('total-crossings')?.dataset.value),
-  tracks, counts, windows };
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dashboard_signs_in_and_plots_an_ecg_with_its_crossings_per_lead_and_window()
 -> anyhow::Result<()> {
@@ -154,7 +37,8 @@ async fn dashboard_signs_in_and_plots_an_ecg_with_its_crossings_per_lead_and_win
     let stack = Stack::start("dashboard").await?;
     let demo = stack.token("demo", "demo-secret", None).await?;
     let other = stack.token("other", "other-secret", None).await?;
-    let id = stream(&stack, &demo, &rec).await?;
+    let id = open_ecg(&stack, &demo, &rec.create_body("dashboard-e2e")).await?;
+    send(&stack, &demo, id, &rec, 0..rec.chunks()).await?;
     // Another tenant's ECG, which the demo client's dashboard must not list.
     let hidden = open_ecg(
         &stack,
@@ -191,23 +75,10 @@ async fn dashboard_signs_in_and_plots_an_ecg_with_its_crossings_per_lead_and_win
         );
     }
 
-    // A failed assertion must still end the session: Chromium outlives a
-    // killed chromedriver, so the panic is caught, the browser closed, and
-    // the panic resumed.
-    let result = AssertUnwindSafe(drive(&browser, &stack, id, hidden, &rec, &windows))
+    let outcome = AssertUnwindSafe(drive(&browser, &stack, id, hidden, &rec, &windows))
         .catch_unwind()
         .await;
-    if !matches!(result, Ok(Ok(()))) {
-        // The state the page was in, for whoever reads the failure.
-        let _ = browser
-            .screenshot(&target_dir().join("dashboard-failure.png"))
-            .await;
-    }
-    browser.close().await?;
-    match result {
-        Ok(outcome) => outcome?,
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
+    finish(browser, outcome).await?;
     stack.stop().await
 }
 
@@ -484,18 +355,5 @@ async fn drive(
         .filter(|e| !e.contains("status of 401"))
         .collect();
     assert!(errors.is_empty(), "browser console: {errors:#?}");
-    Ok(())
-}
-
-/// Types the credentials into the sign-in form and submits it.
-async fn sign_in(browser: &Browser, client: &str, secret: &str) -> anyhow::Result<()> {
-    let c = &browser.client;
-    let id = c.find(Locator::Id("client-id")).await?;
-    id.clear().await?;
-    id.send_keys(client).await?;
-    let field = c.find(Locator::Id("client-secret")).await?;
-    field.clear().await?;
-    field.send_keys(secret).await?;
-    c.find(Locator::Id("signin-submit")).await?.click().await?;
     Ok(())
 }
