@@ -38,7 +38,8 @@ async fn follow(
     id: Uuid,
     rec: &Recording,
 ) -> anyhow::Result<()> {
-    let first = (FIRST * crate::CHUNK) as f64 / rec.fs;
+    let sent = FIRST * crate::CHUNK;
+    let first = sent as f64 / rec.fs;
     let whole = rec.samples() as f64 / rec.fs;
     // A deep link: the sign-in form first, then straight to the ECG.
     browser
@@ -58,17 +59,21 @@ async fn follow(
             "the first chunks plotted, the ECG still receiving",
             &format!(
                 r#"const p = document.getElementById('plot');
+                   // The counts come from their own request: wait for them too.
+                   const samples = [...document.querySelectorAll('#counts td[data-field="samples"]')];
                    return p.dataset.state === 'ready' && Number(p.dataset.toS) === {first}
-                     && document.getElementById('ecg-view').dataset.status === 'receiving';"#
+                     && document.getElementById('ecg-view').dataset.status === 'receiving'
+                     && samples.length === {leads}
+                     && samples.every((td) => Number(td.dataset.value) === {sent});"#,
+                leads = rec.leads.len()
             ),
         )
         .await?;
     let partial = browser.eval(PAGE_STATE).await?;
     for lead in &rec.leads {
-        let sent = &rec.signals[lead][..FIRST * crate::CHUNK];
         assert_eq!(
             partial["counts"][lead]["zero_crossings"],
-            ecg_signal::LeadSummary::of(sent).crossings,
+            ecg_signal::LeadSummary::of(&rec.signals[lead][..sent]).crossings,
             "lead {lead} after {FIRST} chunks"
         );
     }
@@ -81,8 +86,11 @@ async fn follow(
             "the page to show the complete ECG",
             &format!(
                 r#"const p = document.getElementById('plot');
+                   const samples = [...document.querySelectorAll('#counts td[data-field="samples"]')];
                    return document.getElementById('ecg-view').dataset.status === 'complete'
-                     && p.dataset.state === 'ready' && Number(p.dataset.toS) === {whole};"#
+                     && p.dataset.state === 'ready' && Number(p.dataset.toS) === {whole}
+                     && samples.every((td) => Number(td.dataset.value) === {n});"#,
+                n = rec.samples()
             ),
         )
         .await?;
