@@ -9,7 +9,8 @@
 //! - [`cursor`]: the opaque cursor of the ECG list.
 //! - [`lag`]: the processor's consumer lag, asked of the broker.
 //! - [`gaps`]: which seqs an ECG still needs (pure arithmetic).
-//! - [`openapi`]: the OpenAPI document and Swagger UI.
+//! - [`openapi`]: the OpenAPI document and Swagger UI (`token_doc`: how it
+//!   describes the token endpoints, which `ecg-auth` serves).
 //! - [`error`]: the API error type, [`error::ApiError`].
 //! - [`dashboard`]: the monitoring web page at `/dashboard`, its assets
 //!   embedded in the binary.
@@ -26,6 +27,7 @@ pub mod openapi;
 pub mod params;
 pub mod routes;
 pub mod store;
+pub mod token_doc;
 
 use std::sync::Arc;
 use std::time::Duration;

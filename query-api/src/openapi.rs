@@ -32,16 +32,21 @@ use crate::routes;
         routes::streams::active_streams,
         routes::pipeline::pipeline,
         routes::healthz,
+        crate::token_doc::token,
+        crate::token_doc::jwks,
     ),
     components(schemas(
         EcgPage, EcgSummary, EcgStatus, FailedChunk, Insights, LeadInsight, Windows, Window,
         SamplesPage, LeadSeries, DeviceInsights, DeviceBucket, ActiveStreams, ActiveStream,
         Pipeline, Rate, ConsumerLag, DeadLettered, StatusCounts, Status, Units, Calibration,
-        ErrorBody, crate::params::WindowName, crate::params::BucketName
+        ErrorBody, crate::params::WindowName, crate::params::BucketName,
+        crate::token_doc::TokenForm, crate::token_doc::GrantType, crate::token_doc::TokenAnswer,
+        crate::token_doc::OAuthErrorBody, crate::token_doc::JwkSet
     )),
     modifiers(&BearerAuth),
     tags((name = "ecgs", description = "ECGs, their status, insights and samples"),
          (name = "live", description = "Devices, live streams and the pipeline, for dashboards"),
+         (name = "auth", description = "Tokens (OAuth2 client credentials) and their keys"),
          (name = "operations", description = "Health"))
 )]
 #[derive(Debug)]
