@@ -90,3 +90,12 @@ sim: up ## load-test the local stack with ecg-sim (200 devices, 12 leads, 500 Hz
 	$(CARGO) run -q --release -p ecg-sim -- \
 	  --ingest http://127.0.0.1:$${ECG_INGEST_PORT:-8080} --query http://127.0.0.1:$${ECG_QUERY_PORT:-8081} \
 	  --devices 200 --leads 12 --rate 500 --duration 30 --ramp-up 10 --verify $(SIM_ARGS)
+
+# The end-to-end benchmark (BENCHMARKS.md, "Pipeline, end to end"): the
+# release-built services as separate processes on the local ClickHouse and broker.
+# BENCH_ARGS narrows it, e.g. BENCH_ARGS="--parts scale --devices 1,10".
+BENCH_ARGS ?=
+bench: install ## end-to-end benchmark: fleets of 1-1000 devices, sustained rate, 24 h Holter; prints tables
+	$(CARGO) build --release --bins
+	$(CARGO) build --release -p ecg-ingest --example holter_csv
+	$(STACK) with-infra $(CARGO) run -q --release -p ecg-e2e --example pipeline -- $(BENCH_ARGS)

@@ -186,6 +186,7 @@ def print_next_steps(ecg_id):
     print(f"  {token_cmd}")
     print(f'  curl -s -H "Authorization: Bearer $TOKEN" {QUERY}/v1/ecgs/{ecg_id}')
     print(f'  curl -s -H "Authorization: Bearer $TOKEN" {QUERY}/v1/ecgs/{ecg_id}/insights')
+    print(f"\nDashboard: {QUERY}/dashboard#/ecg/{ecg_id} (sign in as {CLIENT_ID} / {CLIENT_SECRET})")
     print("\nServices:")
     for name, url in (
         ("ingest", INGEST),

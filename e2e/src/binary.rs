@@ -9,7 +9,7 @@ use std::process::Command;
 /// (`cargo test` builds only the binaries of the package under test).
 pub fn built_binary(package: &str, bin: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    // target/<profile>/deps/<test> -> target/<profile>/<bin>
+    // target/<profile>/deps/<test> (or examples/<example>) -> target/<profile>/<bin>
     let profile_dir = exe
         .parent()
         .and_then(|deps| deps.parent())
@@ -17,9 +17,13 @@ pub fn built_binary(package: &str, bin: &str) -> anyhow::Result<PathBuf> {
     let path = profile_dir.join(bin);
     if !path.is_file() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", package, "--bin", bin])
-            .status()?;
+        let mut build = Command::new(cargo);
+        build.args(["build", "-p", package, "--bin", bin]);
+        // A release-built example (the pipeline benchmark) runs release services.
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        let status = build.status()?;
         anyhow::ensure!(
             status.success() && path.is_file(),
             "building {bin} failed; expected {}",

@@ -6,6 +6,7 @@
 
 pub mod binary;
 pub mod broker;
+pub mod browser;
 pub mod nginx;
 pub mod process;
 pub mod proxy;

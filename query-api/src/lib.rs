@@ -12,12 +12,15 @@
 //! - [`openapi`]: the OpenAPI document and Swagger UI (`token_doc`: how it
 //!   describes the token endpoints, which `ecg-auth` serves).
 //! - [`error`]: the API error type, [`error::ApiError`].
+//! - [`dashboard`]: the monitoring web page at `/dashboard`, its assets
+//!   embedded in the binary.
 //! - [`metrics`]: request counts and latencies at `/metrics`.
 //!
 //! Token issuance and checking come from the `ecg-auth` crate.
 
 pub mod config;
 pub mod cursor;
+pub mod dashboard;
 pub mod error;
 pub mod gaps;
 pub mod lag;
@@ -127,6 +130,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/pipeline", get(routes::pipeline::pipeline))
         .merge(ecg_auth::oauth::routes())
         .merge(openapi::routes())
+        .merge(dashboard::routes())
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -14,8 +14,10 @@
 //!   `PUT .../signal` (CSV) and processed to `complete`: wall time and peak
 //!   memory per service.
 //!
-//!     cargo build --release --bins --example holter_csv -p ecg-ingest
-//!     dev/stack.sh with-infra cargo run --release -p ecg-e2e --example pipeline -- --help
+//! ```sh
+//! cargo build --release --bins && cargo build --release -p ecg-ingest --example holter_csv
+//! dev/stack.sh with-infra cargo run --release -p ecg-e2e --example pipeline -- --help
+//! ```
 
 mod deployment;
 mod probe;
@@ -296,7 +298,7 @@ async fn main() -> anyhow::Result<()> {
         }
         FleetRow::print_header();
         rows.iter().for_each(FleetRow::print);
-        match rows.iter().filter(|r| r.meets_targets()).last() {
+        match rows.iter().rfind(|r| r.meets_targets()) {
             Some(best) => println!(
                 "\nsustained: {} devices, {:.2} M samples/s accepted and processed within the targets",
                 best.devices,

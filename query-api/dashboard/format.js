@@ -1,0 +1,71 @@
+// Small DOM and number helpers. Text always goes in through textContent, never
+// innerHTML: device ids and failure reasons come from clients.
+
+/** Creates an element: h('td', {class: 'num', dataset: {lead: 'II'}}, '75'). */
+export function h(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null) continue;
+    if (k === 'dataset') Object.assign(e.dataset, v);
+    else if (k === 'class') e.className = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+export const $ = (id) => document.getElementById(id);
+
+export function num(x, digits = 0) {
+  if (x === null || x === undefined || Number.isNaN(x)) return '–';
+  return Number(x).toLocaleString('en-US', {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
+}
+
+/** A timestamp as UTC "2026-11-23 10:00:01". */
+export function when(rfc3339) {
+  if (!rfc3339) return '–';
+  const d = new Date(rfc3339);
+  return Number.isNaN(d.getTime()) ? rfc3339 : d.toISOString().slice(0, 19).replace('T', ' ');
+}
+
+/** Seconds as "12.5 s", "3 min 20 s" or "2 h 5 min". */
+export function duration(s) {
+  if (!Number.isFinite(s)) return '–';
+  if (s < 60) return `${num(s, s < 10 ? 3 : 1)} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+  return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+}
+
+/** started_at + s seconds, as RFC 3339 with milliseconds. */
+export function at(startedAt, s) {
+  return new Date(Date.parse(startedAt) + s * 1000).toISOString();
+}
+
+/** A canvas sized to its CSS box at the screen's pixel ratio; returns its 2D context in CSS pixels. */
+export function fitCanvas(canvas, cssHeight) {
+  const ratio = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth || canvas.parentElement.clientWidth;
+  canvas.style.height = `${cssHeight}px`;
+  canvas.width = Math.max(1, Math.round(width * ratio));
+  canvas.height = Math.max(1, Math.round(cssHeight * ratio));
+  const ctx = canvas.getContext('2d');
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  return { ctx, width, height: cssHeight };
+}
+
+/** Colours shared by the plot and the charts. */
+export const colors = {
+  signal: '#1f5fbf',
+  zero: '#c0392b',
+  grid: '#e3e6ea',
+  text: '#4a4f57',
+  bar: '#2e8b57',
+  selection: 'rgba(31, 95, 191, 0.15)',
+};

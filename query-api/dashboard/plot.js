@@ -1,0 +1,227 @@
+// The multi-lead plot: one stacked canvas track per lead on a shared time
+// axis. Each range is fetched from /samples with max_points = the track's
+// width in CSS pixels, so the API sends about one min/max bucket per pixel
+// column and every peak survives the downsampling. Dragging across the
+// tracks zooms into that range and refetches it at full resolution for the
+// new width; "Reset zoom" goes back to the whole ECG.
+//
+// For tests and scripts: #plot carries data-state (loading|ready|error),
+// data-from-s / data-to-s (the range shown), data-bucket-samples and
+// data-fetches (completed fetches); each track carries data-lead and
+// data-points (buckets drawn).
+
+import * as api from './api.js';
+import { $, h, at, num, fitCanvas, colors } from './format.js';
+
+const LEFT = 52; // px for the lead name and the value scale
+const RIGHT = 6;
+const MIN_ZOOM_PX = 5; // a shorter drag is a click, not a zoom
+const MAX_POINTS = 20000; // the API's limit per lead
+
+export class Plot {
+  /** ecg: {id, leads, started_at, sample_rate_hz}; fullS: the ECG's duration in seconds. */
+  constructor(ecg, fullS) {
+    this.ecg = ecg;
+    this.full = [0, Math.max(fullS, 1 / ecg.sample_rate_hz)];
+    this.range = null; // the range shown; null = the whole ECG
+    this.data = null;
+    this.seq = 0; // answers to older requests are dropped
+    this.trackHeight = ecg.leads.length > 6 ? 56 : 96;
+    this.root = $('plot');
+    this.root.dataset.fetches = '0';
+    this.tracks = $('tracks');
+    this.selection = $('selection');
+    this.tracks.replaceChildren(this.selection);
+    this.canvases = new Map();
+    for (const lead of ecg.leads) {
+      const canvas = h('canvas', { 'aria-label': `lead ${lead}` });
+      this.tracks.append(h('div', { class: 'track', dataset: { lead, points: '0' } }, canvas));
+      this.canvases.set(lead, canvas);
+    }
+    this.listen();
+  }
+
+  /** The shown range: the zoomed one or the whole ECG. */
+  shown() {
+    return this.range || this.full;
+  }
+
+  /** A longer ECG (still receiving): refetch unless zoomed in. */
+  setFull(fullS) {
+    if (fullS <= this.full[1]) return;
+    this.full = [0, fullS];
+    if (!this.range) this.load();
+  }
+
+  zoom(fromS, toS) {
+    const minSpan = 4 / this.ecg.sample_rate_hz;
+    const from = Math.max(this.full[0], Math.min(fromS, toS));
+    const to = Math.min(this.full[1], Math.max(fromS, toS, from + minSpan));
+    this.range = [from, to];
+    return this.load();
+  }
+
+  reset() {
+    this.range = null;
+    return this.load();
+  }
+
+  width() {
+    return Math.max(2, Math.round(this.tracks.clientWidth - LEFT - RIGHT));
+  }
+
+  async load() {
+    const seq = ++this.seq;
+    const [fromS, toS] = this.shown();
+    this.root.dataset.state = 'loading';
+    try {
+      const data = await api.get(`/v1/ecgs/${this.ecg.id}/samples`, {
+        from: at(this.ecg.started_at, fromS),
+        to: at(this.ecg.started_at, toS),
+        max_points: Math.min(MAX_POINTS, this.width()),
+      });
+      if (seq !== this.seq) return;
+      this.data = { fromS, toS, body: data };
+      this.draw();
+      $('plot-error').textContent = '';
+      this.root.dataset.fetches = String(Number(this.root.dataset.fetches) + 1);
+      this.root.dataset.state = 'ready';
+    } catch (e) {
+      if (seq !== this.seq) return;
+      $('plot-error').textContent = e.message;
+      this.root.dataset.state = 'error';
+    }
+  }
+
+  draw() {
+    if (!this.data) return;
+    const { fromS, toS, body } = this.data;
+    const byLead = new Map(body.leads.map((l) => [l.lead, l]));
+    for (const [lead, canvas] of this.canvases) {
+      const series = byLead.get(lead) || { t_s: [], min: [], max: [] };
+      drawTrack(canvas, this.trackHeight, lead, series, fromS, toS, body.units);
+      canvas.parentElement.dataset.points = String(series.t_s.length);
+    }
+    this.drawAxis(fromS, toS);
+    Object.assign(this.root.dataset, {
+      fromS: String(fromS),
+      toS: String(toS),
+      bucketSamples: String(body.bucket_samples),
+    });
+    const per = body.bucket_samples === 1 ? 'every sample' : `min/max of ${num(body.bucket_samples)} samples per point`;
+    $('plot-range').textContent = `${num(fromS, 3)} s – ${num(toS, 3)} s, ${per}`;
+  }
+
+  drawAxis(fromS, toS) {
+    const axis = $('axis');
+    const span = toS - fromS;
+    const w = this.width();
+    const step = niceStep(span / Math.max(1, w / 90));
+    const digits = Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
+    const ticks = [];
+    for (let t = Math.ceil(fromS / step) * step; t <= toS + step * 1e-6; t += step) {
+      const tick = h('span', { class: 'tick' }, `${num(t, digits)} s`);
+      tick.style.left = `${LEFT + ((t - fromS) / span) * w}px`;
+      ticks.push(tick);
+    }
+    axis.replaceChildren(...ticks);
+  }
+
+  /** Drag to zoom: pointer events on the tracks, the selection drawn as an overlay. */
+  listen() {
+    let startX = null;
+    const toSeconds = (clientX) => {
+      const box = this.tracks.getBoundingClientRect();
+      const [fromS, toS] = this.data ? [this.data.fromS, this.data.toS] : this.shown();
+      const f = (clientX - box.left - LEFT) / this.width();
+      return fromS + Math.min(1, Math.max(0, f)) * (toS - fromS);
+    };
+    const paint = (x0, x1) => {
+      const box = this.tracks.getBoundingClientRect();
+      const left = Math.max(LEFT, Math.min(x0, x1) - box.left);
+      const right = Math.min(LEFT + this.width(), Math.max(x0, x1) - box.left);
+      this.selection.style.left = `${left}px`;
+      this.selection.style.width = `${Math.max(0, right - left)}px`;
+      this.selection.hidden = false;
+    };
+    this.tracks.addEventListener('pointerdown', (e) => {
+      startX = e.clientX;
+      this.tracks.setPointerCapture(e.pointerId);
+      e.preventDefault();
+    });
+    this.tracks.addEventListener('pointermove', (e) => {
+      if (startX !== null) paint(startX, e.clientX);
+    });
+    this.tracks.addEventListener('pointerup', (e) => {
+      if (startX === null) return;
+      const x0 = startX;
+      startX = null;
+      this.selection.hidden = true;
+      if (Math.abs(e.clientX - x0) >= MIN_ZOOM_PX) this.zoom(toSeconds(x0), toSeconds(e.clientX));
+    });
+    this.onResize = () => this.draw();
+    window.addEventListener('resize', this.onResize);
+  }
+
+  destroy() {
+    this.seq++;
+    window.removeEventListener('resize', this.onResize);
+  }
+}
+
+/** 1, 2 or 5 times a power of ten, at least `raw`. */
+function niceStep(raw) {
+  const p = 10 ** Math.floor(Math.log10(raw));
+  for (const m of [1, 2, 5, 10]) if (m * p >= raw) return m * p;
+  return 10 * p;
+}
+
+function drawTrack(canvas, height, lead, s, fromS, toS, units) {
+  const { ctx, width } = fitCanvas(canvas, height);
+  ctx.clearRect(0, 0, width, height);
+  const w = width - LEFT - RIGHT;
+  let lo = 0;
+  let hi = 0; // zero is always in view: the crossings are about it
+  for (let i = 0; i < s.t_s.length; i++) {
+    lo = Math.min(lo, s.min[i]);
+    hi = Math.max(hi, s.max[i]);
+  }
+  if (hi - lo < 1e-12) {
+    hi += 1;
+    lo -= 1;
+  }
+  const pad = (hi - lo) * 0.06;
+  const y = (v) => 4 + ((hi + pad - v) / (hi - lo + 2 * pad)) * (height - 8);
+  const x = (t) => LEFT + ((t - fromS) / (toS - fromS)) * w;
+
+  ctx.strokeStyle = colors.grid;
+  ctx.lineWidth = 1;
+  ctx.strokeRect(LEFT + 0.5, 0.5, w, height - 1);
+  ctx.strokeStyle = colors.zero;
+  ctx.setLineDash([4, 3]);
+  ctx.beginPath();
+  ctx.moveTo(LEFT, Math.round(y(0)) + 0.5);
+  ctx.lineTo(LEFT + w, Math.round(y(0)) + 0.5);
+  ctx.stroke();
+  ctx.setLineDash([]);
+
+  // Each bucket as a vertical bar from its min to its max, joined to the
+  // next: with one sample per bucket this is the plain polyline.
+  ctx.strokeStyle = colors.signal;
+  ctx.lineWidth = 1;
+  ctx.beginPath();
+  for (let i = 0; i < s.t_s.length; i++) {
+    const xi = x(s.t_s[i]);
+    if (i === 0) ctx.moveTo(xi, y(s.min[i]));
+    else ctx.lineTo(xi, y(s.min[i]));
+    ctx.lineTo(xi, y(s.max[i]));
+  }
+  ctx.stroke();
+
+  ctx.fillStyle = colors.text;
+  ctx.font = 'bold 12px sans-serif';
+  ctx.fillText(lead, 4, 16);
+  ctx.font = '10px sans-serif';
+  ctx.fillText(`${num(hi, 2)}`, 4, 30);
+  ctx.fillText(`${num(lo, 2)} ${units || ''}`, 4, height - 5);
+}
