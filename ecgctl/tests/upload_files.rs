@@ -62,7 +62,7 @@ fn ecgctl(ingest: &str, query: &str, home: &Path, args: &[String]) -> anyhow::Re
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn uploads_of_wfdb_212_wfdb_16_and_edf_give_the_crossings_of_the_decoded_signal()
+async fn uploads_of_wfdb_212_wfdb_16_edf_and_csv_give_the_crossings_of_the_decoded_signal()
 -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let files = dir.path().join("files");
@@ -141,5 +141,34 @@ async fn uploads_of_wfdb_212_wfdb_16_and_edf_give_the_crossings_of_the_decoded_s
             "{key}"
         );
     }
+
+    // CSV in mV with a time column, sent as it is: crossings of the floats.
+    let digital: Vec<i64> = serde_json::from_value(expected["r16"]["digital"][0].clone())?;
+    let values: Vec<f64> = digital.iter().map(|&d| (d - 1024) as f64 / 200.0).collect();
+    let mut csv = String::from("time,MLII\n");
+    for (i, v) in values.iter().enumerate() {
+        csv.push_str(&format!("{},{v}\n", i as f64 / 360.0));
+    }
+    let path = files.join("r208.csv");
+    std::fs::write(&path, csv)?;
+    let out = run(vec![
+        "upload".into(),
+        "--quiet".into(),
+        "--rate".into(),
+        "360".into(),
+        path.display().to_string(),
+    ])
+    .await?;
+    let accepted: Value = serde_json::from_str(out.trim())?;
+    let id: uuid::Uuid = accepted["id"].as_str().context("no id")?.parse()?;
+    let insights = stack
+        .insights_when_complete(&token, id, Duration::from_secs(60))
+        .await?;
+    assert_eq!(
+        insights["leads"]["MLII"]["zero_crossings"],
+        LeadSummary::of(&values).crossings,
+        "csv"
+    );
+    assert_eq!(insights["leads"]["MLII"]["samples"], values.len(), "csv");
     stack.stop().await
 }
