@@ -52,6 +52,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "produced_at",
         sql: include_str!("../migrations/0007_produced_at.sql"),
     },
+    Migration {
+        version: 8,
+        name: "waiting_samples",
+        sql: include_str!("../migrations/0008_waiting_samples.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

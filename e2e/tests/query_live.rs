@@ -51,6 +51,12 @@ async fn a_live_stream_shows_its_rate_lag_and_device_buckets() -> anyhow::Result
         status["chunks_received"], 3,
         "written 0 and 1, waiting 3: {status}"
     );
+    // 2 leads x 500 samples per chunk: 2 chunks written, 1 waiting.
+    assert_eq!(status["samples_processed"], 2000, "{status}");
+    assert_eq!(
+        status["samples_received"], 3000,
+        "the waiting chunk's samples are received: {status}"
+    );
     assert!(status["last_activity_at"].is_string(), "{status}");
 
     let (code, active) = stack

@@ -61,6 +61,8 @@ pub struct Progress {
     pub next_seq: u32,
     /// Seqs received but waiting for an earlier one, ascending.
     pub waiting: Vec<u32>,
+    /// Samples, all leads together, of the waiting chunks.
+    pub waiting_samples: u64,
     pub final_seq: Option<u32>,
 }
 
@@ -213,6 +215,7 @@ impl Pipeline {
                 let progress = Progress {
                     next_seq: state.next_seq(),
                     waiting: state.waiting_seqs().collect(),
+                    waiting_samples: state.waiting_samples(),
                     final_seq: state.final_seq(),
                     tenant: key.0.clone(),
                     ecg_id: key.1,

@@ -81,6 +81,7 @@ struct ProgressRow<'a> {
     ecg_id: Uuid,
     next_seq: u32,
     waiting: &'a [u32],
+    waiting_samples: u64,
     final_seq: Option<u32>,
     #[serde(with = "clickhouse::serde::time::datetime64::millis")]
     updated_at: OffsetDateTime,
@@ -302,6 +303,7 @@ impl Sink {
                         ecg_id: p.ecg_id,
                         next_seq: p.next_seq,
                         waiting: &p.waiting,
+                        waiting_samples: p.waiting_samples,
                         final_seq: p.final_seq,
                         updated_at: now,
                     })

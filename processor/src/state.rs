@@ -132,6 +132,14 @@ impl EcgState {
         self.pending.keys().copied()
     }
 
+    /// Samples, all leads together, of the chunks waiting for a gap to fill.
+    pub fn waiting_samples(&self) -> u64 {
+        self.pending
+            .values()
+            .map(|(c, _)| (c.samples.len() * c.header.leads.len()) as u64)
+            .sum()
+    }
+
     /// Positions of the chunks waiting for a gap to fill.
     pub fn pending_positions(&self) -> impl Iterator<Item = Position> + '_ {
         self.pending.values().map(|(_, pos)| *pos)

@@ -139,9 +139,9 @@ pub struct EcgStatus {
     /// Chunks the pipeline has seen: processed, waiting for a gap, or
     /// refused (distinct seqs).
     pub chunks_received: u64,
-    /// Samples of the received chunks, all leads together, where known (the
-    /// processor does not record the size of waiting or refused chunks, so
-    /// those count only once written).
+    /// Samples of the received chunks, all leads together: written plus
+    /// waiting. A refused chunk's samples are not counted (it may not have
+    /// been readable at all).
     pub samples_received: u64,
     /// When the processor last wrote or refused a chunk of this ECG; null
     /// before it has.

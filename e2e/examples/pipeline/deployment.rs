@@ -85,6 +85,10 @@ impl Deployment {
                 "ECG_AUTH__JWKS_URL",
                 format!("{issuer}/.well-known/jwks.json"),
             ),
+            // The whole fleet is one API client: its default budget (1,000
+            // requests/s) would measure the quota, not the pipeline.
+            var("ECG_RATE_LIMIT__REQUESTS_PER_SECOND", "1000000"),
+            var("ECG_RATE_LIMIT__REQUEST_BURST", "1000000"),
             var("RUST_LOG", "warn"),
         ]);
         let ingest =

@@ -56,6 +56,9 @@ pub async fn ecg_status(
         state.store.failed_chunks(tenant, id, LISTED_FAILURES),
         state.store.activity(tenant, id)
     )?;
+    // Between a batch's chunk insert and its progress row, a chunk that was
+    // waiting can be in both for a moment (counted twice, briefly).
+    let waiting_samples = progress.as_ref().map_or(0, |p| p.waiting_samples);
     let position = position(&ecg, &written, progress);
     let failed_count = failed.first().map_or(0, |f| f.total);
     let status = status_of(&position, failed_count);
@@ -92,8 +95,8 @@ pub async fn ecg_status(
         chunks_processed: written.chunks,
         samples_processed: written.samples,
         chunks_received,
-        // The processor records no size for chunks it holds or refused.
-        samples_received: written.samples,
+        // A refused chunk's size is unknown (it may not have been readable).
+        samples_received: written.samples + waiting_samples,
         last_activity_at,
         final_seq: position.final_seq,
         next_seq: position.next_seq,
@@ -195,6 +198,7 @@ mod tests {
         Some(Progress {
             next_seq,
             waiting: waiting.to_vec(),
+            waiting_samples: waiting.len() as u64 * 10,
             final_seq,
         })
     }

@@ -41,6 +41,8 @@ pub struct Progress {
     pub next_seq: u32,
     /// Ascending.
     pub waiting: Vec<u32>,
+    /// Samples, all leads together, of the waiting chunks.
+    pub waiting_samples: u64,
     pub final_seq: Option<u32>,
 }
 
@@ -117,7 +119,7 @@ impl Store {
     ) -> clickhouse::error::Result<Option<Progress>> {
         self.client
             .query(
-                "SELECT next_seq, waiting, final_seq
+                "SELECT next_seq, waiting, waiting_samples, final_seq
                  FROM ecg_progress
                  WHERE tenant = {t:String} AND ecg_id = {id:UUID}
                  ORDER BY updated_at DESC
