@@ -146,12 +146,9 @@ async fn api_for(deployment: &Deployment) -> anyhow::Result<Api> {
 async fn fleet(devices: usize, processors: usize, duration: f64) -> anyhow::Result<FleetRow> {
     let deployment = Deployment::start(&format!("fleet{devices}x{processors}"), processors).await?;
     let api = api_for(&deployment).await?;
+    let warm = probe::Probe::warm_up(api.clone()).await?;
     let stop = CancellationToken::new();
-    let probe = tokio::spawn(probe::run(
-        api.clone(),
-        Duration::from_millis(500),
-        stop.clone(),
-    ));
+    let probe = tokio::spawn(probe::run(warm, Duration::from_millis(500), stop.clone()));
     let began = Instant::now();
     let args = [
         "ecg-sim".to_string(),
@@ -166,7 +163,8 @@ async fn fleet(devices: usize, processors: usize, duration: f64) -> anyhow::Resu
     let sent = Instant::now();
     stop.cancel();
     let fresh = probe.await??;
-    let probe_samples = fresh.chunks * 250 * 12;
+    // Chunk 0 (the warm-up) and one chunk per recorded latency.
+    let probe_samples = (fresh.chunks + 1) * probe::Probe::CHUNK_SAMPLES;
     deployment
         .wait_written(
             report.samples_accepted + probe_samples,
