@@ -15,12 +15,10 @@
 //! The recorder is process-wide and shared with any other service in the
 //! process (`ecg_runtime::metrics`).
 
-use std::time::Instant;
-
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Request, State};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+use ecg_runtime::metrics::RequestMetrics;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::AppState;
@@ -31,33 +29,20 @@ pub fn handle() -> PrometheusHandle {
     ecg_runtime::metrics::handle()
 }
 
-/// Counts and times every request by its route template (never the raw
-/// path, whose ids would explode the label set).
+const REQUESTS: RequestMetrics = RequestMetrics {
+    total: "ecg_ingest_requests_total",
+    duration: "ecg_ingest_request_duration_seconds",
+};
+
+/// Counts and times every request by its route template.
 pub async fn track(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_owned();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("ecg_ingest_requests_total", "route" => route.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!("ecg_ingest_request_duration_seconds", "route" => route)
-        .record(started.elapsed().as_secs_f64());
-    response
+    ecg_runtime::metrics::track(REQUESTS, request, next).await
 }
 
 /// `GET /metrics`: the Prometheus text format.
 pub async fn render(State(state): State<AppState>) -> Response {
     metrics::gauge!("ecg_ingest_producer_queue_depth").set(f64::from(state.producer.queue_depth()));
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        handle().render(),
-    )
-        .into_response()
+    ecg_runtime::metrics::response()
 }
 
 /// Records an accepted body.

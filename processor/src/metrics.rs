@@ -16,15 +16,9 @@
 //!
 //! The recorder is process-wide (`ecg_runtime::metrics`).
 
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 /// `GET /metrics`: the Prometheus text format.
 pub async fn render() -> Response {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        ecg_runtime::metrics::render(),
-    )
-        .into_response()
+    ecg_runtime::metrics::response()
 }

@@ -8,37 +8,22 @@
 //! The recorder is process-wide and shared with any other service in the
 //! process (`ecg_runtime::metrics`).
 
-use std::time::Instant;
-
-use axum::extract::{MatchedPath, Request};
-use axum::http::{StatusCode, header};
+use axum::extract::Request;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+use ecg_runtime::metrics::RequestMetrics;
 
-/// Counts and times every request by its route template (never the raw
-/// path, whose ids would explode the label set).
+const REQUESTS: RequestMetrics = RequestMetrics {
+    total: "ecg_query_requests_total",
+    duration: "ecg_query_request_duration_seconds",
+};
+
+/// Counts and times every request by its route template.
 pub async fn track(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_owned();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("ecg_query_requests_total", "route" => route.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!("ecg_query_request_duration_seconds", "route" => route)
-        .record(started.elapsed().as_secs_f64());
-    response
+    ecg_runtime::metrics::track(REQUESTS, request, next).await
 }
 
 /// `GET /metrics`: the Prometheus text format.
 pub async fn render() -> Response {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        ecg_runtime::metrics::render(),
-    )
-        .into_response()
+    ecg_runtime::metrics::response()
 }

@@ -7,7 +7,12 @@
 //! (`ecg_ingest_`, `ecg_processor_`).
 
 use std::sync::OnceLock;
+use std::time::Instant;
 
+use axum::extract::{MatchedPath, Request};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Latencies, for every metric named `*_duration_seconds`: 0.5 ms to 60 s.
@@ -45,4 +50,39 @@ pub fn handle() -> PrometheusHandle {
 /// The Prometheus text format of everything recorded in this process.
 pub fn render() -> String {
     handle().render()
+}
+
+/// The answer of a service's `GET /metrics`.
+pub fn response() -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        render(),
+    )
+        .into_response()
+}
+
+/// A service's HTTP request metrics: a counter by `route` and `status`, and
+/// a latency histogram by `route`.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestMetrics {
+    pub total: &'static str,
+    pub duration: &'static str,
+}
+
+/// Counts and times a request by its route template (never the raw path,
+/// whose ids would explode the label set). Services wrap it in their own
+/// middleware with their metric names.
+pub async fn track(names: RequestMetrics, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(names.total, "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!(names.duration, "route" => route).record(started.elapsed().as_secs_f64());
+    response
 }
