@@ -3,14 +3,14 @@
 //! UI (vendored in the binary: no CDN) at `/docs`.
 
 use axum::Router;
+use ecg_schemas::api::BearerAuth;
 use ecg_schemas::api::{
     ActiveStream, ActiveStreams, ConsumerLag, DeadLettered, DeviceBucket, DeviceInsights, EcgPage,
     EcgStatus, EcgSummary, ErrorBody, FailedChunk, Insights, LeadInsight, LeadSeries, Pipeline,
     Rate, SamplesPage, Status, StatusCounts, Units, Window, Windows,
 };
 use ecg_schemas::samples::Calibration;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::AppState;
@@ -51,22 +51,6 @@ use crate::routes;
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                utoipa::openapi::security::HttpBuilder::from(Http::new(HttpAuthScheme::Bearer))
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
 
 /// `/openapi.json` and `/docs`, to merge into the API's router.
 pub fn routes() -> Router<AppState> {
