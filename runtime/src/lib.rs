@@ -4,6 +4,15 @@
 
 pub mod metrics;
 
+/// The allocator of every binary that links this crate (all services, their
+/// tests and benches). glibc's malloc spent about a quarter of the gateway's
+/// CPU under load (requests allocate and free ~50 KB bodies and their
+/// decoded copies from many threads, and glibc trims and re-faults its
+/// heap); mimalloc's thread-local free lists avoid both. Figures in
+/// BENCHMARKS.md, "Ingest gateway".
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::Serialize;
