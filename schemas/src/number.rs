@@ -157,6 +157,19 @@ pub(crate) fn parts(window: &[u8; WINDOW]) -> Option<Parts> {
 fn short(w: u64, len: usize) -> Option<(u64, usize)> {
     let t = w ^ (ONES * u64::from(b'0'));
     let non_digits = non_digit_bytes(t);
+    // One digit before the point (`0.12345`, `1.2`): every sample below
+    // 10 mV, nearly all of them. Its checks and the point's removal are
+    // half the general case's instructions; a mispredicted branch on other
+    // shapes costs less than that on mixed data.
+    if len >= 3 {
+        // The non-digits among the number's bytes: only byte 1, a point.
+        let in_number = non_digits & (u64::MAX >> (64 - 8 * len));
+        if (in_number == 0x80 << 8) & ((w >> 8) as u8 == b'.') {
+            // The integer digit moves up onto the point.
+            let digits = ((t & 0xff) << 8) | (t & !0xffff);
+            return Some((eight_digits(digits << (8 * (8 - len))), len - 2));
+        }
+    }
     // The first non-digit is the point (at byte `p`) or the end (p == len;
     // the byte at `len` is a non-digit); the second must be the end.
     let first = non_digits.trailing_zeros(); // 8p + 7, or 64 if none
@@ -345,6 +358,9 @@ mod tests {
             ("-0.12345678", -0.12345678),
             ("1234567.1234567", 1234567.1234567),
             ("123.456789", 123.456789),
+            ("9.0", 9.0),
+            ("-9.999999", -9.999999),
+            ("0.000001", 0.000001),
         ] {
             let (value, len) = at(s).unwrap_or_else(|| panic!("{s}"));
             assert_eq!((value.to_bits(), len), (v.to_bits(), s.len()), "{s}");
@@ -366,6 +382,11 @@ mod tests {
             "1.5.3",
             "1.5]",
             "1-2",
+            "1..2",
+            "-1.2.3",
+            "0.5-",
+            "1.5e",
+            "1.x5",
             "123456789",
             "1.123456789",
             "12345678.5",
@@ -382,6 +403,8 @@ mod tests {
             2 => "[+-]?[0-9]{0,20}(\\.[0-9]{0,20})?([eE][+-]?[0-9]{0,3})?",
             1 => "[+-]?(inf|infinity|NaN|nan|Inf)",
             1 => "[ +\\-.,0-9eE]{0,18}",
+        // Around the one-digit-before-the-point shortcut.
+        4 => "[+-]?[0-9][ .,0-9eE]{0,9}",
         ]
     }
 

@@ -72,6 +72,9 @@ fn near_miss() -> impl Strategy<Value = String> {
         "-?\\.[0-9]{1,6}",
         "-?[0-9]{1,6}\\.",
         "-?[0-9]{1,3}\\.[0-9]{1,3}[.eE+-][0-9]{0,3}",
+        // Near the one-digit-before-the-point shortcut of the fast path.
+        "-?[0-9][.0-9]{1,7}",
+        "-?[0-9][^0-9.,\\]\\\\\"][0-9]{1,6}",
         "[+-]{1,2}[0-9]{1,6}",
         "-|-?[0-9]{1,3}[eE][+-]?",
         "Infinity|NaN|0x1F|1_000",
