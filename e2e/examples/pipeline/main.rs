@@ -28,8 +28,7 @@ use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 use deployment::{Deployment, PeakRss};
 use ecg_client::Api;
-use ecg_schemas::api::CreateEcg;
-use ecg_schemas::{Status, Units};
+use ecg_schemas::Status;
 use probe::Freshness;
 use tokio_util::sync::CancellationToken;
 
@@ -198,20 +197,7 @@ async fn holter(hours: f64) -> anyhow::Result<()> {
     );
     let deployment = Deployment::start("holter", 1).await?;
     let api = api_for(&deployment).await?;
-    let leads = [
-        "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6",
-    ];
-    let ecg = api
-        .create_ecg(&CreateEcg {
-            device_id: "bench-holter".into(),
-            sample_rate_hz: 500.0,
-            leads: leads.iter().map(|l| l.to_string()).collect(),
-            units: Units::Millivolts,
-            started_at: None,
-            adc: None,
-            signal: None,
-        })
-        .await?;
+    let ecg_id = probe::open_ecg(&api, "bench-holter").await?;
     let mut child = tokio::process::Command::new(&generator)
         .arg(hours.to_string())
         .stdout(std::process::Stdio::piped())
@@ -221,11 +207,11 @@ async fn holter(hours: f64) -> anyhow::Result<()> {
     let body =
         reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(stdout, 1 << 20));
     let began = Instant::now();
-    let accepted = api.put_signal_csv(ecg.id, body).await?;
+    let accepted = api.put_signal_csv(ecg_id, body).await?;
     let uploaded = began.elapsed();
     child.wait().await?;
     loop {
-        let status = api.status(ecg.id).await?;
+        let status = api.status(ecg_id).await?;
         if status.status == Status::Complete {
             break;
         }
@@ -238,7 +224,7 @@ async fn holter(hours: f64) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let processed = began.elapsed();
-    let insights = api.insights(ecg.id).await?;
+    let insights = api.insights(ecg_id).await?;
     let samples: u64 = insights.leads.values().map(|l| l.samples).sum();
     let rss = deployment.peak_rss()?;
     println!(

@@ -49,18 +49,7 @@ impl Probe {
 
     /// Creates the probe ECG and sends its chunk 0 through, unrecorded.
     pub async fn warm_up(api: Api) -> anyhow::Result<Probe> {
-        let accepted = api
-            .create_ecg(&CreateEcg {
-                device_id: "bench-probe".into(),
-                sample_rate_hz: 500.0,
-                leads: LEADS.iter().map(|l| l.to_string()).collect(),
-                units: Units::Millivolts,
-                started_at: None,
-                adc: None,
-                signal: None,
-            })
-            .await?;
-        let id = accepted.id;
+        let id = open_ecg(&api, "bench-probe").await?;
         api.post_chunk(id, &chunk(0)).await?;
         let waited = visible(&api, id, CHUNK as u64, Instant::now()).await;
         anyhow::ensure!(waited < GIVE_UP, "the warm-up chunk never became visible");
@@ -146,4 +135,21 @@ pub async fn run(
         p99_ms: h.value_at_quantile(0.99) as f64,
         max_ms: h.max() as f64,
     })
+}
+
+/// Opens a streamed 12-lead 500 Hz millivolt ECG for `device_id`: the
+/// probe's and the Holter upload's.
+pub async fn open_ecg(api: &Api, device_id: &str) -> anyhow::Result<uuid::Uuid> {
+    let accepted = api
+        .create_ecg(&CreateEcg {
+            device_id: device_id.into(),
+            sample_rate_hz: 500.0,
+            leads: LEADS.iter().map(|l| l.to_string()).collect(),
+            units: Units::Millivolts,
+            started_at: None,
+            adc: None,
+            signal: None,
+        })
+        .await?;
+    Ok(accepted.id)
 }
