@@ -9,7 +9,7 @@
 //!   samples/s, ingest latency, insight freshness, peak memory per service.
 //! - `sustained`: the largest fleet of a ladder that keeps ingest p99 under
 //!   20 ms, freshness p99 under 2 s, no errors, and the processor caught up
-//!   within 2 s of the last chunk.
+//!   within 2 s of the last chunk, in every one of `--repeat` runs.
 //! - `holter`: a 24-hour 12-lead 500 Hz recording uploaded in one streamed
 //!   `PUT .../signal` (CSV) and processed to `complete`: wall time and peak
 //!   memory per service.
@@ -62,9 +62,14 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "25,50,100,150,200,300,400,600,830"
+        default_value = "10,25,40,50,75,100,150,200,300,400,600,830"
     )]
     ladder: Vec<usize>,
+    /// Runs per fleet size in the sustained part: a size meets the targets
+    /// only if every run does (a p99 from one short run is too noisy to
+    /// trust alone).
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
     /// Processors of the sustained part.
     #[arg(long, default_value_t = 1)]
     sustained_processors: usize,
@@ -272,22 +277,29 @@ async fn main() -> anyhow::Result<()> {
             args.sustained_processors
         );
         let mut rows = Vec::new();
-        for &d in &args.ladder {
-            let row = fleet(d, args.sustained_processors, args.duration).await?;
-            let ok = row.meets_targets();
-            rows.push(row);
-            if !ok {
-                break;
+        let mut best = None;
+        'ladder: for &d in &args.ladder {
+            for _ in 0..args.repeat.max(1) {
+                let row = fleet(d, args.sustained_processors, args.duration).await?;
+                let ok = row.meets_targets();
+                rows.push(row);
+                if !ok {
+                    break 'ladder;
+                }
             }
+            best = Some(d);
         }
         FleetRow::print_header();
         rows.iter().for_each(FleetRow::print);
-        match rows.iter().rfind(|r| r.meets_targets()) {
-            Some(best) => println!(
-                "\nsustained: {} devices, {:.2} M samples/s accepted and processed within the targets",
-                best.devices,
-                best.accepted_per_s / 1e6
-            ),
+        match best {
+            Some(devices) => {
+                let runs = rows.iter().filter(|r| r.devices == devices);
+                let (n, sum) = runs.fold((0, 0.0), |(n, s), r| (n + 1, s + r.accepted_per_s));
+                println!(
+                    "\nsustained: {devices} devices, every one of {n} runs within the targets, {:.3} M samples/s accepted and processed (mean)",
+                    sum / f64::from(n) / 1e6
+                );
+            }
             None => println!("\nsustained: no fleet of the ladder met the targets"),
         }
     }
