@@ -201,6 +201,22 @@ fn main() {
         samples: Signal::Physical(signal.clone()),
     };
     let message = chunk.encode().unwrap();
+    // The gateway's whole Arrow path: body -> checked signal -> Kafka bytes.
+    measure(
+        "Arrow IPC chunk body -> encoded chunk",
+        arrow_body.len(),
+        || {
+            let s = input::arrow(black_box(&arrow_body)).unwrap();
+            let samples = limits.take_signal("/samples", &leads, None, s).unwrap();
+            let chunk = Chunk {
+                header: chunk.header.clone(),
+                seq: 0,
+                is_final: false,
+                samples,
+            };
+            black_box(chunk.encode().unwrap());
+        },
+    );
     measure("Kafka chunk (Arrow IPC) encode", message.len(), || {
         black_box(black_box(&chunk).encode().unwrap());
     });
