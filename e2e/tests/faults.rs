@@ -147,7 +147,7 @@ async fn refused_and_malformed_chunks_are_recorded_and_the_partition_keeps_flowi
         },
         seq: 0,
         is_final: true,
-        samples: Signal::Physical(vec![vec![1.0, f64::NAN]]),
+        samples: Signal::from_vecs(vec![vec![1.0, f64::NAN]]),
     };
     let producer: FutureProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", ecg_e2e::kafka_brokers())

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use ecg_auth::{Authorized, EcgWrite};
 use ecg_schemas::api::ErrorBody;
 use ecg_schemas::api::{Accepted, ChunkRequest, CreateEcg};
+use ecg_schemas::samples::lead_columns;
 use ecg_schemas::{Chunk, EcgHeader, Invalid, Signal, input, json};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -65,7 +66,7 @@ pub async fn create_ecg(
             "/signal",
             &req.leads,
             calibration.as_deref(),
-            signal,
+            lead_columns(signal),
         )?),
         None => None,
     };
@@ -173,35 +174,35 @@ pub async fn post_chunk(
         &[BodyFormat::Json, BodyFormat::Csv, BodyFormat::Arrow],
     )?;
     let bytes = read_body(&state, body).await?;
-    let req = match format {
-        BodyFormat::Json => json::decode_chunk(&bytes)?,
+    let body_len = bytes.len() as u64;
+    let (seq, is_final, columns) = match format {
+        BodyFormat::Json => {
+            let req = json::decode_chunk(&bytes)?;
+            (req.seq, req.r#final, lead_columns(req.samples))
+        }
         BodyFormat::Csv | BodyFormat::Arrow => {
             let Query(params) = query.map_err(|e| Invalid::new("", e.body_text()))?;
             let seq = params.seq.ok_or_else(|| {
                 Invalid::new("/seq", "CSV and Arrow bodies need the chunk's seq as a query parameter: ?seq=N[&final=true]")
             })?;
-            let samples = match format {
+            let columns = match format {
                 BodyFormat::Csv => input::csv(&bytes, &ecg.leads)?,
-                _ => input::arrow(&bytes)?,
+                // The samples stay in the body's memory (see `input`).
+                _ => input::arrow(bytes)?,
             };
-            ChunkRequest {
-                seq,
-                samples,
-                r#final: params.r#final,
-            }
+            (seq, params.r#final, columns)
         }
     };
     let samples = state.limits.take_signal(
         "/samples",
         &ecg.leads,
         ecg.calibration().as_deref(),
-        req.samples,
+        columns,
     )?;
     if let Some(last) = ecg.final_seq {
-        if req.seq > last || (req.r#final && req.seq != last) {
+        if seq > last || (is_final && seq != last) {
             return Err(ApiError::Conflict(format!(
-                "ECG {id} is final with last chunk {last}; chunk {} cannot be added",
-                req.seq
+                "ECG {id} is final with last chunk {last}; chunk {seq} cannot be added"
             )));
         }
     }
@@ -209,12 +210,12 @@ pub async fn post_chunk(
     state.rate_limits.samples(&auth.0.client_id, count)?;
     let chunk = Chunk {
         header: header_of(&ecg),
-        seq: req.seq,
-        is_final: req.r#final,
+        seq,
+        is_final,
         samples,
     };
     state.producer.send(std::slice::from_ref(&chunk)).await?;
-    crate::metrics::accepted(format.label(), bytes.len() as u64, count);
+    crate::metrics::accepted(format.label(), body_len, count);
     Ok(accepted(id, 1))
 }
 

@@ -137,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
                 header: header.clone(),
                 seq: seq as u32,
                 is_final: seq + 1 == messages_per_ecg,
-                samples: Signal::Physical(samples),
+                samples: Signal::from_vecs(samples),
             };
             let bytes = chunk.encode()?;
             payload_bytes += bytes.len();

@@ -42,7 +42,7 @@ fn chunks(signal: &[Vec<f64>], cuts: &[usize]) -> Vec<Chunk> {
             header: header(),
             seq: i as u32,
             is_final: i == n - 1,
-            samples: Signal::Physical(
+            samples: Signal::from_vecs(
                 signal
                     .iter()
                     .map(|l| l[bounds[i]..bounds[i + 1]].to_vec())

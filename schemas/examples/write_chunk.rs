@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         seq: 0,
         is_final: true,
-        samples: Signal::Physical(vec![vec![0.1, 0.0, -0.2], vec![0.3, -0.0, 0.1]]),
+        samples: Signal::from_vecs(vec![vec![0.1, 0.0, -0.2], vec![0.3, -0.0, 0.1]]),
     };
     std::fs::write(path, chunk.encode()?)?;
     Ok(())

@@ -15,11 +15,10 @@
 //! [`DecodeError`] that the processor dead-letters rather than guessing.
 
 use std::collections::HashMap;
-use std::io::Cursor;
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, Float64Array, Int32Array, RecordBatch};
-use arrow_ipc::reader::StreamReader;
+use arrow_buffer::Buffer;
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::{ArrowError, DataType, Field, Schema};
 use time::OffsetDateTime;
@@ -57,7 +56,7 @@ pub struct Chunk {
     pub seq: u32,
     /// True on the ECG's last chunk.
     pub is_final: bool,
-    /// One vector per lead, in `header.leads` order, all the same length.
+    /// One buffer per lead, in `header.leads` order, all the same length.
     pub samples: Signal,
 }
 
@@ -104,6 +103,17 @@ impl Chunk {
     }
 
     fn encode_as(&self, version: u32) -> Result<Vec<u8>, ArrowError> {
+        let batch = self.batch(version)?;
+        let mut out = Vec::with_capacity(encoded_len_bound(&batch));
+        let mut writer = StreamWriter::try_new(&mut out, &batch.schema())?;
+        writer.write(&batch)?;
+        writer.finish()?;
+        drop(writer);
+        Ok(out)
+    }
+
+    /// The chunk as one record batch whose schema carries the metadata.
+    fn batch(&self, version: u32) -> Result<RecordBatch, ArrowError> {
         let h = &self.header;
         let metadata = HashMap::from([
             ("ecg.format".to_string(), FORMAT.to_string()),
@@ -132,7 +142,9 @@ impl Chunk {
                 .iter()
                 .zip(leads)
                 .map(|(name, values)| {
-                    let column = Arc::new(Float64Array::from(values.clone())) as ArrayRef;
+                    // Shares the samples' buffer: the writer below is the
+                    // only copy of them on the way to Kafka.
+                    let column = Arc::new(Float64Array::new(values.clone(), None)) as ArrayRef;
                     (Field::new(name, DataType::Float64, false), column)
                 })
                 .unzip(),
@@ -146,26 +158,22 @@ impl Chunk {
                             ("ecg.adc_gain".to_string(), format!("{:?}", c.gain)),
                             ("ecg.adc_baseline".to_string(), c.baseline.to_string()),
                         ]));
-                    let column = Arc::new(Int32Array::from(counts.clone())) as ArrayRef;
+                    let column = Arc::new(Int32Array::new(counts.clone(), None)) as ArrayRef;
                     (field, column)
                 })
                 .unzip(),
         };
         let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
-        let batch = RecordBatch::try_new(schema.clone(), columns)?;
-        let mut out = Vec::with_capacity(self.len() * h.leads.len() * 8 + 1024);
-        let mut writer = StreamWriter::try_new(&mut out, &schema)?;
-        writer.write(&batch)?;
-        writer.finish()?;
-        drop(writer);
-        Ok(out)
+        RecordBatch::try_new(schema, columns)
     }
 
     /// Decodes one Kafka message value.
     pub fn decode(bytes: &[u8]) -> Result<Chunk, DecodeError> {
-        crate::ipc::check_stream(bytes).map_err(DecodeError::Malformed)?;
-        let reader = StreamReader::try_new(Cursor::new(bytes), None)?;
-        let schema = reader.schema();
+        let len = crate::ipc::check_stream(bytes).map_err(DecodeError::Malformed)?;
+        // One copy, into an aligned buffer that the columns then share (a
+        // `StreamReader` would zero a buffer per message and copy into it).
+        let stream = crate::ipc::read_stream(Buffer::from(&bytes[..len]))?;
+        let schema = stream.schema;
         let meta = schema.metadata();
         let get = |key: &'static str| meta.get(key).ok_or(DecodeError::MissingKey(key));
         let format = meta.get("ecg.format").cloned().unwrap_or_default();
@@ -200,7 +208,10 @@ impl Chunk {
         }
         let seq = parse(get("ecg.seq")?, "ecg.seq")?;
         let is_final = parse(get("ecg.final")?, "ecg.final")?;
-        let batches = reader.collect::<Result<Vec<_>, _>>()?;
+        if let Some(e) = stream.unreadable {
+            return Err(e.into());
+        }
+        let batches = stream.batches;
         if batches.len() != 1 {
             return Err(DecodeError::BatchCount(batches.len()));
         }
@@ -234,7 +245,7 @@ fn decode_columns(batch: &RecordBatch, leads: &[String]) -> Result<Signal, Decod
                     .downcast_ref::<Float64Array>()
                     .filter(|c| c.null_count() == 0)
                     .ok_or_else(|| DecodeError::BadColumn(lead.clone()))?;
-                Ok(col.values().to_vec())
+                Ok(col.values().clone())
             })
             .collect::<Result<Vec<_>, DecodeError>>()?;
         return Ok(Signal::Physical(physical));
@@ -261,10 +272,34 @@ fn decode_columns(batch: &RecordBatch, leads: &[String]) -> Result<Signal, Decod
         let (Some(gain), Some(baseline)) = (gain, baseline) else {
             return Err(DecodeError::BadColumn(lead.clone()));
         };
-        adc.push(col.values().to_vec());
+        adc.push(col.values().clone());
         calibration.push(Calibration { gain, baseline });
     }
     Ok(Signal::Digital { adc, calibration })
+}
+
+/// At least the length of the IPC stream of `batch`, so that the encoder's
+/// output never reallocates (each reallocation copies every sample again).
+/// Flatbuffer tables, vtables and alignment cost well under the allowances
+/// here; `encode_reserves_enough` checks the widest chunks.
+fn encoded_len_bound(batch: &RecordBatch) -> usize {
+    let schema = batch.schema_ref();
+    let entry = |(k, v): (&String, &String)| k.len() + v.len() + 32;
+    let schema_message = 512
+        + schema.metadata().iter().map(entry).sum::<usize>()
+        + schema
+            .fields()
+            .iter()
+            .map(|f| 128 + f.name().len() + f.metadata().iter().map(entry).sum::<usize>())
+            .sum::<usize>();
+    // Per column: a field node, two buffer entries, up to 7 bytes of padding
+    // after each of its buffers.
+    let batch_message = 512 + batch.num_columns() * (16 + 2 * 16 + 2 * 8);
+    // Values of at most 8 bytes (f64, i32); counted from the rows, as a
+    // column's buffer may be a slice of a larger one.
+    let data = batch.num_rows() * batch.num_columns() * 8;
+    // Two continuation markers and lengths, and the end-of-stream marker.
+    schema_message + batch_message + data + 3 * 8
 }
 
 fn parse<T: std::str::FromStr>(value: &str, key: &'static str) -> Result<T, DecodeError> {
@@ -303,7 +338,7 @@ mod tests {
             },
             seq: 7,
             is_final: true,
-            samples: Signal::Physical(vec![
+            samples: Signal::from_vecs(vec![
                 vec![1.5, -0.0, 0.0],
                 vec![f64::MIN_POSITIVE, -2.0, 3.0],
             ]),
@@ -323,7 +358,10 @@ mod tests {
     fn digital_chunk_round_trips_counts_and_calibration() {
         let mut chunk = sample();
         chunk.samples = Signal::Digital {
-            adc: vec![vec![i32::MIN, 0, 1024], vec![i32::MAX, -5, 1023]],
+            adc: vec![
+                vec![i32::MIN, 0, 1024].into(),
+                vec![i32::MAX, -5, 1023].into(),
+            ],
             calibration: vec![
                 Calibration {
                     gain: 200.0,
@@ -377,6 +415,35 @@ mod tests {
             Err(DecodeError::Malformed(_) | DecodeError::Arrow(_))
         ));
         assert!(Chunk::decode(&[]).is_err());
+    }
+
+    #[test]
+    fn encode_reserves_enough() {
+        let name = |i: usize| format!("lead-{i:0>11}"); // 16 bytes, the limit
+        let mut wide = sample();
+        wide.header.tenant = "t".repeat(200);
+        wide.header.device_id = "d".repeat(128);
+        wide.header.leads = (0..32).map(name).collect();
+        wide.samples = Signal::from_vecs(vec![vec![-0.0; 3_750]; 32]);
+        let mut digital = wide.clone();
+        digital.samples = Signal::Digital {
+            adc: vec![vec![i32::MIN; 3_750].into(); 32],
+            calibration: vec![
+                Calibration {
+                    gain: 0.1 + f64::EPSILON,
+                    baseline: i32::MIN,
+                };
+                32
+            ],
+        };
+        let mut tiny = sample();
+        tiny.header.leads.truncate(1);
+        tiny.samples = Signal::from_vecs(vec![vec![1.0]]);
+        for chunk in [sample(), wide, digital, tiny] {
+            let bound = encoded_len_bound(&chunk.batch(FORMAT_VERSION).unwrap());
+            let len = chunk.encode().unwrap().len();
+            assert!(len <= bound, "{len} bytes encoded, {bound} reserved");
+        }
     }
 
     #[test]

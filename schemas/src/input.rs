@@ -1,8 +1,8 @@
 //! Chunk bodies in the formats devices and their gateways produce, besides
 //! JSON: CSV and Arrow IPC streams. Each decoder yields the same lead-to-
-//! samples map as the JSON body, so every format goes through the same
-//! validation (`Limits::check_signal`) and nothing format-specific reaches
-//! Kafka.
+//! samples map as the JSON body ([`LeadColumns`]), so every format goes
+//! through the same validation (`Limits::take_signal`) and nothing
+//! format-specific reaches Kafka.
 //!
 //! - `text/csv`: a header line of lead names, then one line per sample
 //!   instant. A first column that is not a declared lead is a time column
@@ -10,20 +10,22 @@
 //! - `application/vnd.apache.arrow.stream`: one column per lead, named by
 //!   the lead, non-null, of a numeric type that converts to `f64` exactly
 //!   (Float64, Float32, Int8/16/32, UInt8/16/32); any number of batches.
-
-use std::collections::BTreeMap;
-use std::io::Cursor;
+//!   A stream of one batch of Float64 columns is not copied: each lead is a
+//!   slice of the request body (copied once if the body is misaligned for
+//!   f64). Other types and several batches are converted or concatenated
+//!   into one new buffer per lead.
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
     Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, UInt8Type, UInt16Type, UInt32Type,
 };
-use arrow_array::{Array, ArrayRef};
-use arrow_ipc::reader::StreamReader;
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_buffer::{Buffer, ScalarBuffer};
 use arrow_schema::DataType;
+use bytes::Bytes;
 
 use crate::Invalid;
-use crate::api::Samples;
+use crate::samples::LeadColumns;
 
 /// Content type of Arrow IPC stream bodies.
 pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
@@ -32,7 +34,7 @@ pub const CSV: &str = "text/csv";
 
 /// Reads a CSV chunk body whose columns are `leads` (in any order), with an
 /// optional leading time column.
-pub fn csv(body: &[u8], leads: &[String]) -> Result<Samples, Invalid> {
+pub fn csv(body: &[u8], leads: &[String]) -> Result<LeadColumns, Invalid> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)
@@ -82,24 +84,60 @@ pub fn csv(body: &[u8], leads: &[String]) -> Result<Samples, Invalid> {
             samples[i].push(value);
         }
     }
-    collect(columns.into_iter().map(str::to_string).zip(samples))
+    collect(
+        columns
+            .into_iter()
+            .map(str::to_string)
+            .zip(samples.into_iter().map(ScalarBuffer::from)),
+    )
 }
 
-/// Reads an Arrow IPC stream chunk body.
-pub fn arrow(body: &[u8]) -> Result<Samples, Invalid> {
-    crate::ipc::check_body(body)?;
-    let reader = StreamReader::try_new(Cursor::new(body), None)
+/// Reads an Arrow IPC stream chunk body; see the module doc for when the
+/// samples are copied.
+pub fn arrow(body: Bytes) -> Result<LeadColumns, Invalid> {
+    // First: arrow-ipc panics on some malformed streams (see `ipc`).
+    let len = crate::ipc::check_body(&body)?;
+    let stream = crate::ipc::read_stream(Buffer::from(body.slice(..len)))
         .map_err(|e| Invalid::new("", format!("not an Arrow IPC stream: {e}")))?;
-    let schema = reader.schema();
-    let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
-    for batch in reader {
-        let batch = batch.map_err(|e| Invalid::new("", format!("unreadable Arrow batch: {e}")))?;
-        for (i, column) in batch.columns().iter().enumerate() {
-            append_column(&mut samples[i], column, &names[i], 0)?;
+    let names: Vec<String> = stream
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    // Batch by batch, as the stream is laid out, so that the first problem
+    // in the body is the one reported.
+    let mut rows = 0u64;
+    for batch in &stream.batches {
+        for (column, name) in batch.columns().iter().zip(&names) {
+            check_column(column, name, rows)?;
         }
+        rows += batch.num_rows() as u64;
     }
-    collect(names.into_iter().zip(samples))
+    if let Some(e) = stream.unreadable {
+        return Err(Invalid::new("", format!("unreadable Arrow batch: {e}")));
+    }
+    let leads = names.iter().enumerate().map(|(i, name)| {
+        let column = lead_column(&stream.batches, i, rows as usize);
+        (name.clone(), column)
+    });
+    collect(leads)
+}
+
+/// Column `i` of every batch as one `f64` buffer: the batch's own buffer
+/// when there is one Float64 batch, else one new buffer. The columns are
+/// checked ([`check_column`]).
+fn lead_column(batches: &[RecordBatch], i: usize, rows: usize) -> ScalarBuffer<f64> {
+    if let [batch] = batches
+        && let Some(column) = batch.column(i).as_primitive_opt::<Float64Type>()
+    {
+        return column.values().clone();
+    }
+    let mut out = Vec::with_capacity(rows);
+    for batch in batches {
+        extend_f64(&mut out, batch.column(i));
+    }
+    ScalarBuffer::from(out)
 }
 
 /// Appends a column's values as `f64`; every accepted type converts exactly.
@@ -110,13 +148,41 @@ pub(crate) fn append_column(
     lead: &str,
     base: u64,
 ) -> Result<(), Invalid> {
+    check_column(column, lead, base + out.len() as u64)?;
+    extend_f64(out, column);
+    Ok(())
+}
+
+/// Refuses nulls and types that do not convert to `f64` exactly. `first`:
+/// index in the whole signal of the column's first sample (for errors).
+fn check_column(column: &ArrayRef, lead: &str, first: u64) -> Result<(), Invalid> {
     if column.null_count() > 0 {
         let i = (0..column.len()).find(|&i| column.is_null(i)).unwrap_or(0);
         return Err(Invalid::new(
-            format!("/samples/{lead}/{}", base + (out.len() + i) as u64),
+            format!("/samples/{lead}/{}", first + i as u64),
             "null sample; every sample must be a number",
         ));
     }
+    match column.data_type() {
+        DataType::Float64
+        | DataType::Float32
+        | DataType::Int32
+        | DataType::Int16
+        | DataType::Int8
+        | DataType::UInt32
+        | DataType::UInt16
+        | DataType::UInt8 => Ok(()),
+        other => Err(Invalid::new(
+            format!("/samples/{lead}"),
+            format!(
+                "column type {other} is not accepted; use Float64, Float32 or an integer type of up to 32 bits"
+            ),
+        )),
+    }
+}
+
+/// Appends a column checked by [`check_column`] as `f64`.
+fn extend_f64(out: &mut Vec<f64>, column: &ArrayRef) {
     match column.data_type() {
         DataType::Float64 => out.extend(column.as_primitive::<Float64Type>().values().iter()),
         DataType::Float32 => out.extend(
@@ -168,21 +234,16 @@ pub(crate) fn append_column(
                 .iter()
                 .map(|&v| f64::from(v)),
         ),
-        other => {
-            return Err(Invalid::new(
-                format!("/samples/{lead}"),
-                format!(
-                    "column type {other} is not accepted; use Float64, Float32 or an integer type of up to 32 bits"
-                ),
-            ));
-        }
+        // `check_column` accepts exactly the types above.
+        other => unreachable!("column type {other} passed check_column"),
     }
-    Ok(())
 }
 
 /// Builds the lead map, refusing a lead named twice.
-fn collect(columns: impl Iterator<Item = (String, Vec<f64>)>) -> Result<Samples, Invalid> {
-    let mut map = BTreeMap::new();
+fn collect(
+    columns: impl Iterator<Item = (String, ScalarBuffer<f64>)>,
+) -> Result<LeadColumns, Invalid> {
+    let mut map = LeadColumns::new();
     for (name, values) in columns {
         if map.insert(name.clone(), values).is_some() {
             return Err(Invalid::new(
@@ -248,13 +309,14 @@ mod tests {
         w.write(&batch(vec![1.0], vec![i16::MIN])).unwrap();
         w.finish().unwrap();
         drop(w);
-        let s = arrow(&body).unwrap();
+        let s = arrow(Bytes::from(body)).unwrap();
         assert_eq!(s["I"], vec![0.5, -0.0, 1.0]);
         assert_eq!(s["II"], vec![1.0, -2.0, -32768.0]);
     }
 
     #[test]
     fn garbage_is_not_an_arrow_stream() {
-        assert!(arrow(b"I,II\n1,2\n").is_err());
+        assert!(arrow(Bytes::from_static(b"I,II\n1,2\n")).is_err());
+        assert!(arrow(Bytes::new()).is_err());
     }
 }

@@ -7,15 +7,25 @@
 //! message stop its partition. So every stream is walked first: framing,
 //! metadata (a verified flatbuffer read, which never panics), body lengths,
 //! and every buffer of every record batch inside its body. Only streams that
-//! pass reach `StreamReader`.
+//! pass reach arrow's decoder.
+//!
+//! [`read_stream`] then reads a checked stream held in one Arrow [`Buffer`]
+//! without copying it: each column of each batch is a slice of that buffer
+//! (unless a column is misaligned for its type, when arrow copies it once).
 
+use arrow_array::RecordBatch;
+use arrow_buffer::Buffer;
+use arrow_ipc::reader::StreamDecoder;
 use arrow_ipc::{MessageHeader, Type, root_as_message};
+use arrow_schema::{ArrowError, SchemaRef};
 
 use crate::Invalid;
 
 /// Checks the framing of an IPC stream: `[0xFFFFFFFF] len metadata body`
-/// messages until an end marker or the end of the bytes.
-pub fn check_stream(bytes: &[u8]) -> Result<(), String> {
+/// messages until an end marker or the end of the bytes. Returns the length
+/// of the stream: bytes after an end marker are not part of it (arrow's
+/// `StreamReader` never read them, and they are ignored, as before).
+pub fn check_stream(bytes: &[u8]) -> Result<usize, String> {
     let mut pos = 0usize;
     let read_i32 = |at: usize| -> Result<i32, String> {
         let raw = bytes
@@ -32,7 +42,7 @@ pub fn check_stream(bytes: &[u8]) -> Result<(), String> {
             pos += 4;
         }
         if meta_len == 0 {
-            return Ok(());
+            return Ok(pos);
         }
         let meta_len = usize::try_from(meta_len)
             .map_err(|_| format!("negative metadata length {meta_len} at byte {pos}"))?;
@@ -106,10 +116,45 @@ pub fn check_stream(bytes: &[u8]) -> Result<(), String> {
         }
         pos += body_len;
     }
-    Ok(())
+    Ok(pos)
 }
 
 /// [`check_stream`] for request bodies.
-pub fn check_body(bytes: &[u8]) -> Result<(), Invalid> {
+pub fn check_body(bytes: &[u8]) -> Result<usize, Invalid> {
     check_stream(bytes).map_err(|e| Invalid::new("", format!("malformed Arrow IPC stream: {e}")))
+}
+
+/// A stream as read by [`read_stream`].
+pub(crate) struct Stream {
+    pub schema: SchemaRef,
+    /// The record batches before the end or before the first unreadable one.
+    pub batches: Vec<RecordBatch>,
+    /// Why reading stopped before the end, if it did. Kept apart so that a
+    /// caller can report problems in the batches before it first, as a
+    /// reader going batch by batch would.
+    pub unreadable: Option<ArrowError>,
+}
+
+/// Reads a stream that passed [`check_stream`], cut to the length it
+/// returned. `Err` when the schema message is missing or unreadable.
+pub(crate) fn read_stream(mut stream: Buffer) -> Result<Stream, ArrowError> {
+    let mut decoder = StreamDecoder::new();
+    let mut batches = Vec::new();
+    let unreadable = loop {
+        match decoder.decode(&mut stream) {
+            Ok(Some(batch)) => batches.push(batch),
+            // `decode` only returns `None` once the buffer is consumed.
+            Ok(None) => break decoder.finish().err(),
+            Err(e) => break Some(e),
+        }
+    };
+    match decoder.schema() {
+        Some(schema) => Ok(Stream {
+            schema,
+            batches,
+            unreadable,
+        }),
+        None => Err(unreadable
+            .unwrap_or_else(|| ArrowError::IpcError("the stream holds no schema message".into()))),
+    }
 }

@@ -7,9 +7,11 @@
 //! - [`chunk`]: [`Chunk`], the Kafka message, and its versioned Arrow IPC
 //!   encoding (see `schemas/README.md` for the format, readable from any
 //!   language with an Arrow library).
-//! - [`samples`]: [`Signal`], physical or digital samples, and the unit model.
-//! - [`input`]: CSV and Arrow IPC chunk bodies, decoded to the same map as
-//!   JSON bodies.
+//! - [`samples`]: [`Signal`], physical or digital samples held in Arrow
+//!   buffers (shared, not copied, from an Arrow body to the Kafka encoder),
+//!   and the unit model.
+//! - [`input`]: CSV and Arrow IPC chunk bodies, decoded to the same lead
+//!   columns as JSON bodies.
 //! - [`stream`]: whole-signal CSV and Arrow IPC bodies of any length, read
 //!   block by block.
 //! - [`ipc`]: a structural check of Arrow IPC streams before arrow reads them.

@@ -8,10 +8,32 @@
 //!   sent (the counts, the gain, the baseline) and the physical value is
 //!   derived. Zero crossings of a digital lead are computed from the exact
 //!   integer `adc - baseline`, so no rounding can create or hide a crossing.
+//!
+//! Each lead is an Arrow [`ScalarBuffer`]: a reference-counted slice that
+//! can point into an Arrow IPC request body or Kafka message, so samples go
+//! from the body to the Kafka encoder, and from a decoded message to the
+//! processor, without being copied. A `Vec` converts into one for free.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
+use arrow_buffer::ScalarBuffer;
 use serde::{Deserialize, Serialize};
+
+use crate::api::Samples;
+
+/// Decoded but not yet checked samples of a chunk body, by lead name: what
+/// every body format (JSON, CSV, Arrow) yields for `Limits::take_signal`.
+pub type LeadColumns = BTreeMap<String, ScalarBuffer<f64>>;
+
+/// The JSON body's samples as lead columns; moves the vectors, copies no
+/// sample.
+pub fn lead_columns(samples: Samples) -> LeadColumns {
+    samples
+        .into_iter()
+        .map(|(lead, values)| (lead, ScalarBuffer::from(values)))
+        .collect()
+}
 
 /// How one lead's ADC counts map to physical units.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -31,25 +53,30 @@ impl Calibration {
     }
 }
 
-/// The samples of one chunk: one vector per lead, in lead order, all the
+/// The samples of one chunk: one buffer per lead, in lead order, all the
 /// same length.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Signal {
     /// Floats in the ECG's units.
-    Physical(Vec<Vec<f64>>),
+    Physical(Vec<ScalarBuffer<f64>>),
     /// ADC counts, with one calibration per lead.
     Digital {
-        adc: Vec<Vec<i32>>,
+        adc: Vec<ScalarBuffer<i32>>,
         calibration: Vec<Calibration>,
     },
 }
 
 impl Signal {
+    /// Physical samples from one vector per lead (no copy).
+    pub fn from_vecs(leads: Vec<Vec<f64>>) -> Signal {
+        Signal::Physical(leads.into_iter().map(ScalarBuffer::from).collect())
+    }
+
     /// Samples per lead.
     pub fn len(&self) -> usize {
         match self {
-            Signal::Physical(v) => v.first().map_or(0, Vec::len),
-            Signal::Digital { adc, .. } => adc.first().map_or(0, Vec::len),
+            Signal::Physical(v) => v.first().map_or(0, |l| l.len()),
+            Signal::Digital { adc, .. } => adc.first().map_or(0, |l| l.len()),
         }
     }
 
@@ -77,7 +104,7 @@ impl Signal {
     /// the counts when digital.
     pub fn physical(&self, lead: usize) -> Cow<'_, [f64]> {
         match self {
-            Signal::Physical(v) => Cow::Borrowed(&v[lead]),
+            Signal::Physical(v) => Cow::Borrowed(&v[lead][..]),
             Signal::Digital { adc, calibration } => {
                 let c = calibration[lead];
                 Cow::Owned(adc[lead].iter().map(|&a| c.physical(a)).collect())
@@ -85,7 +112,8 @@ impl Signal {
         }
     }
 
-    /// Cuts the signal into pieces of at most `samples` samples per lead.
+    /// Cuts the signal into pieces of at most `samples` samples per lead;
+    /// the pieces share the samples' memory.
     pub fn split(&self, samples: usize) -> Vec<Signal> {
         let step = samples.max(1);
         let len = self.len();
@@ -95,10 +123,10 @@ impl Signal {
                 let end = (start + step).min(len);
                 match self {
                     Signal::Physical(v) => {
-                        Signal::Physical(v.iter().map(|l| l[start..end].to_vec()).collect())
+                        Signal::Physical(v.iter().map(|l| l.slice(start, end - start)).collect())
                     }
                     Signal::Digital { adc, calibration } => Signal::Digital {
-                        adc: adc.iter().map(|l| l[start..end].to_vec()).collect(),
+                        adc: adc.iter().map(|l| l.slice(start, end - start)).collect(),
                         calibration: calibration.clone(),
                     },
                 }
@@ -134,7 +162,7 @@ mod tests {
             baseline: 0,
         }];
         let s = Signal::Digital {
-            adc: vec![vec![1, 2, 3, 4, 5]],
+            adc: vec![vec![1, 2, 3, 4, 5].into()],
             calibration: cal.clone(),
         };
         let parts = s.split(2);
@@ -142,7 +170,7 @@ mod tests {
         assert_eq!(
             parts[2],
             Signal::Digital {
-                adc: vec![vec![5]],
+                adc: vec![vec![5].into()],
                 calibration: cal
             }
         );

@@ -6,10 +6,11 @@
 
 use std::collections::BTreeMap;
 
+use arrow_buffer::ScalarBuffer;
 use serde::{Deserialize, Serialize};
 
 use crate::api::Samples;
-use crate::samples::{Calibration, Signal};
+use crate::samples::{Calibration, LeadColumns, Signal};
 
 /// A request that breaks a rule: which field, what is wrong, which limit.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -159,14 +160,14 @@ impl Limits {
         Ok(leads.iter().map(|lead| samples[lead].clone()).collect())
     }
 
-    /// [`Limits::check_samples`] taking the samples by value: the vectors
+    /// [`Limits::check_samples`] taking the columns by value: the buffers
     /// are moved out, not copied (the hot path of the gateway).
     pub fn take_samples(
         &self,
         field: &str,
         leads: &[String],
-        mut samples: Samples,
-    ) -> Result<Vec<Vec<f64>>, Invalid> {
+        mut samples: LeadColumns,
+    ) -> Result<Vec<ScalarBuffer<f64>>, Invalid> {
         self.check_sample_shapes(field, leads, &samples)?;
         Ok(leads
             .iter()
@@ -174,16 +175,16 @@ impl Limits {
             .collect())
     }
 
-    fn check_sample_shapes(
+    fn check_sample_shapes<V: AsRef<[f64]>>(
         &self,
         field: &str,
         leads: &[String],
-        samples: &Samples,
+        samples: &BTreeMap<String, V>,
     ) -> Result<(), Invalid> {
         check_leads_match(field, leads, samples)?;
         let mut len = None;
         for lead in leads {
-            let values = &samples[lead];
+            let values = samples[lead].as_ref();
             let at = format!("{field}/{}", escape(lead));
             match len {
                 None if values.is_empty() => {
@@ -314,13 +315,14 @@ impl Limits {
         to_signal(field, leads, adc, physical)
     }
 
-    /// [`Limits::check_signal`] taking the samples by value (no copy).
+    /// [`Limits::check_signal`] taking the columns by value (no copy): see
+    /// [`crate::samples::lead_columns`] for JSON bodies.
     pub fn take_signal(
         &self,
         field: &str,
         leads: &[String],
         adc: Option<&[Calibration]>,
-        samples: Samples,
+        samples: LeadColumns,
     ) -> Result<Signal, Invalid> {
         let physical = self.take_samples(field, leads, samples)?;
         to_signal(field, leads, adc, physical)
@@ -328,13 +330,15 @@ impl Limits {
 }
 
 /// Checked physical samples as the signal: as they are, or (for a digital
-/// ECG) checked to be integer ADC counts.
-pub fn to_signal(
+/// ECG) checked to be integer ADC counts. Takes vectors or buffers, both
+/// without copying them.
+pub fn to_signal<V: Into<ScalarBuffer<f64>>>(
     field: &str,
     leads: &[String],
     adc: Option<&[Calibration]>,
-    physical: Vec<Vec<f64>>,
+    physical: Vec<V>,
 ) -> Result<Signal, Invalid> {
+    let physical: Vec<ScalarBuffer<f64>> = physical.into_iter().map(Into::into).collect();
     let Some(calibration) = adc else {
         return Ok(Signal::Physical(physical));
     };
@@ -346,7 +350,12 @@ pub fn to_signal(
                 adc_count_message(i as u64, values[i]),
             ));
         }
-        counts.push(values.iter().map(|&v| v as i32).collect());
+        counts.push(
+            values
+                .iter()
+                .map(|&v| v as i32)
+                .collect::<ScalarBuffer<i32>>(),
+        );
     }
     Ok(Signal::Digital {
         adc: counts,
@@ -384,7 +393,11 @@ fn check_calibration(field: &str, c: &Calibration) -> Result<(), Invalid> {
     Ok(())
 }
 
-fn check_leads_match(field: &str, leads: &[String], samples: &Samples) -> Result<(), Invalid> {
+fn check_leads_match<V>(
+    field: &str,
+    leads: &[String],
+    samples: &BTreeMap<String, V>,
+) -> Result<(), Invalid> {
     if let Some(unknown) = samples.keys().find(|k| !leads.contains(k)) {
         return Err(Invalid::new(
             format!("{field}/{}", escape(unknown)),
@@ -439,6 +452,7 @@ pub fn samples_map(leads: &[String], values: &[Vec<f64>]) -> Samples {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::samples::lead_columns;
 
     fn leads(names: &[&str]) -> Vec<String> {
         names.iter().map(|s| s.to_string()).collect()
@@ -568,15 +582,17 @@ mod tests {
     #[test]
     fn taking_samples_checks_exactly_like_checking_them() {
         let l = Limits::default();
+        let take = |order: &[&str], s: &Samples| {
+            l.take_samples("/samples", &leads(order), lead_columns(s.clone()))
+                .map(|v| v.into_iter().map(Vec::from).collect::<Vec<_>>())
+        };
         let ok = samples_map(&leads(&["I", "II"]), &[vec![1.0, -0.0], vec![0.5, 2.0]]);
         assert_eq!(
-            l.take_samples("/samples", &leads(&["II", "I"]), ok.clone()),
+            take(&["II", "I"], &ok),
             l.check_samples("/samples", &leads(&["II", "I"]), &ok)
         );
         let bad = samples_map(&leads(&["I", "II"]), &[vec![1.0, f64::NAN], vec![0.5, 2.0]]);
-        let err = l
-            .take_samples("/samples", &leads(&["I", "II"]), bad.clone())
-            .unwrap_err();
+        let err = take(&["I", "II"], &bad).unwrap_err();
         assert_eq!(err.field, "/samples/I/1");
         assert_eq!(
             Err(err),

@@ -75,7 +75,7 @@ fn chunks() -> Vec<(&'static str, Chunk)> {
                 header: header(&["I", "II"]),
                 seq: 0,
                 is_final: true,
-                samples: Signal::Physical(vec![vec![0.1, 0.0, -0.2], vec![0.3, -0.0, 0.1]]),
+                samples: Signal::from_vecs(vec![vec![0.1, 0.0, -0.2], vec![0.3, -0.0, 0.1]]),
             },
         ),
         (
@@ -84,7 +84,7 @@ fn chunks() -> Vec<(&'static str, Chunk)> {
                 header: header(&twelve),
                 seq: 41,
                 is_final: false,
-                samples: Signal::Physical(
+                samples: Signal::from_vecs(
                     (0..12)
                         .map(|l| {
                             (0..16)
@@ -101,7 +101,7 @@ fn chunks() -> Vec<(&'static str, Chunk)> {
                 header: uv,
                 seq: u32::MAX,
                 is_final: true,
-                samples: Signal::Physical(vec![vec![
+                samples: Signal::from_vecs(vec![vec![
                     f64::MIN_POSITIVE,
                     f64::MAX,
                     -f64::MAX,
@@ -118,7 +118,7 @@ fn chunks() -> Vec<(&'static str, Chunk)> {
                 header: odd_rate,
                 seq: 1,
                 is_final: false,
-                samples: Signal::Physical(vec![vec![]]),
+                samples: Signal::from_vecs(vec![vec![]]),
             },
         ),
         (
@@ -128,7 +128,10 @@ fn chunks() -> Vec<(&'static str, Chunk)> {
                 seq: 3,
                 is_final: false,
                 samples: Signal::Digital {
-                    adc: vec![vec![1024, 1224, i32::MIN], vec![0, -1, i32::MAX]],
+                    adc: vec![
+                        vec![1024, 1224, i32::MIN].into(),
+                        vec![0, -1, i32::MAX].into(),
+                    ],
                     calibration: vec![
                         Calibration {
                             gain: 200.0,
