@@ -1,16 +1,18 @@
 //! Insight freshness: how long from a chunk's 202 until the insights
 //! endpoint counts it. One probe device streams a 12-lead chunk every
-//! `period` while the fleet runs; after each 202 a poller asks
-//! `GET /v1/ecgs/{id}/insights` every 20 ms until lead I's sample count
-//! includes the chunk. The probe's own load is one device's (6,000 samples/s)
-//! plus the polls.
+//! `period` while the fleet runs; while any chunk is not yet seen, one
+//! poller asks `GET /v1/ecgs/{id}/insights` every 20 ms, and a chunk's
+//! freshness is the time from its 202 until lead I's sample count includes
+//! it. The probe's own load is one device's (6,000 samples/s) plus at most
+//! 50 polls a second (it was one poller per chunk in flight before
+//! 2026-11-23 18:50 UTC, several times that at a second of freshness).
 //!
 //! [`Probe::warm_up`] first sends one chunk and waits until it is visible,
 //! unrecorded: the processors of a fresh deployment join their consumer group
 //! and the gateway fetches the token keys on first use, which would otherwise
 //! be charged to the first chunks of every run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,7 +28,9 @@ const LEADS: [&str; 12] = [
 ];
 /// Samples per lead per chunk: 0.5 s at 500 Hz.
 const CHUNK: usize = 250;
-/// A poll that never sees its chunk gives up here and counts as this long.
+/// Time between two polls of the insights.
+const POLL: Duration = Duration::from_millis(20);
+/// A chunk never seen is given up on here and counts as this long.
 const GIVE_UP: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -80,32 +84,27 @@ fn chunk(seq: u32) -> ChunkRequest {
 /// `accepted_at` that was (at most a little over [`GIVE_UP`]).
 async fn visible(api: &Api, id: Uuid, needed: u64, accepted_at: Instant) -> Duration {
     loop {
-        let seen = api
-            .insights(id)
-            .await
-            .ok()
-            .and_then(|i| i.leads.get("I").map(|l| l.samples))
-            .unwrap_or(0);
+        let seen = seen(api, id).await;
         let waited = accepted_at.elapsed();
         if seen >= needed || waited > GIVE_UP {
             return waited;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(POLL).await;
     }
 }
 
-/// Streams chunks 1, 2, ... until `stop`, then waits for the outstanding
-/// polls.
+/// Streams chunks 1, 2, ... until `stop`, while one poller times them all,
+/// then waits until every chunk sent is seen (or given up on).
 pub async fn run(
     probe: Probe,
     period: Duration,
     stop: CancellationToken,
 ) -> anyhow::Result<Freshness> {
     let Probe { api, id } = probe;
-    let histogram = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
-        1, 600_000, 3,
-    )?));
-    let mut polls = tokio::task::JoinSet::new();
+    // (samples lead I must count, when the chunk was accepted), in order.
+    let pending = Arc::new(Mutex::new(VecDeque::<(u64, Instant)>::new()));
+    let sent_all = CancellationToken::new();
+    let poller = tokio::spawn(poll(api.clone(), id, pending.clone(), sent_all.clone()));
     let mut ticker = tokio::time::interval(period);
     for seq in 1u32.. {
         tokio::select! {
@@ -113,28 +112,61 @@ pub async fn run(
             _ = ticker.tick() => {}
         }
         api.post_chunk(id, &chunk(seq)).await?;
-        let accepted_at = Instant::now();
-        let (api, histogram) = (api.clone(), histogram.clone());
         let needed = (u64::from(seq) + 1) * CHUNK as u64;
-        polls.spawn(async move {
-            let ms = visible(&api, id, needed, accepted_at)
-                .await
-                .as_millis()
-                .max(1) as u64;
-            histogram
-                .lock()
-                .expect("not poisoned")
-                .saturating_record(ms);
-        });
+        pending
+            .lock()
+            .expect("not poisoned")
+            .push_back((needed, Instant::now()));
     }
-    while polls.join_next().await.is_some() {}
-    let h = histogram.lock().expect("not poisoned");
+    sent_all.cancel();
+    let h = poller.await??;
     Ok(Freshness {
         chunks: h.len(),
         p50_ms: h.value_at_quantile(0.5) as f64,
         p99_ms: h.value_at_quantile(0.99) as f64,
         max_ms: h.max() as f64,
     })
+}
+
+/// Asks for the insights every [`POLL`] while chunks are pending, like one
+/// dashboard watching the ECG, and records each chunk's wait when lead I's
+/// count first includes it. One poller, not one per chunk: the polls are
+/// load on the machine being measured.
+async fn poll(
+    api: Api,
+    id: Uuid,
+    pending: Arc<Mutex<VecDeque<(u64, Instant)>>>,
+    sent_all: CancellationToken,
+) -> anyhow::Result<Histogram<u64>> {
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 600_000, 3)?;
+    loop {
+        let idle = pending.lock().expect("not poisoned").is_empty();
+        if idle && sent_all.is_cancelled() {
+            return Ok(histogram);
+        }
+        if !idle {
+            let seen = seen(&api, id).await;
+            let mut pending = pending.lock().expect("not poisoned");
+            while let Some(&(needed, accepted_at)) = pending.front() {
+                let waited = accepted_at.elapsed();
+                if seen < needed && waited <= GIVE_UP {
+                    break;
+                }
+                histogram.saturating_record(waited.as_millis().max(1) as u64);
+                pending.pop_front();
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Samples of lead I the insights endpoint counts (0 if it fails).
+async fn seen(api: &Api, id: Uuid) -> u64 {
+    api.insights(id)
+        .await
+        .ok()
+        .and_then(|i| i.leads.get("I").map(|l| l.samples))
+        .unwrap_or(0)
 }
 
 /// Opens a streamed 12-lead 500 Hz millivolt ECG for `device_id`: the
