@@ -34,7 +34,13 @@ impl Deployment {
     /// Migrates a fresh database, creates a fresh topic (4 partitions, as
     /// the local stack) and starts query-api, ingest and `processors`
     /// processors in one consumer group.
-    pub async fn start(name: &str, processors: usize) -> anyhow::Result<Self> {
+    /// `batch_ms`: the processors' `batch.max_latency_ms`, if not their
+    /// default.
+    pub async fn start(
+        name: &str,
+        processors: usize,
+        batch_ms: Option<u64>,
+    ) -> anyhow::Result<Self> {
         let unique = format!("{name}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let clickhouse = ClickHouseConfig {
             url: ecg_e2e::clickhouse_url(),
@@ -102,6 +108,7 @@ impl Deployment {
             var("ECG_KAFKA__GROUP_ID", &group),
             var("RUST_LOG", "warn"),
         ]);
+        env.extend(batch_ms.map(|ms| var("ECG_BATCH__MAX_LATENCY_MS", ms.to_string())));
         let mut running = Vec::new();
         for i in 0..processors {
             let name = log(&format!("processor-{i}"));

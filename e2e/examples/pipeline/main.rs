@@ -73,6 +73,10 @@ struct Args {
     /// Processors of the sustained part.
     #[arg(long, default_value_t = 1)]
     sustained_processors: usize,
+    /// The processors' `batch.max_latency_ms` (default: theirs, 300 ms):
+    /// longer batches mean fewer, larger ClickHouse inserts.
+    #[arg(long)]
+    batch_ms: Option<u64>,
     /// Hours of the Holter recording.
     #[arg(long, default_value_t = 24.0)]
     holter_hours: f64,
@@ -147,8 +151,14 @@ async fn api_for(deployment: &Deployment) -> anyhow::Result<Api> {
 
 /// `devices` simulated devices streaming in real time for `duration` s
 /// (plus a ramp-up of a third of it), with the freshness probe beside them.
-async fn fleet(devices: usize, processors: usize, duration: f64) -> anyhow::Result<FleetRow> {
-    let deployment = Deployment::start(&format!("fleet{devices}x{processors}"), processors).await?;
+async fn fleet(
+    devices: usize,
+    processors: usize,
+    duration: f64,
+    batch_ms: Option<u64>,
+) -> anyhow::Result<FleetRow> {
+    let name = format!("fleet{devices}x{processors}");
+    let deployment = Deployment::start(&name, processors, batch_ms).await?;
     let api = api_for(&deployment).await?;
     let warm = probe::Probe::warm_up(api.clone()).await?;
     let stop = CancellationToken::new();
@@ -193,14 +203,14 @@ async fn fleet(devices: usize, processors: usize, duration: f64) -> anyhow::Resu
 }
 
 /// The whole-recording upload, processed to `complete`.
-async fn holter(hours: f64) -> anyhow::Result<()> {
+async fn holter(hours: f64, batch_ms: Option<u64>) -> anyhow::Result<()> {
     let generator = std::env::current_exe()?.with_file_name("holter_csv");
     anyhow::ensure!(
         generator.is_file(),
         "{} is missing: cargo build --release -p ecg-ingest --example holter_csv",
         generator.display()
     );
-    let deployment = Deployment::start("holter", 1).await?;
+    let deployment = Deployment::start("holter", 1, batch_ms).await?;
     let api = api_for(&deployment).await?;
     let ecg_id = probe::open_ecg(&api, "bench-holter").await?;
     let mut child = tokio::process::Command::new(&generator)
@@ -265,7 +275,7 @@ async fn main() -> anyhow::Result<()> {
         let mut rows = Vec::new();
         for &p in &args.processors {
             for &d in &args.devices {
-                rows.push(fleet(d, p, args.duration).await?);
+                rows.push(fleet(d, p, args.duration, args.batch_ms).await?);
             }
         }
         FleetRow::print_header();
@@ -280,7 +290,7 @@ async fn main() -> anyhow::Result<()> {
         let mut best = None;
         'ladder: for &d in &args.ladder {
             for _ in 0..args.repeat.max(1) {
-                let row = fleet(d, args.sustained_processors, args.duration).await?;
+                let row = fleet(d, args.sustained_processors, args.duration, args.batch_ms).await?;
                 let ok = row.meets_targets();
                 rows.push(row);
                 if !ok {
@@ -308,7 +318,7 @@ async fn main() -> anyhow::Result<()> {
             "\n## holter: {} h, 12 leads, 500 Hz, one streamed CSV upload\n",
             args.holter_hours
         );
-        holter(args.holter_hours).await?;
+        holter(args.holter_hours, args.batch_ms).await?;
     }
     Ok(())
 }
