@@ -287,9 +287,10 @@ async fn main() -> anyhow::Result<()> {
             args.sustained_processors
         );
         let mut rows = Vec::new();
+        let runs = args.repeat.max(1);
         let mut best = None;
         'ladder: for &d in &args.ladder {
-            for _ in 0..args.repeat.max(1) {
+            for _ in 0..runs {
                 let row = fleet(d, args.sustained_processors, args.duration, args.batch_ms).await?;
                 let ok = row.meets_targets();
                 rows.push(row);
@@ -303,11 +304,14 @@ async fn main() -> anyhow::Result<()> {
         rows.iter().for_each(FleetRow::print);
         match best {
             Some(devices) => {
-                let runs = rows.iter().filter(|r| r.devices == devices);
-                let (n, sum) = runs.fold((0, 0.0), |(n, s), r| (n + 1, s + r.accepted_per_s));
+                let sum: f64 = rows
+                    .iter()
+                    .filter(|r| r.devices == devices)
+                    .map(|r| r.accepted_per_s)
+                    .sum();
                 println!(
-                    "\nsustained: {devices} devices, every one of {n} runs within the targets, {:.3} M samples/s accepted and processed (mean)",
-                    sum / f64::from(n) / 1e6
+                    "\nsustained: {devices} devices, every one of {runs} runs within the targets, {:.3} M samples/s accepted and processed (mean)",
+                    sum / runs as f64 / 1e6
                 );
             }
             None => println!("\nsustained: no fleet of the ladder met the targets"),
