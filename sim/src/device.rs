@@ -122,10 +122,9 @@ async fn stream(api: &Api, plan: &mut Plan, stats: &Stats) -> Option<Sent> {
     // The schedule starts once the ECG is open.
     let start = Instant::now();
     for seq in 0..plan.chunks {
-        let due = start + plan.chunk_duration * seq;
-        if plan.real_time {
-            tokio::time::sleep_until(due).await;
-        }
+        // The chunk is built before it is due: a real device has its samples
+        // buffered by then, and neither the synthesis nor the encoding is
+        // the pipeline's latency.
         let block = plan.signal.next_block(plan.chunk_samples);
         let samples: BTreeMap<String, Vec<f64>> = plan
             .leads
@@ -141,10 +140,22 @@ async fn stream(api: &Api, plan: &mut Plan, stats: &Stats) -> Option<Sent> {
             Ok(b) => b,
             Err(_) => return Some(sent),
         };
-        // Coordinated omission: in real time a chunk's latency runs from
-        // when it was due, so a slow answer that delays the next chunks is
-        // charged to them too, as a device's buffer would feel it.
-        let from = if plan.real_time { due } else { Instant::now() };
+        let due = start + plan.chunk_duration * seq;
+        let from = if !plan.real_time {
+            Instant::now()
+        } else if Instant::now() < due {
+            // On time: the latency runs from the wake-up, so the timer's own
+            // lateness (tokio rounds up to the millisecond, and this process
+            // shares the CPUs) is not charged to the gateway.
+            tokio::time::sleep_until(due).await;
+            Instant::now()
+        } else {
+            // Coordinated omission: behind schedule because earlier answers
+            // were slow, so the latency runs from when the chunk was due and
+            // a slow answer is charged to the chunks it delayed too, as a
+            // device's buffer would feel it.
+            due
+        };
         if retry(plan.max_retries, stats, || {
             api.post_chunk_json(id, body.clone())
         })

@@ -9,10 +9,13 @@
 //! with `--verify`, whether every ECG's insights equal what its device sent.
 //!
 //! Latency and coordinated omission: in real time each device has a
-//! schedule (chunk k is due at start + k × chunk duration), and a chunk's
-//! latency runs from when it was DUE, not from when it was sent: a stalled
-//! gateway that delays a device's later chunks is charged for that wait
-//! (the intended-start-time correction, so no `record_correct` is needed).
+//! schedule (chunk k is due at start + k × chunk duration). A device that
+//! is behind its schedule measures a chunk's latency from when it was DUE,
+//! not from when it was sent: a stalled gateway that delays a device's
+//! later chunks is charged for that wait (the intended-start-time
+//! correction, so no `record_correct` is needed). A device on schedule
+//! builds the chunk beforehand and measures from when it wakes to send it,
+//! so the simulator's own timer and CPU are not charged to the gateway.
 //! Retries of 429/503 count in the latency. As fast as possible there is no
 //! schedule, and latency is the closed-loop time from first send to 202.
 //!

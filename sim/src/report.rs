@@ -55,7 +55,7 @@ pub struct Report {
     /// Failed requests by HTTP status (`transport`, `timeout`: no answer).
     pub errors: BTreeMap<String, u64>,
     pub retries: u64,
-    /// From the scheduled send time in real time; see the crate docs.
+    /// From the send time, or the scheduled one when behind, in real time; see the crate docs.
     pub chunk_latency: Percentiles,
     pub create_latency: Percentiles,
     pub verification: Option<Verification>,
@@ -128,7 +128,7 @@ impl std::fmt::Display for Report {
         writeln!(f, "  chunk latency  {}", self.chunk_latency)?;
         writeln!(
             f,
-            "                 (real time: from each chunk's scheduled send time, corrected for coordinated omission)"
+            "                 (real time: from each chunk's send, or its due time when the device is behind: corrected for coordinated omission)"
         )?;
         writeln!(f, "  open latency   {}", self.create_latency)?;
         match &self.verification {

@@ -19,8 +19,9 @@ pub struct Stats {
     pub devices_gave_up: AtomicU64,
     pub retries: AtomicU64,
     errors: Mutex<BTreeMap<String, u64>>,
-    /// Chunk latency: from the chunk's scheduled send time (real time) or
-    /// its first send (as fast as possible) to its 202.
+    /// Chunk latency to its 202: in real time from the chunk's send, or
+    /// from its scheduled time when the device is behind; as fast as
+    /// possible from its first send.
     chunk_latency: Mutex<Histogram<u64>>,
     /// `POST /v1/ecgs` latency.
     create_latency: Mutex<Histogram<u64>>,
