@@ -124,6 +124,12 @@ pub struct UploadConfig {
     pub max_signal_samples: u64,
     /// Chunks of one upload produced and not yet acknowledged, at most.
     pub max_in_flight: usize,
+    /// Bytes of request bodies (JSON, CSV, Arrow) held at once over all
+    /// requests, from reading until the answer (see [`crate::budget`]).
+    pub max_buffered_bytes: usize,
+    /// How long a request waits for room in `max_buffered_bytes` before
+    /// it gets 503 with `Retry-After`.
+    pub buffer_wait_ms: u64,
     /// Directory of upload spool files (validated chunks waiting to be
     /// produced; about 8 bytes per sample); unset: the system's temp dir.
     pub spool_dir: Option<std::path::PathBuf>,
@@ -137,6 +143,8 @@ impl Default for UploadConfig {
             // 24 hours of 12 leads at 1 kHz.
             max_signal_samples: 1_036_800_000,
             max_in_flight: 64,
+            max_buffered_bytes: 48 << 20,
+            buffer_wait_ms: 2_000,
             spool_dir: None,
         }
     }

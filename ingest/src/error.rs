@@ -32,6 +32,11 @@ pub enum ApiError {
     },
     #[error("the broker did not confirm the chunk: {0}")]
     Unavailable(String),
+    /// The bodies in flight fill `upload.max_buffered_bytes` (`limit`).
+    #[error(
+        "the gateway holds its limit of {limit} bytes of request bodies (upload.max_buffered_bytes) and none was freed in time; retry"
+    )]
+    Busy { limit: u64 },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -71,6 +76,9 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None, None)
             }
+            ApiError::Busy { limit } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "busy", None, Some(*limit))
+            }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None, None),
         };
         let message = match &self {
@@ -95,6 +103,8 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(body)).into_response();
         let retry_after = match &self {
             ApiError::Unavailable(_) => Some(5),
+            // Bodies are freed within milliseconds to seconds.
+            ApiError::Busy { .. } => Some(1),
             // Whole seconds, rounded up: never earlier than the budget allows.
             ApiError::RateLimited { retry_after, .. } => {
                 Some(retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0))

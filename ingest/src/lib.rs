@@ -5,6 +5,7 @@
 //! Modules:
 //! - [`config`]: [`Config`], loaded by figment.
 //! - [`routes`]: the HTTP handlers.
+//! - [`budget`]: how many bytes of request bodies are held at once.
 //! - [`upload`]: whole recordings streamed in one request, spooled and cut
 //!   into chunks.
 //! - [`registry`]: the `ecgs` table: which ECGs exist, whose, which leads.
@@ -14,6 +15,7 @@
 //! - [`openapi`]: the OpenAPI document and Swagger UI.
 //! - [`error`]: [`error::ApiError`], the one error type of the handlers.
 
+pub mod budget;
 pub mod config;
 pub mod error;
 pub mod metrics;
@@ -40,6 +42,7 @@ use tower_http::trace::TraceLayer;
 
 pub use config::Config;
 
+use crate::budget::BodyBudget;
 use crate::producer::ChunkProducer;
 use crate::quota::RateLimits;
 use crate::registry::Registry;
@@ -54,6 +57,7 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     pub rate_limits: RateLimits,
     pub max_json_bytes: usize,
+    pub bodies: BodyBudget,
     pub upload: UploadSettings,
 }
 
@@ -81,6 +85,10 @@ impl AppState {
             limits: Arc::new(config.limits.clone()),
             rate_limits: RateLimits::new(&config.rate_limit),
             max_json_bytes: config.upload.max_json_bytes,
+            bodies: BodyBudget::new(
+                config.upload.max_buffered_bytes,
+                Duration::from_millis(config.upload.buffer_wait_ms),
+            ),
             upload: UploadSettings {
                 chunk_samples: config.upload.chunk_samples.max(1),
                 max_samples: config.upload.max_signal_samples,

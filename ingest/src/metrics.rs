@@ -10,6 +10,7 @@
 //! | `ecg_ingest_produce_duration_seconds` | histogram | (enqueue to broker acknowledgement) |
 //! | `ecg_ingest_produce_failures_total` | counter | |
 //! | `ecg_ingest_producer_queue_depth` | gauge | (messages awaiting acknowledgement) |
+//! | `ecg_ingest_buffered_body_bytes` | gauge | (request bodies held; see `budget`) |
 //! | `ecg_ingest_rate_limited_total` | counter | `limit` (requests, samples) |
 //!
 //! The recorder is process-wide and shared with any other service in the

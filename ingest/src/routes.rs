@@ -2,7 +2,7 @@
 //! anything, so a rejected request changes nothing.
 
 use axum::Json;
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -39,7 +39,7 @@ use ecg_clickhouse::EcgRow;
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 422, description = "Invalid field (`field` is a JSON pointer, `limit` the limit exceeded)", body = ErrorBody),
         (status = 429, description = "Over the client's rate limit", body = ErrorBody, headers(("Retry-After" = u64))),
-        (status = 503, description = "Kafka did not acknowledge in time; nothing was accepted", body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 503, description = "Kafka did not acknowledge in time (`unavailable`), or the bodies in flight filled `upload.max_buffered_bytes` (`busy`, `limit`); nothing was accepted", body = ErrorBody, headers(("Retry-After" = u64))),
     ),
     security(("bearer" = ["ecg:write"]))
 )]
@@ -52,7 +52,7 @@ pub async fn create_ecg(
 ) -> Result<Response, ApiError> {
     state.rate_limits.request(&auth.0.client_id)?;
     BodyFormat::of(&headers, &[BodyFormat::Json])?;
-    let bytes = read_body(&state, body).await?;
+    let (bytes, _held) = state.bodies.read(body, state.max_json_bytes).await?;
     let mut req: CreateEcg = json::decode(&bytes)?;
     state
         .limits
@@ -154,7 +154,7 @@ pub async fn create_ecg(
         (status = 415, description = "Unsupported content type", body = ErrorBody),
         (status = 422, description = "Invalid field or sample (`field` is a JSON pointer)", body = ErrorBody),
         (status = 429, description = "Over the client's rate limit or sample quota", body = ErrorBody, headers(("Retry-After" = u64))),
-        (status = 503, description = "Kafka did not acknowledge in time; the chunk was not accepted", body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 503, description = "Kafka did not acknowledge in time (`unavailable`), or the bodies in flight filled `upload.max_buffered_bytes` (`busy`, `limit`); the chunk was not accepted", body = ErrorBody, headers(("Retry-After" = u64))),
     ),
     security(("bearer" = ["ecg:write"]))
 )]
@@ -173,7 +173,8 @@ pub async fn post_chunk(
         &headers,
         &[BodyFormat::Json, BodyFormat::Csv, BodyFormat::Arrow],
     )?;
-    let bytes = read_body(&state, body).await?;
+    // Held until the answer: the samples made from the body live that long.
+    let (bytes, _held) = state.bodies.read(body, state.max_json_bytes).await?;
     let body_len = bytes.len() as u64;
     let (seq, is_final, columns) = match format {
         BodyFormat::Json => {
@@ -475,20 +476,6 @@ impl BodyFormat {
         }
         Err(ApiError::UnsupportedMediaType(message))
     }
-}
-
-/// Reads a body, refusing one over the configured limit before buffering
-/// more than the limit.
-async fn read_body(state: &AppState, body: Body) -> Result<bytes::Bytes, ApiError> {
-    let limit = state.max_json_bytes;
-    to_bytes(body, limit).await.map_err(|e| {
-        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-        {
-            ApiError::TooLarge { limit }
-        } else {
-            ApiError::Invalid(Invalid::new("", format!("could not read the body: {e}")))
-        }
-    })
 }
 
 /// ClickHouse stores `started_at` with microsecond precision; cutting it here

@@ -4,12 +4,13 @@
 //! closed port.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use ecg_auth::{Claims, SigningKey, Verifier};
 use ecg_clickhouse::ClickHouseConfig;
+use ecg_ingest::budget::BodyBudget;
 use ecg_ingest::config::KafkaConfig;
 use ecg_ingest::producer::ChunkProducer;
 use ecg_ingest::quota::{ClientLimits, RateLimitConfig, RateLimits};
@@ -27,6 +28,13 @@ fn setup() -> (axum::Router, SigningKey) {
 }
 
 fn setup_with(rate_limit: RateLimitConfig) -> (axum::Router, SigningKey) {
+    setup_budget(
+        rate_limit,
+        BodyBudget::new(64 << 10, Duration::from_secs(2)),
+    )
+}
+
+fn setup_budget(rate_limit: RateLimitConfig, bodies: BodyBudget) -> (axum::Router, SigningKey) {
     let key = SigningKey::generate();
     let closed = "127.0.0.1:1";
     let state = AppState {
@@ -46,6 +54,7 @@ fn setup_with(rate_limit: RateLimitConfig) -> (axum::Router, SigningKey) {
         .unwrap(),
         limits: Arc::new(Limits::default()),
         max_json_bytes: 4_096,
+        bodies,
         rate_limits: RateLimits::new(&rate_limit),
         upload: ecg_ingest::upload::UploadSettings {
             chunk_samples: 2,
@@ -165,6 +174,46 @@ async fn unconfirmed_chunks_get_503_with_retry_after_never_202() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(retry_after.as_deref(), Some("5"));
     assert_eq!(body["error"], "unavailable");
+}
+
+#[tokio::test]
+async fn bodies_over_the_buffer_budget_wait_then_get_503_busy() {
+    let held = ecg(Some(json!({"I": [1.0, -1.0, 0.0]})));
+    // One body fills the budget while its request waits for the (closed)
+    // broker, about 2.5 s.
+    let total = held.len();
+    let budget = BodyBudget::new(total, Duration::from_millis(300));
+    let (app, key) = setup_budget(RateLimitConfig::default(), budget.clone());
+    let t = token(&key, "ecg:write");
+    let first = tokio::spawn({
+        let (app, t) = (app.clone(), t.clone());
+        async move { call(&app, Some(&t), "application/json", held).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(budget.available(), 0, "the first body is held");
+
+    let started = Instant::now();
+    let (status, body, retry_after) = call(&app, Some(&t), "application/json", ecg(None)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"], "busy");
+    assert_eq!(body["limit"], total);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("upload.max_buffered_bytes"),
+        "{body}"
+    );
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    assert!(started.elapsed() >= Duration::from_millis(300), "it waited");
+
+    // Once the first answers (503: no broker), its bytes are free again and
+    // the next request gets past the budget, as far as the (closed) registry.
+    let (status, body, _) = first.await.unwrap();
+    assert_eq!(body["error"], "unavailable", "{status} {body}");
+    assert_eq!(budget.available(), total);
+    let (status, body, _) = call(&app, Some(&t), "application/json", ecg(None)).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
 }
 
 #[tokio::test]

@@ -1,0 +1,260 @@
+//! The memory budget of request bodies: how many bytes of JSON, CSV and
+//! Arrow bodies the gateway holds at once, over all requests, from the
+//! first byte read until the handler answers (which for a chunk is after
+//! Kafka's acknowledgement, so a slow broker holds bodies longest).
+//!
+//! Without it, memory grows with the clients waiting: 1,000 devices, each
+//! with a chunk in flight while the broker falls behind, held the body, its
+//! decoded samples, the encoded chunk and librdkafka's copy of each, and
+//! took the gateway past 256 MB. With it, a request that finds the budget
+//! spent waits for room before reading its body (the bytes stay in the
+//! kernel's socket buffer and the client's), up to `wait`, then gets 503
+//! with `Retry-After`: backpressure instead of growth.
+//!
+//! A body of known length reserves all of it before the first byte is read,
+//! so requests never hold part of the budget while waiting for more. A body
+//! without `Content-Length` (chunked transfer) reserves each piece as it
+//! arrives. Streamed whole-signal uploads (`PUT .../signal`) are not
+//! counted here: they never hold the body, only `upload.max_in_flight`
+//! chunks (see [`crate::upload`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, HttpBody as _};
+use bytes::{Bytes, BytesMut};
+use ecg_schemas::Invalid;
+use http_body_util::BodyExt as _;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::error::ApiError;
+
+const BUFFERED: &str = "ecg_ingest_buffered_body_bytes";
+
+/// Shared by every handler; cloning shares the budget.
+#[derive(Debug, Clone)]
+pub struct BodyBudget {
+    permits: Arc<Semaphore>,
+    total: usize,
+    wait: Duration,
+}
+
+/// Bytes of the budget held by one request; returned when dropped.
+#[derive(Debug)]
+pub struct Reserved {
+    permit: Option<OwnedSemaphorePermit>,
+    bytes: usize,
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        metrics::gauge!(BUFFERED).decrement(self.bytes as f64);
+    }
+}
+
+impl Reserved {
+    fn add(&mut self, mut more: Reserved) {
+        self.bytes += std::mem::take(&mut more.bytes);
+        match (&mut self.permit, more.permit.take()) {
+            (Some(mine), Some(theirs)) => mine.merge(theirs),
+            (mine @ None, theirs) => *mine = theirs,
+            (Some(_), None) => {}
+        }
+    }
+}
+
+impl BodyBudget {
+    /// `total` bytes at once (at least 1); a request waits at most `wait`.
+    pub fn new(total: usize, wait: Duration) -> Self {
+        let total = total.clamp(1, Semaphore::MAX_PERMITS);
+        BodyBudget {
+            permits: Arc::new(Semaphore::new(total)),
+            total,
+            wait,
+        }
+    }
+
+    /// Bytes free now.
+    pub fn available(&self) -> usize {
+        self.permits.available_permits()
+    }
+
+    /// Reserves `bytes` (at most the whole budget, so one body larger than
+    /// it still goes alone), waiting at most `wait`.
+    async fn reserve(&self, bytes: usize) -> Result<Reserved, ApiError> {
+        let bytes = bytes.min(self.total);
+        let busy = || ApiError::Busy {
+            limit: self.total as u64,
+        };
+        let mut reserved = Reserved {
+            permit: None,
+            bytes: 0,
+        };
+        // `acquire_many_owned` takes a u32: reserve in pieces of at most 4 GiB.
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(u32::MAX as usize);
+            let permit = tokio::time::timeout(
+                self.wait,
+                Arc::clone(&self.permits).acquire_many_owned(n as u32),
+            )
+            .await
+            .map_err(|_| busy())?
+            .map_err(|_| busy())?;
+            metrics::gauge!(BUFFERED).increment(n as f64);
+            reserved.add(Reserved {
+                permit: Some(permit),
+                bytes: n,
+            });
+            left -= n;
+        }
+        Ok(reserved)
+    }
+
+    /// Reads a whole body of at most `limit` bytes within the budget. The
+    /// body's bytes count against the budget until the [`Reserved`] is
+    /// dropped: keep it for as long as anything made from the body lives.
+    pub async fn read(&self, body: Body, limit: usize) -> Result<(Bytes, Reserved), ApiError> {
+        // hyper gives a body with `Content-Length` an exact size hint.
+        let declared = body.size_hint().exact();
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(ApiError::TooLarge { limit });
+        }
+        let declared = declared.map(|n| n as usize);
+        let mut reserved = self.reserve(declared.unwrap_or(0)).await?;
+        let mut body = http_body_util::Limited::new(body, limit);
+        let mut out = BytesMut::with_capacity(declared.unwrap_or(0));
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    ApiError::TooLarge { limit }
+                } else {
+                    ApiError::Invalid(Invalid::new("", format!("could not read the body: {e}")))
+                }
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers carry no body bytes
+            };
+            // Capped at the whole budget, like a declared length.
+            let unreserved = (out.len() + data.len())
+                .min(self.total)
+                .saturating_sub(reserved.bytes);
+            if unreserved > 0 {
+                reserved.add(self.reserve(unreserved).await?);
+            }
+            out.extend_from_slice(&data);
+        }
+        Ok((out.freeze(), reserved))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(parts: &[&'static [u8]]) -> Body {
+        let stream = futures::stream::iter(
+            parts
+                .iter()
+                .map(|p| Ok::<_, std::io::Error>(Bytes::from_static(p)))
+                .collect::<Vec<_>>(),
+        );
+        Body::from_stream(stream)
+    }
+
+    #[tokio::test]
+    async fn a_body_holds_its_bytes_until_dropped() {
+        let budget = BodyBudget::new(100, Duration::from_millis(10));
+        let (bytes, held) = budget.read(Body::from("0123456789"), 1_000).await.unwrap();
+        assert_eq!(&bytes[..], b"0123456789");
+        assert_eq!(budget.available(), 90);
+        drop(held);
+        assert_eq!(budget.available(), 100);
+    }
+
+    #[tokio::test]
+    async fn a_body_of_unknown_length_reserves_as_it_arrives() {
+        let budget = BodyBudget::new(100, Duration::from_millis(10));
+        let (bytes, held) = budget
+            .read(body(&[b"abc", b"defg", b"h"]), 1_000)
+            .await
+            .unwrap();
+        assert_eq!(&bytes[..], b"abcdefgh");
+        assert_eq!(budget.available(), 92);
+        drop(held);
+        assert_eq!(budget.available(), 100);
+    }
+
+    #[tokio::test]
+    async fn a_spent_budget_is_busy_after_the_wait_and_frees_what_it_took() {
+        let budget = BodyBudget::new(100, Duration::from_millis(20));
+        let (_, first) = budget
+            .read(Body::from(vec![b'x'; 80]), 1_000)
+            .await
+            .unwrap();
+        let declared = budget.read(Body::from(vec![b'y'; 30]), 1_000);
+        assert!(matches!(declared.await, Err(ApiError::Busy { limit: 100 })));
+        // A chunked body takes what is free, then waits for the rest.
+        let chunked = budget.read(body(&[&[b'z'; 15], &[b'z'; 15]]), 1_000);
+        assert!(matches!(chunked.await, Err(ApiError::Busy { .. })));
+        assert_eq!(budget.available(), 20, "a refused request keeps nothing");
+        drop(first);
+        let (bytes, _second) = budget
+            .read(Body::from(vec![b'y'; 30]), 1_000)
+            .await
+            .unwrap();
+        assert_eq!(bytes.len(), 30);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_request_goes_on_when_room_is_freed() {
+        let budget = BodyBudget::new(100, Duration::from_secs(5));
+        let (_, first) = budget
+            .read(Body::from(vec![b'x'; 100]), 1_000)
+            .await
+            .unwrap();
+        let waiting = tokio::spawn({
+            let budget = budget.clone();
+            async move {
+                budget
+                    .read(Body::from(vec![b'y'; 60]), 1_000)
+                    .await
+                    .map(|(b, _)| b.len())
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished());
+        drop(first);
+        assert_eq!(waiting.await.unwrap().unwrap(), 60);
+    }
+
+    #[tokio::test]
+    async fn a_body_larger_than_the_budget_goes_alone_and_oversize_is_413() {
+        let budget = BodyBudget::new(10, Duration::from_millis(10));
+        let (bytes, held) = budget
+            .read(Body::from(vec![b'x'; 50]), 1_000)
+            .await
+            .unwrap();
+        assert_eq!(bytes.len(), 50);
+        assert_eq!(budget.available(), 0);
+        drop(held);
+        assert!(matches!(
+            budget.read(Body::from(vec![b'x'; 50]), 40).await,
+            Err(ApiError::TooLarge { limit: 40 })
+        ));
+        assert!(matches!(
+            budget.read(body(&[&[b'x'; 30], &[b'x'; 30]]), 40).await,
+            Err(ApiError::TooLarge { limit: 40 })
+        ));
+        assert_eq!(budget.available(), 10);
+        let (bytes, _held) = budget
+            .read(body(&[&[b'x'; 30], &[b'x'; 30]]), 1_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            bytes.len(),
+            60,
+            "a chunked body over the budget goes alone too"
+        );
+    }
+}
