@@ -120,10 +120,10 @@ impl BodyBudget {
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(ApiError::TooLarge { limit });
         }
-        let declared = declared.map(|n| n as usize);
-        let mut reserved = self.reserve(declared.unwrap_or(0)).await?;
+        let mut reserved = self.reserve(declared.unwrap_or(0) as usize).await?;
         let mut body = http_body_util::Limited::new(body, limit);
-        let mut out = BytesMut::with_capacity(declared.unwrap_or(0));
+        let mut frames: Vec<Bytes> = Vec::new();
+        let mut len = 0;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| {
                 if e.is::<http_body_util::LengthLimitError>() {
@@ -135,16 +135,28 @@ impl BodyBudget {
             let Ok(data) = frame.into_data() else {
                 continue; // trailers carry no body bytes
             };
+            len += data.len();
             // Capped at the whole budget, like a declared length.
-            let unreserved = (out.len() + data.len())
-                .min(self.total)
-                .saturating_sub(reserved.bytes);
+            let unreserved = len.min(self.total).saturating_sub(reserved.bytes);
             if unreserved > 0 {
                 reserved.add(self.reserve(unreserved).await?);
             }
-            out.extend_from_slice(&data);
+            frames.push(data);
         }
-        Ok((out.freeze(), reserved))
+        // A body read in one piece is kept as it is (the Arrow path reads
+        // its samples in place); only a body of several pieces is joined.
+        let bytes = match frames.len() {
+            0 => Bytes::new(),
+            1 => frames.swap_remove(0),
+            _ => {
+                let mut joined = BytesMut::with_capacity(len);
+                for f in &frames {
+                    joined.extend_from_slice(f);
+                }
+                joined.freeze()
+            }
+        };
+        Ok((bytes, reserved))
     }
 }
 

@@ -40,6 +40,9 @@ pub struct HttpConfig {
     pub tls: Option<TlsConfig>,
     /// On shutdown, how long in-flight requests may take to finish.
     pub shutdown_grace_s: u64,
+    /// Largest read buffer of one connection, in bytes (at least 8 KiB);
+    /// bodies larger than it are read in pieces.
+    pub max_read_buffer_bytes: usize,
 }
 
 impl Default for HttpConfig {
@@ -48,6 +51,7 @@ impl Default for HttpConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             tls: None,
             shutdown_grace_s: 30,
+            max_read_buffer_bytes: 16 << 10,
         }
     }
 }
@@ -143,7 +147,7 @@ impl Default for UploadConfig {
             // 24 hours of 12 leads at 1 kHz.
             max_signal_samples: 1_036_800_000,
             max_in_flight: 64,
-            max_buffered_bytes: 48 << 20,
+            max_buffered_bytes: 16 << 20,
             buffer_wait_ms: 2_000,
             spool_dir: None,
         }

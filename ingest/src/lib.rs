@@ -141,18 +141,23 @@ pub async fn run_with_listener(
     let app = router(state);
     let addr = listener.local_addr()?;
     let grace = Duration::from_secs(config.http.shutdown_grace_s);
+    // In-flight requests get `grace` after the signal, then are cut.
+    let handle = axum_server::Handle::new();
+    tokio::spawn({
+        let handle = handle.clone();
+        async move {
+            shutdown.cancelled().await;
+            handle.graceful_shutdown(Some(grace));
+        }
+    });
+    let listener = listener.into_std()?;
+    let app = app.into_make_service();
     match &config.http.tls {
         None => {
             tracing::info!(%addr, "ingest listening (http)");
-            let serve = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-            // In-flight requests get `grace` after the signal, then are cut.
-            tokio::select! {
-                served = serve => served?,
-                () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
-                    tracing::warn!(?grace, "in-flight requests did not finish in time");
-                }
-            }
+            let mut server = axum_server::from_tcp(listener)?.handle(handle);
+            limit_read_buffer(server.http_builder(), &config.http);
+            server.serve(app).await?;
         }
         Some(tls) => {
             let tls_config = RustlsConfig::from_pem_file(&tls.cert_file, &tls.key_file)
@@ -165,21 +170,24 @@ pub async fn run_with_listener(
                     )
                 })?;
             tracing::info!(%addr, "ingest listening (https)");
-            let handle = axum_server::Handle::new();
-            tokio::spawn({
-                let handle = handle.clone();
-                let shutdown = shutdown.clone();
-                async move {
-                    shutdown.cancelled().await;
-                    handle.graceful_shutdown(Some(grace));
-                }
-            });
-            axum_server::from_tcp_rustls(listener.into_std()?, tls_config)?
-                .handle(handle)
-                .serve(app.into_make_service())
-                .await?;
+            let mut server = axum_server::from_tcp_rustls(listener, tls_config)?.handle(handle);
+            limit_read_buffer(server.http_builder(), &config.http);
+            server.serve(app).await?;
         }
     }
     tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(10))).await?;
     Ok(())
+}
+
+/// Caps each connection's read buffer. hyper grows it to fit the bodies it
+/// reads (up to 400 KiB) and keeps it while the connection lives, so with
+/// 1,000 devices keeping connections open the buffers alone took over
+/// 100 MB; capped, a larger body arrives in pieces and is joined once.
+fn limit_read_buffer(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    http: &config::HttpConfig,
+) {
+    builder
+        .http1()
+        .max_buf_size(http.max_read_buffer_bytes.max(8192));
 }
