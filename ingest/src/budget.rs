@@ -37,40 +37,32 @@ pub struct BodyBudget {
     permits: Arc<Semaphore>,
     total: usize,
     wait: Duration,
+    /// The largest body one request may send (`upload.max_json_bytes`).
+    max_body: usize,
 }
 
-/// Bytes of the budget held by one request; returned when dropped.
+/// Bytes of the budget held by one request (one permit per byte); returned
+/// when dropped.
 #[derive(Debug)]
-pub struct Reserved {
-    permit: Option<OwnedSemaphorePermit>,
-    bytes: usize,
-}
+pub struct Reserved(OwnedSemaphorePermit);
 
 impl Drop for Reserved {
     fn drop(&mut self) {
-        metrics::gauge!(BUFFERED).decrement(self.bytes as f64);
-    }
-}
-
-impl Reserved {
-    fn add(&mut self, mut more: Reserved) {
-        self.bytes += std::mem::take(&mut more.bytes);
-        match (&mut self.permit, more.permit.take()) {
-            (Some(mine), Some(theirs)) => mine.merge(theirs),
-            (mine @ None, theirs) => *mine = theirs,
-            (Some(_), None) => {}
-        }
+        metrics::gauge!(BUFFERED).decrement(self.0.num_permits() as f64);
     }
 }
 
 impl BodyBudget {
-    /// `total` bytes at once (at least 1); a request waits at most `wait`.
-    pub fn new(total: usize, wait: Duration) -> Self {
-        let total = total.clamp(1, Semaphore::MAX_PERMITS);
+    /// `total` bytes at once (1 byte to 4 GiB, what one acquisition can
+    /// take); a request waits at most `wait`; one body is at most
+    /// `max_body` bytes.
+    pub fn new(total: usize, wait: Duration, max_body: usize) -> Self {
+        let total = total.clamp(1, u32::MAX as usize);
         BodyBudget {
             permits: Arc::new(Semaphore::new(total)),
             total,
             wait,
+            max_body,
         }
     }
 
@@ -79,48 +71,35 @@ impl BodyBudget {
         self.permits.available_permits()
     }
 
-    /// Reserves `bytes` (at most the whole budget, so one body larger than
-    /// it still goes alone), waiting at most `wait`.
-    async fn reserve(&self, bytes: usize) -> Result<Reserved, ApiError> {
-        let bytes = bytes.min(self.total);
-        let busy = || ApiError::Busy {
-            limit: self.total as u64,
-        };
-        let mut reserved = Reserved {
-            permit: None,
-            bytes: 0,
-        };
-        // `acquire_many_owned` takes a u32: reserve in pieces of at most 4 GiB.
-        let mut left = bytes;
-        while left > 0 {
-            let n = left.min(u32::MAX as usize);
-            let permit = tokio::time::timeout(
-                self.wait,
-                Arc::clone(&self.permits).acquire_many_owned(n as u32),
-            )
-            .await
-            .map_err(|_| busy())?
-            .map_err(|_| busy())?;
-            metrics::gauge!(BUFFERED).increment(n as f64);
-            reserved.add(Reserved {
-                permit: Some(permit),
-                bytes: n,
-            });
-            left -= n;
-        }
-        Ok(reserved)
+    /// Takes `bytes` (at most the whole budget, so one body larger than it
+    /// still goes alone), waiting at most `wait`. Wrap the permit in a
+    /// [`Reserved`] at once: the gauge counts it from here.
+    async fn acquire(&self, bytes: usize) -> Result<OwnedSemaphorePermit, ApiError> {
+        let n = bytes.min(self.total) as u32; // `total` fits in a u32
+        let permit =
+            tokio::time::timeout(self.wait, Arc::clone(&self.permits).acquire_many_owned(n))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .ok_or(ApiError::Busy {
+                    limit: self.total as u64,
+                })?;
+        metrics::gauge!(BUFFERED).increment(f64::from(n));
+        Ok(permit)
     }
 
-    /// Reads a whole body of at most `limit` bytes within the budget. The
+    /// Reads a whole body of at most `max_body` bytes (413 beyond it, before
+    /// reading more) within the budget. The
     /// body's bytes count against the budget until the [`Reserved`] is
     /// dropped: keep it for as long as anything made from the body lives.
-    pub async fn read(&self, body: Body, limit: usize) -> Result<(Bytes, Reserved), ApiError> {
+    pub async fn read(&self, body: Body) -> Result<(Bytes, Reserved), ApiError> {
+        let limit = self.max_body;
         // hyper gives a body with `Content-Length` an exact size hint.
         let declared = body.size_hint().exact();
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(ApiError::TooLarge { limit });
         }
-        let mut reserved = self.reserve(declared.unwrap_or(0) as usize).await?;
+        let mut reserved = Reserved(self.acquire(declared.unwrap_or(0) as usize).await?);
         let mut body = http_body_util::Limited::new(body, limit);
         let mut frames: Vec<Bytes> = Vec::new();
         let mut len = 0;
@@ -137,9 +116,9 @@ impl BodyBudget {
             };
             len += data.len();
             // Capped at the whole budget, like a declared length.
-            let unreserved = len.min(self.total).saturating_sub(reserved.bytes);
+            let unreserved = len.min(self.total).saturating_sub(reserved.0.num_permits());
             if unreserved > 0 {
-                reserved.add(self.reserve(unreserved).await?);
+                reserved.0.merge(self.acquire(unreserved).await?);
             }
             frames.push(data);
         }
@@ -174,10 +153,15 @@ mod tests {
         Body::from_stream(stream)
     }
 
+    /// Reads a body of `len` declared bytes.
+    async fn read_declared(budget: &BodyBudget, len: usize) -> (Bytes, Reserved) {
+        budget.read(Body::from(vec![b'x'; len])).await.unwrap()
+    }
+
     #[tokio::test]
     async fn a_body_holds_its_bytes_until_dropped() {
-        let budget = BodyBudget::new(100, Duration::from_millis(10));
-        let (bytes, held) = budget.read(Body::from("0123456789"), 1_000).await.unwrap();
+        let budget = BodyBudget::new(100, Duration::from_millis(10), 1_000);
+        let (bytes, held) = budget.read(Body::from("0123456789")).await.unwrap();
         assert_eq!(&bytes[..], b"0123456789");
         assert_eq!(budget.available(), 90);
         drop(held);
@@ -186,11 +170,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_of_unknown_length_reserves_as_it_arrives() {
-        let budget = BodyBudget::new(100, Duration::from_millis(10));
-        let (bytes, held) = budget
-            .read(body(&[b"abc", b"defg", b"h"]), 1_000)
-            .await
-            .unwrap();
+        let budget = BodyBudget::new(100, Duration::from_millis(10), 1_000);
+        let (bytes, held) = budget.read(body(&[b"abc", b"defg", b"h"])).await.unwrap();
         assert_eq!(&bytes[..], b"abcdefgh");
         assert_eq!(budget.available(), 92);
         drop(held);
@@ -199,37 +180,28 @@ mod tests {
 
     #[tokio::test]
     async fn a_spent_budget_is_busy_after_the_wait_and_frees_what_it_took() {
-        let budget = BodyBudget::new(100, Duration::from_millis(20));
-        let (_, first) = budget
-            .read(Body::from(vec![b'x'; 80]), 1_000)
-            .await
-            .unwrap();
-        let declared = budget.read(Body::from(vec![b'y'; 30]), 1_000);
+        let budget = BodyBudget::new(100, Duration::from_millis(20), 1_000);
+        let (_, first) = read_declared(&budget, 80).await;
+        let declared = budget.read(Body::from(vec![b'y'; 30]));
         assert!(matches!(declared.await, Err(ApiError::Busy { limit: 100 })));
         // A chunked body takes what is free, then waits for the rest.
-        let chunked = budget.read(body(&[&[b'z'; 15], &[b'z'; 15]]), 1_000);
+        let chunked = budget.read(body(&[&[b'z'; 15], &[b'z'; 15]]));
         assert!(matches!(chunked.await, Err(ApiError::Busy { .. })));
         assert_eq!(budget.available(), 20, "a refused request keeps nothing");
         drop(first);
-        let (bytes, _second) = budget
-            .read(Body::from(vec![b'y'; 30]), 1_000)
-            .await
-            .unwrap();
+        let (bytes, _second) = read_declared(&budget, 30).await;
         assert_eq!(bytes.len(), 30);
     }
 
     #[tokio::test]
     async fn a_waiting_request_goes_on_when_room_is_freed() {
-        let budget = BodyBudget::new(100, Duration::from_secs(5));
-        let (_, first) = budget
-            .read(Body::from(vec![b'x'; 100]), 1_000)
-            .await
-            .unwrap();
+        let budget = BodyBudget::new(100, Duration::from_secs(5), 1_000);
+        let (_, first) = read_declared(&budget, 100).await;
         let waiting = tokio::spawn({
             let budget = budget.clone();
             async move {
                 budget
-                    .read(Body::from(vec![b'y'; 60]), 1_000)
+                    .read(Body::from(vec![b'y'; 60]))
                     .await
                     .map(|(b, _)| b.len())
             }
@@ -242,25 +214,23 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_larger_than_the_budget_goes_alone_and_oversize_is_413() {
-        let budget = BodyBudget::new(10, Duration::from_millis(10));
-        let (bytes, held) = budget
-            .read(Body::from(vec![b'x'; 50]), 1_000)
-            .await
-            .unwrap();
+        let budget = BodyBudget::new(10, Duration::from_millis(10), 1_000);
+        let (bytes, held) = read_declared(&budget, 50).await;
         assert_eq!(bytes.len(), 50);
         assert_eq!(budget.available(), 0);
         drop(held);
+        let small = BodyBudget::new(10, Duration::from_millis(10), 40);
         assert!(matches!(
-            budget.read(Body::from(vec![b'x'; 50]), 40).await,
+            small.read(Body::from(vec![b'x'; 50])).await,
             Err(ApiError::TooLarge { limit: 40 })
         ));
         assert!(matches!(
-            budget.read(body(&[&[b'x'; 30], &[b'x'; 30]]), 40).await,
+            small.read(body(&[&[b'x'; 30], &[b'x'; 30]])).await,
             Err(ApiError::TooLarge { limit: 40 })
         ));
-        assert_eq!(budget.available(), 10);
+        assert_eq!(small.available(), 10);
         let (bytes, _held) = budget
-            .read(body(&[&[b'x'; 30], &[b'x'; 30]]), 1_000)
+            .read(body(&[&[b'x'; 30], &[b'x'; 30]]))
             .await
             .unwrap();
         assert_eq!(

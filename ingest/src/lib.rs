@@ -56,7 +56,6 @@ pub struct AppState {
     pub producer: ChunkProducer,
     pub limits: Arc<Limits>,
     pub rate_limits: RateLimits,
-    pub max_json_bytes: usize,
     pub bodies: BodyBudget,
     pub upload: UploadSettings,
 }
@@ -84,10 +83,10 @@ impl AppState {
             producer: ChunkProducer::new(&config.kafka)?,
             limits: Arc::new(config.limits.clone()),
             rate_limits: RateLimits::new(&config.rate_limit),
-            max_json_bytes: config.upload.max_json_bytes,
             bodies: BodyBudget::new(
                 config.upload.max_buffered_bytes,
                 Duration::from_millis(config.upload.buffer_wait_ms),
+                config.upload.max_json_bytes,
             ),
             upload: UploadSettings {
                 chunk_samples: config.upload.chunk_samples.max(1),

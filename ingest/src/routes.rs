@@ -52,7 +52,7 @@ pub async fn create_ecg(
 ) -> Result<Response, ApiError> {
     state.rate_limits.request(&auth.0.client_id)?;
     BodyFormat::of(&headers, &[BodyFormat::Json])?;
-    let (bytes, _held) = state.bodies.read(body, state.max_json_bytes).await?;
+    let (bytes, _held) = state.bodies.read(body).await?;
     let mut req: CreateEcg = json::decode(&bytes)?;
     state
         .limits
@@ -174,7 +174,7 @@ pub async fn post_chunk(
         &[BodyFormat::Json, BodyFormat::Csv, BodyFormat::Arrow],
     )?;
     // Held until the answer: the samples made from the body live that long.
-    let (bytes, _held) = state.bodies.read(body, state.max_json_bytes).await?;
+    let (bytes, _held) = state.bodies.read(body).await?;
     let body_len = bytes.len() as u64;
     let (seq, is_final, columns) = match format {
         BodyFormat::Json => {

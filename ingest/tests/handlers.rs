@@ -30,7 +30,7 @@ fn setup() -> (axum::Router, SigningKey) {
 fn setup_with(rate_limit: RateLimitConfig) -> (axum::Router, SigningKey) {
     setup_budget(
         rate_limit,
-        BodyBudget::new(64 << 10, Duration::from_secs(2)),
+        BodyBudget::new(64 << 10, Duration::from_secs(2), 4_096),
     )
 }
 
@@ -53,7 +53,6 @@ fn setup_budget(rate_limit: RateLimitConfig, bodies: BodyBudget) -> (axum::Route
         })
         .unwrap(),
         limits: Arc::new(Limits::default()),
-        max_json_bytes: 4_096,
         bodies,
         rate_limits: RateLimits::new(&rate_limit),
         upload: ecg_ingest::upload::UploadSettings {
@@ -182,7 +181,7 @@ async fn bodies_over_the_buffer_budget_wait_then_get_503_busy() {
     // One body fills the budget while its request waits for the (closed)
     // broker, about 2.5 s.
     let total = held.len();
-    let budget = BodyBudget::new(total, Duration::from_millis(300));
+    let budget = BodyBudget::new(total, Duration::from_millis(300), 4_096);
     let (app, key) = setup_budget(RateLimitConfig::default(), budget.clone());
     let t = token(&key, "ecg:write");
     let first = tokio::spawn({
