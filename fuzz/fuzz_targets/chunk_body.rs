@@ -1,6 +1,6 @@
 //! Fuzzes the gateway's CSV and Arrow IPC chunk bodies (`input::csv`,
-//! `input::arrow`) and the validation that follows them (`take_signal`,
-//! physical and digital). The first input byte picks the format.
+//! `input::arrow_columns`) and the validation that follows them
+//! (`take_columns`, physical and digital). The first input byte picks the format.
 //!
 //! Checks that nothing panics, hangs or exhausts memory, whatever the body:
 //! an `Invalid` answer is fine. Arrow bodies reach arrow-ipc only after
@@ -9,6 +9,7 @@
 
 #![no_main]
 
+use ecg_schemas::samples::Columns;
 use ecg_schemas::{Calibration, Limits, input};
 use libfuzzer_sys::fuzz_target;
 
@@ -18,19 +19,22 @@ fuzz_target!(|data: &[u8]| {
     };
     let leads = vec!["I".to_string(), "II".to_string()];
     let decoded = if format % 2 == 0 {
-        input::csv(body, &leads)
+        input::csv(body, &leads).map(Columns::Values)
     } else {
-        input::arrow(bytes::Bytes::copy_from_slice(body))
+        input::arrow_columns(bytes::Bytes::copy_from_slice(body))
     };
     let Ok(samples) = decoded else {
         return;
     };
     let limits = Limits::default();
-    let own: Vec<String> = samples.keys().cloned().collect();
+    let own: Vec<String> = match &samples {
+        Columns::Values(v) => v.keys().cloned().collect(),
+        Columns::Counts(c) => c.keys().cloned().collect(),
+    };
     for names in [&own, &leads] {
         let calibration = vec![Calibration { gain: 200.0, baseline: 1024 }; names.len()];
         // Cloning the columns shares their buffers.
-        let _ = limits.take_signal("/samples", names, None, samples.clone());
-        let _ = limits.take_signal("/samples", names, Some(&calibration), samples.clone());
+        let _ = limits.take_columns("/samples", names, None, samples.clone());
+        let _ = limits.take_columns("/samples", names, Some(&calibration), samples.clone());
     }
 });

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use ecg_auth::{Authorized, EcgWrite};
 use ecg_schemas::api::ErrorBody;
 use ecg_schemas::api::{Accepted, ChunkRequest, CreateEcg};
-use ecg_schemas::samples::lead_columns;
+use ecg_schemas::samples::{Columns, lead_columns};
 use ecg_schemas::{Chunk, EcgHeader, Invalid, Signal, input, json};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -179,7 +179,11 @@ pub async fn post_chunk(
     let (seq, is_final, columns) = match format {
         BodyFormat::Json => {
             let req = json::decode_chunk(&bytes)?;
-            (req.seq, req.r#final, lead_columns(req.samples))
+            (
+                req.seq,
+                req.r#final,
+                Columns::Values(lead_columns(req.samples)),
+            )
         }
         BodyFormat::Csv | BodyFormat::Arrow => {
             let Query(params) = query.map_err(|e| Invalid::new("", e.body_text()))?;
@@ -187,14 +191,14 @@ pub async fn post_chunk(
                 Invalid::new("/seq", "CSV and Arrow bodies need the chunk's seq as a query parameter: ?seq=N[&final=true]")
             })?;
             let columns = match format {
-                BodyFormat::Csv => input::csv(&bytes, &ecg.leads)?,
+                BodyFormat::Csv => Columns::Values(input::csv(&bytes, &ecg.leads)?),
                 // The samples stay in the body's memory (see `input`).
-                _ => input::arrow(bytes)?,
+                _ => input::arrow_columns(bytes)?,
             };
             (seq, params.r#final, columns)
         }
     };
-    let samples = state.limits.take_signal(
+    let samples = state.limits.take_columns(
         "/samples",
         &ecg.leads,
         ecg.calibration().as_deref(),

@@ -15,9 +15,12 @@
 //!   f64). Other types and several batches are converted or concatenated
 //!   into one new buffer per lead.
 
+use std::collections::BTreeMap;
+
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, UInt8Type, UInt16Type, UInt32Type,
+    ArrowPrimitiveType, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, UInt8Type,
+    UInt16Type, UInt32Type,
 };
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_buffer::{Buffer, ScalarBuffer};
@@ -25,7 +28,7 @@ use arrow_schema::DataType;
 use bytes::Bytes;
 
 use crate::Invalid;
-use crate::samples::LeadColumns;
+use crate::samples::{Columns, LeadColumns};
 
 /// Content type of Arrow IPC stream bodies.
 pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
@@ -92,9 +95,18 @@ pub fn csv(body: &[u8], leads: &[String]) -> Result<LeadColumns, Invalid> {
     )
 }
 
-/// Reads an Arrow IPC stream chunk body; see the module doc for when the
-/// samples are copied.
+/// Reads an Arrow IPC stream chunk body as `f64` samples; see the module doc
+/// for when the samples are copied.
 pub fn arrow(body: Bytes) -> Result<LeadColumns, Invalid> {
+    arrow_columns(body).map(Columns::into_values)
+}
+
+/// Reads an Arrow IPC stream chunk body, keeping integer columns as
+/// integers: when every column is Int8/16/32 or UInt8/16, the samples come
+/// back as [`Columns::Counts`] (one batch of Int32 columns: slices of the
+/// body, not copied), which a digital ECG takes as its ADC counts as they
+/// are. Otherwise as [`arrow`].
+pub fn arrow_columns(body: Bytes) -> Result<Columns, Invalid> {
     // First: arrow-ipc panics on some malformed streams (see `ipc`).
     let len = crate::ipc::check_body(&body)?;
     let stream = crate::ipc::read_stream(Buffer::from(body.slice(..len)))
@@ -117,11 +129,26 @@ pub fn arrow(body: Bytes) -> Result<LeadColumns, Invalid> {
     if let Some(e) = stream.unreadable {
         return Err(Invalid::new("", format!("unreadable Arrow batch: {e}")));
     }
-    let leads = names.iter().enumerate().map(|(i, name)| {
-        let column = lead_column(&stream.batches, i, rows as usize);
-        (name.clone(), column)
+    let counts = stream.schema.fields().iter().all(|f| {
+        matches!(
+            f.data_type(),
+            DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::UInt8 | DataType::UInt16
+        )
     });
-    collect(leads)
+    let batches = &stream.batches;
+    let rows = rows as usize;
+    if counts {
+        let leads = names
+            .into_iter()
+            .enumerate()
+            .map(|(i, name)| (name, lead_counts(batches, i, rows)));
+        return collect(leads).map(Columns::Counts);
+    }
+    let leads = names
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| (name, lead_column(batches, i, rows)));
+    collect(leads).map(Columns::Values)
 }
 
 /// Column `i` of every batch as one `f64` buffer: the batch's own buffer
@@ -136,6 +163,29 @@ fn lead_column(batches: &[RecordBatch], i: usize, rows: usize) -> ScalarBuffer<f
     let mut out = Vec::with_capacity(rows);
     for batch in batches {
         extend_f64(&mut out, batch.column(i));
+    }
+    ScalarBuffer::from(out)
+}
+
+/// Column `i` of every batch, all of an integer type that fits in `i32`, as
+/// one `i32` buffer: the batch's own when there is one Int32 batch.
+fn lead_counts(batches: &[RecordBatch], i: usize, rows: usize) -> ScalarBuffer<i32> {
+    if let [batch] = batches
+        && let Some(column) = batch.column(i).as_primitive_opt::<Int32Type>()
+    {
+        return column.values().clone();
+    }
+    let mut out: Vec<i32> = Vec::with_capacity(rows);
+    for batch in batches {
+        let column = batch.column(i);
+        match column.data_type() {
+            DataType::Int32 => extend_as::<Int32Type, _>(&mut out, column),
+            DataType::Int16 => extend_as::<Int16Type, _>(&mut out, column),
+            DataType::Int8 => extend_as::<Int8Type, _>(&mut out, column),
+            DataType::UInt16 => extend_as::<UInt16Type, _>(&mut out, column),
+            DataType::UInt8 => extend_as::<UInt8Type, _>(&mut out, column),
+            other => unreachable!("column type {other} is not a count type"),
+        }
     }
     ScalarBuffer::from(out)
 }
@@ -184,66 +234,33 @@ fn check_column(column: &ArrayRef, lead: &str, first: u64) -> Result<(), Invalid
 /// Appends a column checked by [`check_column`] as `f64`.
 fn extend_f64(out: &mut Vec<f64>, column: &ArrayRef) {
     match column.data_type() {
-        DataType::Float64 => out.extend(column.as_primitive::<Float64Type>().values().iter()),
-        DataType::Float32 => out.extend(
-            column
-                .as_primitive::<Float32Type>()
-                .values()
-                .iter()
-                .map(|&v| f64::from(v)),
-        ),
-        DataType::Int32 => out.extend(
-            column
-                .as_primitive::<Int32Type>()
-                .values()
-                .iter()
-                .map(|&v| f64::from(v)),
-        ),
-        DataType::Int16 => out.extend(
-            column
-                .as_primitive::<Int16Type>()
-                .values()
-                .iter()
-                .map(|&v| f64::from(v)),
-        ),
-        DataType::Int8 => out.extend(
-            column
-                .as_primitive::<Int8Type>()
-                .values()
-                .iter()
-                .map(|&v| f64::from(v)),
-        ),
-        DataType::UInt32 => out.extend(
-            column
-                .as_primitive::<UInt32Type>()
-                .values()
-                .iter()
-                .map(|&v| f64::from(v)),
-        ),
-        DataType::UInt16 => out.extend(
-            column
-                .as_primitive::<UInt16Type>()
-                .values()
-                .iter()
-                .map(|&v| f64::from(v)),
-        ),
-        DataType::UInt8 => out.extend(
-            column
-                .as_primitive::<UInt8Type>()
-                .values()
-                .iter()
-                .map(|&v| f64::from(v)),
-        ),
+        DataType::Float64 => extend_as::<Float64Type, _>(out, column),
+        DataType::Float32 => extend_as::<Float32Type, _>(out, column),
+        DataType::Int32 => extend_as::<Int32Type, _>(out, column),
+        DataType::Int16 => extend_as::<Int16Type, _>(out, column),
+        DataType::Int8 => extend_as::<Int8Type, _>(out, column),
+        DataType::UInt32 => extend_as::<UInt32Type, _>(out, column),
+        DataType::UInt16 => extend_as::<UInt16Type, _>(out, column),
+        DataType::UInt8 => extend_as::<UInt8Type, _>(out, column),
         // `check_column` accepts exactly the types above.
         other => unreachable!("column type {other} passed check_column"),
     }
 }
 
+/// Appends a column of type `T`, each value converted exactly (`From`).
+fn extend_as<T: ArrowPrimitiveType, U: From<T::Native>>(out: &mut Vec<U>, column: &ArrayRef) {
+    out.extend(
+        column
+            .as_primitive::<T>()
+            .values()
+            .iter()
+            .map(|&v| U::from(v)),
+    );
+}
+
 /// Builds the lead map, refusing a lead named twice.
-fn collect(
-    columns: impl Iterator<Item = (String, ScalarBuffer<f64>)>,
-) -> Result<LeadColumns, Invalid> {
-    let mut map = LeadColumns::new();
+fn collect<T>(columns: impl Iterator<Item = (String, T)>) -> Result<BTreeMap<String, T>, Invalid> {
+    let mut map = BTreeMap::new();
     for (name, values) in columns {
         if map.insert(name.clone(), values).is_some() {
             return Err(Invalid::new(
@@ -259,7 +276,10 @@ fn collect(
 mod tests {
     use std::sync::Arc;
 
-    use arrow_array::{Float32Array, Int16Array, RecordBatch};
+    use arrow_array::{
+        Float32Array, Float64Array, Int8Array, Int16Array, Int32Array, RecordBatch, UInt8Array,
+        UInt16Array, UInt32Array,
+    };
     use arrow_ipc::writer::StreamWriter;
     use arrow_schema::{Field, Schema};
 
@@ -312,6 +332,71 @@ mod tests {
         let s = arrow(Bytes::from(body)).unwrap();
         assert_eq!(s["I"], vec![0.5, -0.0, 1.0]);
         assert_eq!(s["II"], vec![1.0, -2.0, -32768.0]);
+    }
+
+    fn stream(columns: Vec<(&str, ArrayRef)>) -> Bytes {
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        let mut body = Vec::new();
+        let mut w = StreamWriter::try_new(&mut body, &batch.schema()).unwrap();
+        w.write(&batch).unwrap();
+        w.finish().unwrap();
+        drop(w);
+        Bytes::from(body)
+    }
+
+    #[test]
+    fn integer_columns_stay_counts_and_int32_ones_are_not_copied() {
+        let body = stream(vec![
+            (
+                "I",
+                Arc::new(Int32Array::from(vec![i32::MIN, -1, 7])) as ArrayRef,
+            ),
+            ("II", Arc::new(Int32Array::from(vec![0, i32::MAX, 2]))),
+        ]);
+        let Columns::Counts(counts) = arrow_columns(body.clone()).unwrap() else {
+            panic!("Int32 columns must stay counts");
+        };
+        assert_eq!(counts["I"], vec![i32::MIN, -1, 7]);
+        assert_eq!(counts["II"], vec![0, i32::MAX, 2]);
+        let inside = body.as_ptr_range();
+        assert!(inside.contains(&counts["I"].as_ptr().cast()), "copied");
+
+        let body = stream(vec![
+            (
+                "I",
+                Arc::new(Int16Array::from(vec![i16::MIN, 3])) as ArrayRef,
+            ),
+            ("II", Arc::new(UInt16Array::from(vec![u16::MAX, 0]))),
+            ("V1", Arc::new(Int8Array::from(vec![-128, 127]))),
+            ("V2", Arc::new(UInt8Array::from(vec![255, 0]))),
+        ]);
+        let Columns::Counts(counts) = arrow_columns(body.clone()).unwrap() else {
+            panic!("narrow integer columns must become counts");
+        };
+        assert_eq!(counts["I"], vec![-32768, 3]);
+        assert_eq!(counts["II"], vec![65535, 0]);
+        assert_eq!(counts["V1"], vec![-128, 127]);
+        assert_eq!(counts["V2"], vec![255, 0]);
+        // The f64 reading of the same body gives the same numbers.
+        assert_eq!(arrow(body).unwrap()["II"], vec![65535.0, 0.0]);
+    }
+
+    #[test]
+    fn a_float_or_uint32_column_makes_the_body_values() {
+        for other in [
+            Arc::new(Float64Array::from(vec![0.5, 1.0])) as ArrayRef,
+            Arc::new(UInt32Array::from(vec![u32::MAX, 1])),
+        ] {
+            let body = stream(vec![
+                ("I", Arc::new(Int32Array::from(vec![1, 2])) as ArrayRef),
+                ("II", other.clone()),
+            ]);
+            let Columns::Values(values) = arrow_columns(body).unwrap() else {
+                panic!("{} must make the body values", other.data_type());
+            };
+            assert_eq!(values["I"], vec![1.0, 2.0]);
+            assert_eq!(values["II"].len(), 2);
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use arrow_buffer::ScalarBuffer;
 use serde::{Deserialize, Serialize};
 
 use crate::api::Samples;
-use crate::samples::{Calibration, LeadColumns, Signal};
+use crate::samples::{Calibration, Columns, LeadColumns, Signal};
 
 /// A request that breaks a rule: which field, what is wrong, which limit.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -156,7 +156,7 @@ impl Limits {
         leads: &[String],
         samples: &Samples,
     ) -> Result<Vec<Vec<f64>>, Invalid> {
-        self.check_sample_shapes(field, leads, samples)?;
+        self.check_sample_shapes(field, leads, samples, check_finite)?;
         Ok(leads.iter().map(|lead| samples[lead].clone()).collect())
     }
 
@@ -168,18 +168,20 @@ impl Limits {
         leads: &[String],
         mut samples: LeadColumns,
     ) -> Result<Vec<ScalarBuffer<f64>>, Invalid> {
-        self.check_sample_shapes(field, leads, &samples)?;
+        self.check_sample_shapes(field, leads, &samples, check_finite)?;
         Ok(leads
             .iter()
             .map(|lead| samples.remove(lead).unwrap_or_default())
             .collect())
     }
 
-    fn check_sample_shapes<V: AsRef<[f64]>>(
+    /// Leads, lengths and limits; then `check_values` on each lead.
+    fn check_sample_shapes<T, V: AsRef<[T]>>(
         &self,
         field: &str,
         leads: &[String],
         samples: &BTreeMap<String, V>,
+        check_values: impl Fn(&str, &[T]) -> Result<(), Invalid>,
     ) -> Result<(), Invalid> {
         check_leads_match(field, leads, samples)?;
         let mut len = None;
@@ -226,7 +228,7 @@ impl Limits {
                 }
                 Some(_) => {}
             }
-            check_finite(&at, values)?;
+            check_values(&at, values)?;
         }
         Ok(())
     }
@@ -326,6 +328,32 @@ impl Limits {
     ) -> Result<Signal, Invalid> {
         let physical = self.take_samples(field, leads, samples)?;
         to_signal(field, leads, adc, physical)
+    }
+
+    /// [`Limits::take_signal`] for a decoded body that may hold integer
+    /// columns: a digital ECG (`adc` given) takes integer columns as its ADC
+    /// counts as they are (every `i32` is a valid count); anything else goes
+    /// through `f64` as [`Limits::take_signal`].
+    pub fn take_columns(
+        &self,
+        field: &str,
+        leads: &[String],
+        adc: Option<&[Calibration]>,
+        columns: Columns,
+    ) -> Result<Signal, Invalid> {
+        match (columns, adc) {
+            (Columns::Counts(mut counts), Some(calibration)) => {
+                self.check_sample_shapes(field, leads, &counts, |_, _| Ok(()))?;
+                Ok(Signal::Digital {
+                    adc: leads
+                        .iter()
+                        .map(|lead| counts.remove(lead).unwrap_or_default())
+                        .collect(),
+                    calibration: calibration.to_vec(),
+                })
+            }
+            (columns, adc) => self.take_signal(field, leads, adc, columns.into_values()),
+        }
     }
 }
 
@@ -452,7 +480,7 @@ pub fn samples_map(leads: &[String], values: &[Vec<f64>]) -> Samples {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::samples::lead_columns;
+    use crate::samples::{CountColumns, lead_columns};
 
     fn leads(names: &[&str]) -> Vec<String> {
         names.iter().map(|s| s.to_string()).collect()
@@ -598,5 +626,68 @@ mod tests {
             Err(err),
             l.check_samples("/samples", &leads(&["I", "II"]), &bad)
         );
+    }
+
+    #[test]
+    fn integer_columns_are_a_digital_ecgs_counts_as_they_are() {
+        let l = Limits::default();
+        let cal = [
+            Calibration {
+                gain: 200.0,
+                baseline: 1024,
+            },
+            Calibration {
+                gain: 1.0,
+                baseline: 0,
+            },
+        ];
+        let counts = |i: Vec<i32>, ii: Vec<i32>| {
+            Columns::Counts(CountColumns::from([
+                ("I".to_string(), i.into()),
+                ("II".to_string(), ii.into()),
+            ]))
+        };
+        let order = leads(&["II", "I"]);
+        let digital = l
+            .take_columns(
+                "/samples",
+                &order,
+                Some(&cal),
+                counts(vec![i32::MIN, 5], vec![i32::MAX, -1]),
+            )
+            .unwrap();
+        assert_eq!(
+            digital,
+            Signal::Digital {
+                adc: vec![vec![i32::MAX, -1].into(), vec![i32::MIN, 5].into()],
+                calibration: cal.to_vec(),
+            }
+        );
+        // A physical ECG takes the same columns as numbers.
+        let physical = l
+            .take_columns("/samples", &order, None, counts(vec![3, 5], vec![-1, 0]))
+            .unwrap();
+        assert_eq!(
+            physical,
+            Signal::from_vecs(vec![vec![-1.0, 0.0], vec![3.0, 5.0]])
+        );
+        // Shapes are checked as for numbers: the same error, field and all.
+        let err = l
+            .take_columns("/samples", &order, Some(&cal), counts(vec![1], vec![1, 2]))
+            .unwrap_err();
+        let as_values = l
+            .take_signal(
+                "/samples",
+                &order,
+                Some(&cal),
+                counts(vec![1], vec![1, 2]).into_values(),
+            )
+            .unwrap_err();
+        assert_eq!(err, as_values);
+        assert_eq!(err.field, "/samples/I");
+        let empty = l
+            .take_columns("/samples", &order, Some(&cal), counts(vec![], vec![]))
+            .unwrap_err();
+        assert!(empty.message.contains("at least one sample"), "{empty:?}");
     }
 }
