@@ -7,8 +7,10 @@
 //! latency it reports is 100 / throughput, whatever the gateway's service
 //! time. Here each connection has a schedule instead (request k due at
 //! start + (k + i / N) × N / rate); a connection that falls behind sends at
-//! once and is charged from the due time (no coordinated omission). So a
-//! row reads: at this offered rate over N connections, the gateway answered
+//! once and is charged from the due time (no coordinated omission). Before
+//! the schedule starts, every connection is opened with one unmeasured
+//! request, all at once ("open ms": until the last is answered). So a row
+//! reads: at this offered rate over N connections, the gateway answered
 //! with these percentiles, and spent this much of its CPU per sample.
 //!
 //! ```sh
@@ -120,7 +122,7 @@ async fn main() -> anyhow::Result<()> {
         args.warmup,
     );
     println!(
-        "{:>9} {:>9} {:>11} {:>14} {:>13} {:>8} {:>8} {:>8} {:>8} {:>7}",
+        "{:>9} {:>9} {:>11} {:>14} {:>13} {:>8} {:>8} {:>8} {:>8} {:>7} {:>8}",
         "offered/s",
         "req/s",
         "M samples/s",
@@ -130,42 +132,61 @@ async fn main() -> anyhow::Result<()> {
         "p99 ms",
         "p99.9 ms",
         "max ms",
-        "errors"
+        "errors",
+        "open ms"
     );
     let seq = Arc::new(AtomicU32::new(1));
+    // Built once (each loads its TLS roots: milliseconds), kept across rates.
+    let connections: Vec<Arc<Connection>> = (0..args.connections)
+        .map(|_| {
+            Ok(Arc::new(Connection {
+                // One client per connection: its own keep-alive socket.
+                http: reqwest::Client::builder().http1_only().build()?,
+                url: url.clone(),
+                token: token.access_token.clone(),
+                body: body.clone(),
+                content_type: chunk.content_type,
+                seq: seq.clone(),
+            }))
+        })
+        .collect::<anyhow::Result<_>>()?;
     for &rate in &args.rates {
         ensure!(rate > 0.0, "rates must be positive");
         let warmup = Duration::from_secs_f64(args.warmup);
         let window = Duration::from_secs_f64(args.duration);
-        let start = Instant::now() + Duration::from_millis(100);
         let row = Arc::new(Mutex::new(Row {
             ok: 0,
             errors: 0,
             latency_us: Histogram::new_with_bounds(1, 60_000_000, 3)?,
         }));
-        let cpu = tokio::spawn(cpu_over(args.pid, start + warmup, window));
-        let tasks: Vec<_> = (0..args.connections)
-            .map(|i| {
-                let connection = Connection {
-                    // One client per connection: its own keep-alive socket.
-                    http: reqwest::Client::builder().http1_only().build()?,
-                    url: url.clone(),
-                    token: token.access_token.clone(),
-                    body: body.clone(),
-                    content_type: chunk.content_type,
-                    seq: seq.clone(),
-                };
+        // Every connection answers one request (opening it the first time;
+        // not measured) before the schedule starts, so a storm of connects
+        // is not charged to the rate.
+        let connected = Arc::new(tokio::sync::Barrier::new(args.connections + 1));
+        let connecting = Instant::now();
+        let (set_start, start_rx) = tokio::sync::watch::channel(None::<Instant>);
+        let tasks: Vec<_> = (connections.iter().cloned().enumerate())
+            .map(|(i, connection)| {
                 let interval = Duration::from_secs_f64(args.connections as f64 / rate);
-                let first = start + interval.mul_f64(i as f64 / args.connections as f64);
-                let measured = (start + warmup, start + warmup + window);
-                Ok(tokio::spawn(connection.run(
-                    first,
-                    interval,
-                    measured,
-                    row.clone(),
-                )))
+                let offset = interval.mul_f64(i as f64 / args.connections as f64);
+                let (connected, mut start, row) =
+                    (connected.clone(), start_rx.clone(), row.clone());
+                tokio::spawn(async move {
+                    let _ = connection.send().await;
+                    connected.wait().await;
+                    let start = start.wait_for(Option::is_some).await?.expect("is some");
+                    let measured = (start + warmup, start + warmup + window);
+                    connection
+                        .run(start + offset, interval, measured, row)
+                        .await
+                })
             })
-            .collect::<anyhow::Result<_>>()?;
+            .collect();
+        connected.wait().await;
+        let opened = connecting.elapsed();
+        let start = Instant::now() + Duration::from_millis(100);
+        set_start.send_replace(Some(start));
+        let cpu = tokio::spawn(cpu_over(args.pid, start + warmup, window));
         for task in tasks {
             task.await??;
         }
@@ -176,7 +197,7 @@ async fn main() -> anyhow::Result<()> {
         let h = &row.latency_us;
         let ms = |q: f64| h.value_at_quantile(q) as f64 / 1e3;
         println!(
-            "{:>9.0} {:>9.0} {:>11.2} {:>14} {:>13} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7}",
+            "{:>9.0} {:>9.0} {:>11.2} {:>14} {:>13} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>8.0}",
             rate,
             row.ok as f64 / seconds,
             sent / seconds / 1e6,
@@ -187,6 +208,7 @@ async fn main() -> anyhow::Result<()> {
             ms(0.999),
             h.max() as f64 / 1e3,
             row.errors,
+            opened.as_secs_f64() * 1e3,
         );
     }
     Ok(())
@@ -299,10 +321,32 @@ struct Connection {
 }
 
 impl Connection {
+    /// Posts the body once: true on a 202.
+    async fn send(&self) -> bool {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        // A JSON body carries its own seq.
+        let url = match self.content_type {
+            "application/json" => self.url.clone(),
+            _ => format!("{}?seq={seq}", self.url),
+        };
+        let answer = self
+            .http
+            .post(url)
+            .bearer_auth(&self.token)
+            .header("content-type", self.content_type)
+            .body(self.body.clone())
+            .send()
+            .await;
+        match answer {
+            Ok(r) => r.status().as_u16() == 202 && r.bytes().await.is_ok(),
+            Err(_) => false,
+        }
+    }
+
     /// Sends on schedule until the measured window ends; records the
     /// requests due inside it.
     async fn run(
-        self,
+        &self,
         first: Instant,
         interval: Duration,
         (from, until): (Instant, Instant),
@@ -311,24 +355,7 @@ impl Connection {
         let mut due = first;
         while due < until {
             tokio::time::sleep_until(due).await;
-            let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-            // A JSON body carries its own seq.
-            let url = match self.content_type {
-                "application/json" => self.url.clone(),
-                _ => format!("{}?seq={seq}", self.url),
-            };
-            let answer = self
-                .http
-                .post(url)
-                .bearer_auth(&self.token)
-                .header("content-type", self.content_type)
-                .body(self.body.clone())
-                .send()
-                .await;
-            let ok = match answer {
-                Ok(r) => r.status().as_u16() == 202 && r.bytes().await.is_ok(),
-                Err(_) => false,
-            };
+            let ok = self.send().await;
             if due >= from {
                 // From when the request was due, not when it went out.
                 let micros = due.elapsed().as_micros() as u64;

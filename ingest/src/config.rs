@@ -43,6 +43,11 @@ pub struct HttpConfig {
     /// Largest read buffer of one connection, in bytes (at least 8 KiB);
     /// bodies larger than it are read in pieces.
     pub max_read_buffer_bytes: usize,
+    /// Connections the kernel queues for accepting (the `listen` backlog;
+    /// Linux caps it at `net.core.somaxconn`). A fleet reconnecting at once
+    /// overflows a short queue, and each dropped connect waits 1 s, then
+    /// 3 s, for its retry.
+    pub listen_backlog: u32,
 }
 
 impl Default for HttpConfig {
@@ -52,6 +57,7 @@ impl Default for HttpConfig {
             tls: None,
             shutdown_grace_s: 30,
             max_read_buffer_bytes: 16 << 10,
+            listen_backlog: 4096,
         }
     }
 }

@@ -117,10 +117,23 @@ pub fn router(state: AppState) -> Router {
 /// Runs the gateway until `shutdown`, then finishes in-flight requests and
 /// flushes the producer.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(config.http.addr)
-        .await
-        .with_context(|| format!("binding {}", config.http.addr))?;
+    let addr = config.http.addr;
+    let listener =
+        listen(addr, config.http.listen_backlog).with_context(|| format!("binding {addr}"))?;
     run_with_listener(config, listener, shutdown).await
+}
+
+/// A listening socket with `backlog` (`TcpListener::bind` gives 128 here).
+fn listen(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind`: a restarted gateway rebinds at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
 }
 
 /// [`run`] on an already bound listener (tests bind port 0).
@@ -189,4 +202,38 @@ fn limit_read_buffer(
     builder
         .http1()
         .max_buf_size(http.max_read_buffer_bytes.max(8192));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 600 devices connecting at once, before the gateway accepts any: the
+    /// kernel must queue them all (`TcpListener::bind`'s 128 drops the
+    /// rest, and each dropped connect waits a second for its retry).
+    #[tokio::test]
+    async fn a_burst_of_connects_is_queued_not_dropped() {
+        let backlog = config::HttpConfig::default().listen_backlog;
+        let listener = listen(([127, 0, 0, 1], 0).into(), backlog).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut connects = tokio::task::JoinSet::new();
+        for _ in 0..600 {
+            connects.spawn(tokio::time::timeout(
+                Duration::from_millis(500),
+                tokio::net::TcpStream::connect(addr),
+            ));
+        }
+        let mut queued = Vec::new();
+        while let Some(connect) = connects.join_next().await {
+            if let Ok(Ok(stream)) = connect.unwrap() {
+                queued.push(stream);
+            }
+        }
+        assert_eq!(
+            queued.len(),
+            600,
+            "connects not queued (net.core.somaxconn: {:?})",
+            std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        );
+    }
 }
