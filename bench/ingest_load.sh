@@ -88,7 +88,7 @@ if [[ " $PARTS " == *" open "* ]]; then
   for connections in 100 1000; do
     for case in "chunk.json 500,1000,1500" "chunk.csv 250,500,750" \
       "chunk.arrow 500,1000,2000" "chunk_adc.arrow 500,1000,2000" \
-      "chunk_big.arrow 100,200,300" "chunk_adc_big.arrow 100,200,300,400"; do
+      "chunk_big.arrow 100,200,300" "chunk_adc_big.arrow 100,200,300,400,500"; do
       set -- $case
       target/release/examples/ingest_load --body "$WORK/$1" --pid "$INGEST_PID" \
         --connections "$connections" --rates "$2" --duration "$DURATION"
