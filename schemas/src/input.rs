@@ -13,7 +13,9 @@
 //!   A stream of one batch of Float64 columns is not copied: each lead is a
 //!   slice of the request body (copied once if the body is misaligned for
 //!   f64). Other types and several batches are converted or concatenated
-//!   into one new buffer per lead.
+//!   into one new buffer per lead. A body of integer columns can also be
+//!   read as integers ([`arrow_columns`]): the ADC counts of a digital ECG
+//!   then skip `f64`, and one batch of Int32 columns is not copied either.
 
 use std::collections::BTreeMap;
 
