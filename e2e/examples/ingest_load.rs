@@ -81,18 +81,11 @@ async fn main() -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let token = ecg_client::token(&http, &args.query, "demo", "demo-secret").await?;
     let api = Api::new(http, &args.ingest, &args.query, &token.access_token);
-    let adc = digital.then(|| {
-        leads
-            .iter()
-            .map(|l| {
-                let c = Calibration {
-                    gain: 1000.0,
-                    baseline: 0,
-                };
-                (l.clone(), c)
-            })
-            .collect()
-    });
+    let counts = Calibration {
+        gain: 1000.0,
+        baseline: 0,
+    };
+    let adc = digital.then(|| leads.iter().map(|l| (l.clone(), counts)).collect());
     let ecg = api
         .create_ecg(&CreateEcg {
             device_id: "ingest-load".into(),
@@ -162,30 +155,21 @@ async fn main() -> anyhow::Result<()> {
         // Every connection answers one request (opening it the first time;
         // not measured) before the schedule starts, so a storm of connects
         // is not charged to the rate.
-        let connected = Arc::new(tokio::sync::Barrier::new(args.connections + 1));
         let connecting = Instant::now();
-        let (set_start, start_rx) = tokio::sync::watch::channel(None::<Instant>);
-        let tasks: Vec<_> = (connections.iter().cloned().enumerate())
-            .map(|(i, connection)| {
-                let interval = Duration::from_secs_f64(args.connections as f64 / rate);
-                let offset = interval.mul_f64(i as f64 / args.connections as f64);
-                let (connected, mut start, row) =
-                    (connected.clone(), start_rx.clone(), row.clone());
-                tokio::spawn(async move {
-                    let _ = connection.send().await;
-                    connected.wait().await;
-                    let start = start.wait_for(Option::is_some).await?.expect("is some");
-                    let measured = (start + warmup, start + warmup + window);
-                    connection
-                        .run(start + offset, interval, measured, row)
-                        .await
-                })
-            })
-            .collect();
-        connected.wait().await;
+        futures::future::join_all(connections.iter().map(|c| c.send())).await;
         let opened = connecting.elapsed();
         let start = Instant::now() + Duration::from_millis(100);
-        set_start.send_replace(Some(start));
+        let measured = (start + warmup, start + warmup + window);
+        let interval = Duration::from_secs_f64(args.connections as f64 / rate);
+        let tasks: Vec<_> = connections
+            .iter()
+            .enumerate()
+            .map(|(i, connection)| {
+                let first = start + interval.mul_f64(i as f64 / args.connections as f64);
+                let (connection, row) = (connection.clone(), row.clone());
+                tokio::spawn(async move { connection.run(first, interval, measured, row).await })
+            })
+            .collect();
         let cpu = tokio::spawn(cpu_over(args.pid, start + warmup, window));
         for task in tasks {
             task.await??;

@@ -137,59 +137,48 @@ pub fn arrow_columns(body: Bytes) -> Result<Columns, Invalid> {
             DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::UInt8 | DataType::UInt16
         )
     });
-    let batches = &stream.batches;
-    let rows = rows as usize;
+    let (batches, rows) = (&stream.batches, rows as usize);
+    let leads = names.into_iter().enumerate();
     if counts {
-        let leads = names
-            .into_iter()
-            .enumerate()
-            .map(|(i, name)| (name, lead_counts(batches, i, rows)));
+        let leads = leads.map(|(i, name)| (name, lead::<Int32Type>(batches, i, rows, extend_i32)));
         return collect(leads).map(Columns::Counts);
     }
-    let leads = names
-        .into_iter()
-        .enumerate()
-        .map(|(i, name)| (name, lead_column(batches, i, rows)));
+    let leads = leads.map(|(i, name)| (name, lead::<Float64Type>(batches, i, rows, extend_f64)));
     collect(leads).map(Columns::Values)
 }
 
-/// Column `i` of every batch as one `f64` buffer: the batch's own buffer
-/// when there is one Float64 batch, else one new buffer. The columns are
-/// checked ([`check_column`]).
-fn lead_column(batches: &[RecordBatch], i: usize, rows: usize) -> ScalarBuffer<f64> {
+/// Column `i` of every batch as one buffer of `T`: the batch's own buffer
+/// when there is one batch and the column is of type `T`, else one new
+/// buffer that `extend` fills batch by batch. The columns are checked
+/// ([`check_column`]).
+fn lead<T: ArrowPrimitiveType>(
+    batches: &[RecordBatch],
+    i: usize,
+    rows: usize,
+    extend: fn(&mut Vec<T::Native>, &ArrayRef),
+) -> ScalarBuffer<T::Native> {
     if let [batch] = batches
-        && let Some(column) = batch.column(i).as_primitive_opt::<Float64Type>()
+        && let Some(column) = batch.column(i).as_primitive_opt::<T>()
     {
         return column.values().clone();
     }
     let mut out = Vec::with_capacity(rows);
     for batch in batches {
-        extend_f64(&mut out, batch.column(i));
+        extend(&mut out, batch.column(i));
     }
     ScalarBuffer::from(out)
 }
 
-/// Column `i` of every batch, all of an integer type that fits in `i32`, as
-/// one `i32` buffer: the batch's own when there is one Int32 batch.
-fn lead_counts(batches: &[RecordBatch], i: usize, rows: usize) -> ScalarBuffer<i32> {
-    if let [batch] = batches
-        && let Some(column) = batch.column(i).as_primitive_opt::<Int32Type>()
-    {
-        return column.values().clone();
+/// Appends a column of an integer type that fits in `i32` as `i32`.
+fn extend_i32(out: &mut Vec<i32>, column: &ArrayRef) {
+    match column.data_type() {
+        DataType::Int32 => extend_as::<Int32Type, _>(out, column),
+        DataType::Int16 => extend_as::<Int16Type, _>(out, column),
+        DataType::Int8 => extend_as::<Int8Type, _>(out, column),
+        DataType::UInt16 => extend_as::<UInt16Type, _>(out, column),
+        DataType::UInt8 => extend_as::<UInt8Type, _>(out, column),
+        other => unreachable!("column type {other} is not a count type"),
     }
-    let mut out: Vec<i32> = Vec::with_capacity(rows);
-    for batch in batches {
-        let column = batch.column(i);
-        match column.data_type() {
-            DataType::Int32 => extend_as::<Int32Type, _>(&mut out, column),
-            DataType::Int16 => extend_as::<Int16Type, _>(&mut out, column),
-            DataType::Int8 => extend_as::<Int8Type, _>(&mut out, column),
-            DataType::UInt16 => extend_as::<UInt16Type, _>(&mut out, column),
-            DataType::UInt8 => extend_as::<UInt8Type, _>(&mut out, column),
-            other => unreachable!("column type {other} is not a count type"),
-        }
-    }
-    ScalarBuffer::from(out)
 }
 
 /// Appends a column's values as `f64`; every accepted type converts exactly.
