@@ -1,19 +1,24 @@
 # ecg-stream developer entry points. The local stack (ClickHouse, a
 # Kafka-compatible broker, the three services) is run by dev/stack.sh without
 # Docker; all its state is under .local/. Ports and the build profile come
-# from the environment, e.g. `ECG_INGEST_PORT=9080 ECG_PROFILE=release make run`
-# (see the top of dev/stack.sh for the full list).
+# from the environment, e.g. `ECG_INGEST_PORT=9080 ECG_PROFILE=debug make run`
+# (see the top of dev/stack.sh for the full list). The services are release
+# builds unless ECG_PROFILE=debug; the tests are always debug builds.
+# System packages the build or the tests need are installed when missing by
+# dev/system-packages.sh (apt-get), from `up`, `run`, `lint` and `test`.
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
 STACK := dev/stack.sh
+SYSTEM_PACKAGES := dev/system-packages.sh
 PYTHON := .local/venv/bin/python
 CARGO ?= cargo
+ECG_PROFILE ?= release
 CARGO_PROFILE_FLAG := $(if $(filter release,$(ECG_PROFILE)),--release,)
 
-.PHONY: help run up down status logs install infra-up test lint fmt build clean-data sim bench
+.PHONY: help run up down status logs install system-packages infra-up test lint fmt build clean-data sim bench
 .PHONY: deploy deploy-ingest deploy-processor deploy-query-api deploy-logs deploy-down deploy-secrets
 
 # `docker compose` (v2) where it exists, else the standalone docker-compose.
@@ -26,7 +31,8 @@ help: ## list the targets
 run: up ## start the whole stack and stream the sample ECG through it
 	$(PYTHON) dev/demo.py
 
-up: ## install, start infra, build, migrate, start the services
+up: ## install, start infra, build (release), migrate, start the services
+	$(SYSTEM_PACKAGES) build
 	$(STACK) up
 
 down: ## stop everything the stack started
@@ -41,22 +47,27 @@ logs: ## the last 50 lines of each log in .local/logs
 install: ## create .local/venv with ClickHouse (chdb) and the broker (tansu)
 	$(STACK) install
 
+system-packages: ## apt-get install what the build and the tests need, if missing
+	$(SYSTEM_PACKAGES) test
+
 infra-up: ## start only ClickHouse and the broker, create the topics
 	$(STACK) infra-up
 
 # The infra is stopped afterwards only if this run started it; the tests'
 # exit status is kept either way.
-test: ## cargo test against a real ClickHouse and broker (ECG_TEST_* env)
+test: ## install what the tests need, then cargo test against a real ClickHouse and broker
+	$(SYSTEM_PACKAGES) test
 	$(STACK) with-infra $(CARGO) test --workspace --all-targets
 
 lint: ## rustfmt check and clippy with warnings as errors
+	$(SYSTEM_PACKAGES) build
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 fmt: ## format the workspace
 	$(CARGO) fmt --all
 
-build: ## build the service binaries (ECG_PROFILE=release for --release)
+build: ## build the workspace's binaries (release unless ECG_PROFILE=debug)
 	$(CARGO) build --workspace --bins $(CARGO_PROFILE_FLAG)
 
 clean-data: down ## stop everything and delete .local/data (keeps the venv)

@@ -16,10 +16,19 @@
 #
 # Knobs (environment): ECG_INGEST_PORT=8080 ECG_QUERY_PORT=8081
 # ECG_PROCESSOR_PORT=8082 ECG_CH_HTTP_PORT=8123 ECG_CH_TCP_PORT=9000
-# ECG_KAFKA_PORT=9092 ECG_KAFKA_PARTITIONS=4 ECG_PROFILE=debug|release
+# ECG_KAFKA_PORT=9092 ECG_KAFKA_PARTITIONS=4 ECG_PROFILE=release|debug
 # ECG_READY_TIMEOUT=60 (seconds per component) ECG_PYTHON=python3 RUST_LOG=info
 # ECG_INGEST_CONFIG, ECG_PROCESSOR_CONFIG, ECG_QUERY_CONFIG: a TOML file passed
 # to that service as ECG_CONFIG (other ECG_* variables are not passed on).
+#
+# The services are release builds by default: what `make run` shows runs at
+# the speed of what would be deployed, not a debug build's. The first build
+# takes minutes; later ones only rebuild what changed.
+#
+# The processor joins its consumer group as a static member
+# (group.instance.id ecg-processor-1): a restarted processor, however quickly
+# and however its predecessor ended, takes the same member slot back at once
+# (processor/README.md, "Group membership").
 #
 # We only ever signal pids from our own pid files, and only after checking
 # that the process's command line is what we started: never by name.
@@ -46,7 +55,7 @@ TOOLS_REQUIREMENTS="$ROOT/dev/requirements-tools.txt"
 : "${ECG_CH_TCP_PORT:=9000}"
 : "${ECG_KAFKA_PORT:=9092}"
 : "${ECG_KAFKA_PARTITIONS:=4}"
-: "${ECG_PROFILE:=debug}"
+: "${ECG_PROFILE:=release}"
 : "${ECG_READY_TIMEOUT:=60}"
 : "${ECG_PYTHON:=python3}"
 
@@ -55,6 +64,8 @@ CH_URL="http://$HOST:$ECG_CH_HTTP_PORT"
 KAFKA_ADDR="$HOST:$ECG_KAFKA_PORT"
 TOPIC=ecg.chunks
 DLQ_TOPIC=ecg.chunks.dlq
+# The local processor's static group membership id (see the top).
+PROCESSOR_INSTANCE=ecg-processor-1
 DATABASE=ecg
 
 INFRA=(clickhouse kafka)
@@ -216,6 +227,15 @@ wait_ready() {
 }
 
 http_ok() { curl -sf -o /dev/null --max-time 2 "$1"; }
+
+# True once the processor has had partitions assigned by its consumer group
+# (its health endpoint answers before that): only then is the pipeline
+# processing.
+processor_assigned() {
+  local metrics
+  metrics=$(curl -sf --max-time 2 "$(url_of processor)/metrics") &&
+    grep -qE '^ecg_processor_rebalances_total\{kind="assign"\} [1-9]' <<<"$metrics"
+}
 
 # Stops NAME if it is ours: SIGTERM, up to 10 s for a clean exit (the
 # processor drains and commits offsets), then SIGKILL.
@@ -420,7 +440,8 @@ env_for() {
     processor)
       service_env "ECG_HTTP__ADDR=$HOST:$ECG_PROCESSOR_PORT" \
         "ECG_KAFKA__BROKERS=$KAFKA_ADDR" "ECG_KAFKA__TOPIC=$TOPIC" \
-        "ECG_KAFKA__GROUP_ID=ecg-processor" "${common_ch[@]}"
+        "ECG_KAFKA__GROUP_ID=ecg-processor" "ECG_KAFKA__GROUP_INSTANCE_ID=$PROCESSOR_INSTANCE" \
+        "${common_ch[@]}"
       ;;
     query-api)
       service_env "ECG_HTTP__ADDR=$HOST:$ECG_QUERY_PORT" "${common_ch[@]}" \
@@ -449,8 +470,11 @@ cmd_up() {
   for name in "${ALL[@]}"; do check_ports_free "$name"; done
 
   # Build before starting anything, so a compile error leaves nothing behind.
-  log "cargo build --bins ${CARGO_PROFILE_ARGS[*]:-} (profile $PROFILE_DIR)"
-  (cd "$ROOT" && cargo build --bins "${CARGO_PROFILE_ARGS[@]}")
+  # Only the packages of the binaries started here (not ecgctl, ecg-sim...).
+  local build=(cargo build "${CARGO_PROFILE_ARGS[@]}" --bins
+    -p ecg-query-api -p ecg-ingest -p ecg-processor -p ecg-clickhouse)
+  log "${build[*]} (profile $PROFILE_DIR$([[ -x $BIN_DIR/processor ]] || echo ', first build: several minutes'))"
+  (cd "$ROOT" && "${build[@]}")
   for name in "${SERVICES[@]}" ecg-migrate; do
     [[ -x $BIN_DIR/$name ]] || die "cargo built no $(rel "$BIN_DIR/$name")"
   done
@@ -473,6 +497,8 @@ cmd_up() {
   start_service processor
   wait_ready ingest "$(<"$(pid_file ingest)")" http_ok "$(url_of ingest)/healthz"
   wait_ready processor "$(<"$(pid_file processor)")" http_ok "$(url_of processor)/healthz"
+  log "processor healthy, waiting for its partitions (consumer group ecg-processor)"
+  wait_ready processor "$(<"$(pid_file processor)")" processor_assigned
 
   echo
   printf '%-11s %-30s %-8s %s\n' SERVICE URL PID LOG
