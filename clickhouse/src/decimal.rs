@@ -1,4 +1,5 @@
-//! Decimal form of physical samples, for compact storage.
+//! Decimal form of physical samples, for compact storage (the `decimal`
+//! codec of [`crate::blocks`]).
 //!
 //! Devices send decimals on an ADC grid (0.05368 mV): the bits of such an
 //! `f64` compress badly, the integer 5368 with 5 decimal places compresses
@@ -11,10 +12,11 @@
 //! sample is stored raw). `-0.0`, NaN, infinities, values with more than nine
 //! decimals (`0.1 + 0.2`) and tiny values are such samples. Dividing two
 //! `f64` that hold integers exactly is correctly rounded, so `i / 10^d` is
-//! what parsing the decimal `i`e-`d` gives, and it is the same in ClickHouse:
-//! the view `samples_mv` applies the same test with `value_int /
-//! intExp10(value_scale)` and keeps the raw `f64` for any sample that fails
-//! it, so a wrong integer here could cost bytes, never exactness.
+//! what parsing the decimal `i`e-`d` gives, and it is the same in ClickHouse
+//! (`ints[k] / intExp10(scale)` in the view `samples`). [`crate::blocks`]
+//! stores a sample as its integer only where [`Decimals::value`] gives it
+//! back bit for bit, and raw otherwise, so a wrong integer here could cost
+//! bytes, never exactness.
 //!
 //! Limits: the scale is per chunk and lead, so a chunk whose samples happen
 //! to need fewer decimals than its neighbours gets a smaller scale (still

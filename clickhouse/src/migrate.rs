@@ -57,6 +57,21 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "waiting_samples",
         sql: include_str!("../migrations/0008_waiting_samples.sql"),
     },
+    Migration {
+        version: 9,
+        name: "fingerprints",
+        sql: include_str!("../migrations/0009_fingerprints.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "blocks",
+        sql: include_str!("../migrations/0010_blocks.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "samples_as_blocks",
+        sql: include_str!("../migrations/0011_samples_as_blocks.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +104,9 @@ struct Applied {
 
 /// Creates the database if needed and applies the missing migrations.
 /// Returns how many were applied. Safe to run concurrently: every statement
-/// is idempotent and the bookkeeping rows collapse by version.
+/// is idempotent and the bookkeeping rows collapse by version (migration 11,
+/// which copies the old samples, stops a run while another run's copy is in
+/// flight: run `ecg-migrate` before the services).
 pub async fn migrate(config: &ClickHouseConfig) -> Result<usize, MigrationError> {
     apply(config, MIGRATIONS).await
 }
@@ -191,6 +208,11 @@ fn checksum(sql: &str) -> String {
 }
 
 #[cfg(test)]
+mod blocks_upgrade;
+#[cfg(test)]
+mod old_schema;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -266,10 +288,9 @@ mod tests {
             .await
             .unwrap();
 
-        assert_eq!(
-            apply(&config, MIGRATIONS).await.unwrap(),
-            MIGRATIONS.len() - 4
-        );
+        // Through migration 10: migration 11 replaces the old write path
+        // (see `blocks_upgrade`).
+        assert_eq!(apply(&config, &MIGRATIONS[..10]).await.unwrap(), 6);
         // Migration 6: the ECGs written before ecg_progress existed get
         // their row (chunk 0 of each is written), once even if run again.
         for statement in statements(MIGRATIONS[5].sql) {

@@ -36,7 +36,8 @@ fn binary(var: &str, default: &str) -> anyhow::Result<PathBuf> {
         bail!(
             "{} not found: the dashboard test needs a real headless Chromium. Install the Debian \
              packages `chromium` and `chromium-driver` (apt-get install -y chromium \
-             chromium-driver; .ci/run does), or set {var} to the binary",
+             chromium-driver; `make test` does, through dev/system-packages.sh), or set {var} \
+             to the binary",
             path.display()
         );
     }

@@ -241,15 +241,35 @@ impl Stack {
     /// Kills the processor without letting it drain (no final write, no
     /// commit: like SIGKILL) and starts a new one in the same consumer group.
     pub async fn crash_and_restart_processor(&mut self) -> anyhow::Result<()> {
+        self.crash_processor().await?;
+        self.start_processor().await
+    }
+
+    /// Kills the in-process processor without letting it drain (like
+    /// SIGKILL): messages produced from now on wait in the topic until
+    /// [`Stack::start_processor`], which then reads them in few batches.
+    pub async fn crash_processor(&mut self) -> anyhow::Result<()> {
         let old = self
             .processor
             .take()
             .context("this stack has no in-process processor")?;
         old.abort();
         let _ = old.await;
+        Ok(())
+    }
+
+    /// Starts an in-process processor in the stack's consumer group.
+    pub async fn start_processor(&mut self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.processor.is_none(), "a processor is already running");
         let (processor, addr) = spawn_processor(&self.processor_config, &self.shutdown).await?;
         self.processor = Some(processor);
         self.wait_healthy(&format!("http://{addr}")).await
+    }
+
+    /// True while the in-process processor runs: it has not exited (with an
+    /// error) nor panicked since it was started.
+    pub fn processor_running(&self) -> bool {
+        self.processor.as_ref().is_some_and(|p| !p.is_finished())
     }
 
     /// A bearer token for a client, via the OAuth2 client-credentials grant.
@@ -375,8 +395,8 @@ impl Stack {
             .clickhouse
             .client()
             .query(
-                "SELECT lead, sample_index, reinterpretAsUInt64(value) FROM samples
-                 WHERE ecg_id = ? ORDER BY lead, sample_index",
+                "SELECT lead, assumeNotNull(sample_index), reinterpretAsUInt64(value) FROM samples
+                 WHERE ecg_id = ? AND placed ORDER BY lead, sample_index",
             )
             .bind(id.to_string())
             .fetch_all()

@@ -58,7 +58,8 @@ pub fn executable() -> anyhow::Result<PathBuf> {
         .chain([PathBuf::from("/usr/sbin/nginx")])
         .find(|p| p.is_file())
         .context(
-            "nginx is not installed: `apt-get install nginx` (Debian's package; .ci/run installs it)",
+            "nginx is not installed: `apt-get install nginx` (Debian's package; `make test` \
+             installs it, through dev/system-packages.sh)",
         )
 }
 

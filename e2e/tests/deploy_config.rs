@@ -5,7 +5,7 @@
 //! as the services load it, and Prometheus and Grafana files against the
 //! compose services and the metric names the code really exports.
 //!
-//! docker-compose and nginx must be installed (`.ci/run` installs both); a
+//! docker-compose and nginx must be installed (`make test` installs both); a
 //! missing one fails the test with how to install it.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,7 +38,7 @@ fn compose(args: &[&str], env: &[(&str, &Path)]) -> anyhow::Result<Output> {
     }
     let output = cmd.output().context(
         "running docker-compose: install Debian's package (`apt-get install docker-compose`; \
-         .ci/run installs it)",
+         `make test` installs it)",
     )?;
     anyhow::ensure!(
         output.status.success(),

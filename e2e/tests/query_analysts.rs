@@ -57,7 +57,7 @@ fn wave(n: usize, period: f64, phase: f64) -> Vec<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_readme_examples_run_and_agree_with_the_api() -> anyhow::Result<()> {
     let blocks = examples()?;
-    assert_eq!(blocks.len(), 6, "the README's examples");
+    assert_eq!(blocks.len(), 8, "the README's examples");
     let stack = Stack::start("query_analysts").await?;
     let demo = stack.token("demo", "demo-secret", None).await?;
     let other = stack.token("other", "other-secret", None).await?;
@@ -193,6 +193,23 @@ async fn the_readme_examples_run_and_agree_with_the_api() -> anyhow::Result<()> 
         assert_eq!(
             summed, insights["leads"][lead]["zero_crossings"],
             "lead {lead}"
+        );
+    }
+    // 7. The window view gives the same rows as example 3.
+    let by_view = rows(&stack, &blocks[6]).await?;
+    assert_eq!(by_view, window, "samples_window agrees with samples");
+    // 8. The block bounds: the two blocks of lead II over seconds 1 to 3,
+    // each with the amplitude range of what was sent.
+    let bounds = rows(&stack, &blocks[7]).await?;
+    let seqs: Vec<u64> = bounds.iter().filter_map(|r| r["seq"].as_u64()).collect();
+    assert_eq!(seqs, vec![0, 1], "{bounds:?}");
+    for (row, part) in bounds.iter().zip(lead_ii.chunks(1000)) {
+        let min = part.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = part.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!(
+            (row["min_value"].as_f64(), row["max_value"].as_f64()),
+            (Some(min), Some(max)),
+            "{row}"
         );
     }
     stack.stop().await

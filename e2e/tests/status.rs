@@ -207,8 +207,8 @@ async fn status_lists_missing_waiting_and_refused_chunks_to_the_owner_only() -> 
     assert_eq!(
         body["failed_chunks"],
         json!([
-            {"seq": 4, "reason": nan, "failed_at": "2026-01-01T00:00:06.5Z"},
-            {"seq": null, "reason": "malformed Arrow IPC stream", "failed_at": "2026-01-01T00:00:04Z"},
+            {"seq": 4, "kind": "refused", "reason": nan, "failed_at": "2026-01-01T00:00:06.5Z"},
+            {"seq": null, "kind": "refused", "reason": "malformed Arrow IPC stream", "failed_at": "2026-01-01T00:00:04Z"},
         ])
     );
 

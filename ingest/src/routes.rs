@@ -57,6 +57,9 @@ pub async fn create_ecg(
     state
         .limits
         .check_header(&req.device_id, req.sample_rate_hz, &req.leads)?;
+    if let Some(started_at) = req.started_at {
+        state.limits.check_started_at(started_at)?;
+    }
     let calibration = match &req.adc {
         Some(adc) => Some(state.limits.check_adc(&req.leads, adc)?),
         None => None,
@@ -133,7 +136,7 @@ pub async fn create_ecg(
     description = "A JSON body carries `seq`, `final` and `samples`. A CSV body (header = lead names, optional leading time column) or an Arrow IPC stream (one numeric column per lead) carries only samples, with `?seq=N&final=true|false`. Chunks may arrive in any order and be resent; each (ECG, seq) counts once.",
     params(
         ("id" = Uuid, Path, description = "The ECG id returned by POST /v1/ecgs"),
-        ("seq" = Option<u32>, Query, description = "The chunk's seq (CSV and Arrow bodies only)"),
+        ("seq" = Option<u32>, Query, maximum = 2147483647, description = "The chunk's seq (CSV and Arrow bodies only), 0 to `limits.max_seq` (2,147,483,647 by default)"),
         ("final" = Option<bool>, Query, description = "True on the last chunk (CSV and Arrow bodies only)"),
     ),
     request_body(
@@ -198,6 +201,11 @@ pub async fn post_chunk(
             (seq, params.r#final, columns)
         }
     };
+    let seq_field = match format {
+        BodyFormat::Json => "/seq",
+        _ => "?seq",
+    };
+    state.limits.check_seq(seq_field, seq)?;
     let samples = state.limits.take_columns(
         "/samples",
         &ecg.leads,

@@ -220,7 +220,7 @@ async fn main() -> anyhow::Result<()> {
     let parts: u64 = client
         .query(
             "SELECT count() FROM system.parts
-             WHERE database = currentDatabase() AND table = 'samples' AND active",
+             WHERE database = currentDatabase() AND table = 'blocks' AND active",
         )
         .fetch_one()
         .await?;

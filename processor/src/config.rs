@@ -48,6 +48,15 @@ pub struct KafkaConfig {
     pub topic: String,
     /// Consumer group: instances in one group share the partitions.
     pub group_id: String,
+    /// Static group membership (`group.instance.id`), unique per instance:
+    /// an instance restarted with the same id takes its member slot and its
+    /// partitions back instead of joining as a new member. It does not leave
+    /// the group on shutdown, so its partitions wait up to
+    /// `session_timeout_ms` for it. Empty: dynamic membership. The local
+    /// stack sets it because its broker can leave a dynamic group without a
+    /// working leader after a quick restart (processor/README.md, "Group
+    /// membership").
+    pub group_instance_id: String,
     /// Where refused messages go, unchanged, with the reason in headers;
     /// empty means `<topic>.dlq`.
     pub dead_letter_topic: String,
@@ -71,6 +80,7 @@ impl Default for KafkaConfig {
             brokers: "127.0.0.1:9092".into(),
             topic: "ecg.chunks".into(),
             group_id: "ecg-processor".into(),
+            group_instance_id: String::new(),
             dead_letter_topic: String::new(),
             session_timeout_ms: 6_000,
             revoke_deadline_ms: 4_000,

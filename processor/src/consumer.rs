@@ -12,13 +12,16 @@
 //! `kafka.revoke_deadline_ms`, so the next owner starts where it stopped
 //! instead of replaying.
 
+use std::collections::HashSet;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use ecg_schemas::Chunk;
+use futures::FutureExt as _;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
@@ -34,9 +37,12 @@ use uuid::Uuid;
 
 use crate::config::{BatchConfig, Config};
 use crate::dlq::DeadLetters;
-use crate::pipeline::{Incoming, Original, Pipeline};
-use crate::sink::Sink;
-use crate::state::Position;
+use crate::pipeline::{
+    Batch, EcgKey, Failure, FailureKind, Incoming, Original, Pipeline, panic_message, read_chunk,
+};
+use crate::sink::{self, Sink};
+use crate::state::{Position, Ready};
+use ecg_clickhouse::blocks;
 
 /// One processor instance: a group member with its pipeline and sink.
 pub struct Processor {
@@ -179,6 +185,9 @@ impl Processor {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest");
+        if !config.kafka.group_instance_id.is_empty() {
+            kafka.set("group.instance.id", &config.kafka.group_instance_id);
+        }
         for (k, v) in &config.kafka.properties {
             kafka.set(k, v);
         }
@@ -277,11 +286,13 @@ impl Core {
         self.gauges();
     }
 
-    /// Writes everything consumed so far (not yet committed).
+    /// Writes everything consumed so far (not yet committed), and what the
+    /// previous batch put back.
     async fn flush(&mut self, give_up: Instant) -> anyhow::Result<()> {
         self.flush_at = None;
         self.inbox_samples = 0;
-        let incoming = std::mem::take(&mut self.inbox);
+        let mut incoming = self.pipeline.take_deferred();
+        incoming.append(&mut self.inbox);
         if incoming.is_empty() {
             return Ok(());
         }
@@ -302,8 +313,8 @@ impl Core {
             self.pipeline.restore(states);
         }
         let mut batch = self.pipeline.process(incoming, OffsetDateTime::now_utc());
+        let now = batch.processed_at.unwrap_or_else(OffsetDateTime::now_utc);
         let started = std::time::Instant::now();
-        let sink = &self.sink;
         let unowned: Vec<Uuid> = batch
             .failures
             .iter()
@@ -311,6 +322,7 @@ impl Core {
             .map(|f| f.ecg_id)
             .collect();
         if !unowned.is_empty() {
+            let sink = &self.sink;
             let owners = retry("load_states", &self.batch, give_up, || {
                 sink.owners(&unowned)
             })
@@ -321,14 +333,47 @@ impl Core {
                 }
             }
         }
-        retry("write_batch", &self.batch, give_up, || sink.write(&batch)).await?;
+        self.read_back_parked(&mut batch, give_up).await?;
+        self.pipeline.finish(&mut batch);
+        self.write_chunks(&mut batch, blocks::PLACED, now, give_up)
+            .await?;
+        self.write_chunks(&mut batch, blocks::WAITING, now, give_up)
+            .await?;
+        for key in &batch.unparked {
+            let Some(p) = batch
+                .progress
+                .iter()
+                .find(|p| (&p.tenant, p.ecg_id) == (&key.0, key.1))
+            else {
+                continue;
+            };
+            let (sink, placed) = (&self.sink, p.next_seq);
+            retry("delete_parked", &self.batch, give_up, || {
+                sink.delete_parked(key, placed)
+            })
+            .await?;
+        }
+        for (key, seq) in &batch.unplaceable {
+            let (sink, seq) = (&self.sink, *seq);
+            retry("delete_parked", &self.batch, give_up, || {
+                sink.delete_parked_seq(key, seq)
+            })
+            .await?;
+        }
+        self.check_resent(&mut batch, give_up).await?;
+        let sink = &self.sink;
+        retry("write_failures", &self.batch, give_up, || {
+            sink.write_failures(&batch.failures, now)
+        })
+        .await?;
+        retry("write_progress", &self.batch, give_up, || {
+            sink.write_progress(&batch.progress, now)
+        })
+        .await?;
         if !batch.failures.is_empty() {
-            let (dead_letters, at) = (
-                &self.dead_letters,
-                batch.processed_at.unwrap_or_else(OffsetDateTime::now_utc),
-            );
+            let dead_letters = &self.dead_letters;
             retry("dead_letter", &self.batch, give_up, || {
-                dead_letters.send(&batch.failures, at)
+                dead_letters.send(&batch.failures, now)
             })
             .await?;
             metrics::counter!("ecg_processor_dead_lettered_total")
@@ -339,15 +384,17 @@ impl Core {
         for f in &batch.failures {
             tracing::warn!(
                 partition = f.pos.partition, offset = f.pos.offset, ecg_id = %f.ecg_id,
-                seq = ?f.seq, reason = %f.reason, "chunk refused and dead-lettered"
+                seq = ?f.seq, kind = f.kind.as_str(), reason = %f.reason,
+                "chunk refused and dead-lettered"
             );
         }
         let samples = batch.samples();
-        let chunk_rows: usize = batch.ready.iter().map(|r| r.leads.len()).sum();
+        let placed_rows: usize = batch.ready.iter().map(|r| r.leads.len()).sum();
+        let parked_rows: usize = batch.parked.iter().map(|r| r.leads.len()).sum();
         let outcomes = [
             ("written", batch.ready.len()),
             ("duplicate", batch.duplicates),
-            ("waiting", batch.buffered),
+            ("parked", batch.parked.len()),
             ("failed", batch.failures.len()),
         ];
         for (outcome, n) in outcomes {
@@ -356,7 +403,8 @@ impl Core {
         }
         metrics::counter!("ecg_processor_samples_written_total").increment(samples as u64);
         for (table, rows) in [
-            ("chunk_ingest", chunk_rows),
+            (blocks::PLACED, placed_rows),
+            (blocks::WAITING, parked_rows),
             ("failed_chunks", batch.failures.len()),
             ("ecg_progress", batch.progress.len()),
         ] {
@@ -372,10 +420,211 @@ impl Core {
             chunks = batch.ready.len(),
             samples,
             duplicates = batch.duplicates,
-            buffered = batch.buffered,
+            parked = batch.parked.len(),
             failed = batch.failures.len(),
             "batch written"
         );
+        Ok(())
+    }
+
+    /// Reads back and places the parked chunks whose gap this batch filled,
+    /// a page of `batch.max_samples` samples at a time, until no ECG has a
+    /// placeable parked chunk left (a run placed here can make the next one
+    /// placeable). Memory stays bounded by the page.
+    async fn read_back_parked(
+        &mut self,
+        batch: &mut Batch,
+        give_up: Instant,
+    ) -> anyhow::Result<()> {
+        loop {
+            let requests = self.pipeline.placeable(batch);
+            if requests.is_empty() {
+                return Ok(());
+            }
+            let mut progressed = false;
+            for (key, from, to) in requests {
+                let page = self.page_end(from, to);
+                let sink = &self.sink;
+                let chunks = retry("read_parked", &self.batch, give_up, || {
+                    sink.read_parked(&key, from, page)
+                })
+                .await?;
+                let (before, refused) = (batch.ready.len(), batch.unplaceable.len());
+                self.pipeline.place_parked(batch, &key, chunks);
+                progressed |= batch.ready.len() > before || batch.unplaceable.len() > refused;
+                metrics::counter!("ecg_processor_parked_placed_total")
+                    .increment((batch.ready.len() - before) as u64);
+            }
+            if !progressed {
+                // Nothing could be placed (rows missing or unreadable): the
+                // chunks stay parked, and the status says which wait.
+                return Ok(());
+            }
+        }
+    }
+
+    /// The last seq of a read-back page from `from`: at most 64 chunks, so a
+    /// page of 12-lead 10,000-sample chunks stays under about 60 MB.
+    fn page_end(&self, from: u32, to: u32) -> u32 {
+        to.min(from.saturating_add(63))
+    }
+
+    /// Writes the batch's placed chunks (`table` = `blocks`) or parked ones
+    /// (`waiting_blocks`) in one insert. If ClickHouse refuses it for what it
+    /// holds ([`sink::refusal`]), or encoding its rows panics, the chunks are
+    /// written in halves, recursively, in batch order, until the chunk at
+    /// fault is alone: it becomes a failure with ClickHouse's reason. A
+    /// refused placed chunk's ECG's later placed chunks in the batch are not
+    /// written (they would skip a seq) but put back for the next batch,
+    /// which parks them; everything else is written once. Transient errors
+    /// are retried as always.
+    async fn write_chunks(
+        &mut self,
+        batch: &mut Batch,
+        table: &'static str,
+        now: OffsetDateTime,
+        give_up: Instant,
+    ) -> anyhow::Result<()> {
+        let placed = table == blocks::PLACED;
+        let chunks = if placed { &batch.ready } else { &batch.parked };
+        let key_of = |r: &Ready| (r.chunk.header.tenant.clone(), r.chunk.header.ecg_id);
+        let mut segments: Vec<Vec<usize>> = vec![(0..chunks.len()).collect()];
+        let mut refused: Vec<(usize, String)> = Vec::new();
+        let mut skipped: Vec<usize> = Vec::new();
+        let mut blocked: HashSet<EcgKey> = HashSet::new();
+        while let Some(segment) = segments.pop() {
+            let (segment, skip): (Vec<usize>, Vec<usize>) = segment
+                .into_iter()
+                .partition(|&i| !blocked.contains(&key_of(&chunks[i])));
+            skipped.extend(skip);
+            if segment.is_empty() {
+                continue;
+            }
+            let rows: Vec<&Ready> = segment.iter().map(|&i| &chunks[i]).collect();
+            let sink = &self.sink;
+            let refusal = retry("write_chunks", &self.batch, give_up, || async {
+                match AssertUnwindSafe(sink.write_chunks(table, &rows, now))
+                    .catch_unwind()
+                    .await
+                {
+                    Ok(Ok(())) => Ok(None),
+                    Ok(Err(e)) => sink::refusal(&e).map(Some).ok_or(e),
+                    Err(panic) => Ok(Some(format!(
+                        "panic while encoding the chunk's rows: {}",
+                        panic_message(&*panic)
+                    ))),
+                }
+            })
+            .await?;
+            match refusal {
+                None => {}
+                Some(reason) if segment.len() == 1 => {
+                    if placed {
+                        blocked.insert(key_of(&chunks[segment[0]]));
+                    }
+                    refused.push((segment[0], reason));
+                }
+                Some(reason) => {
+                    tracing::warn!(
+                        table, chunks = segment.len(), %reason,
+                        "ClickHouse refused an insert for what it holds; writing it in halves"
+                    );
+                    metrics::counter!("ecg_processor_retries_total", "operation" => "split_batch")
+                        .increment(1);
+                    let (a, b) = segment.split_at(segment.len() / 2);
+                    // Popped last-in first: `a` is written before `b`, so each
+                    // ECG's chunks are written in seq order.
+                    segments.push(b.to_vec());
+                    segments.push(a.to_vec());
+                }
+            }
+        }
+        if refused.is_empty() {
+            return Ok(());
+        }
+        let taken = if placed {
+            std::mem::take(&mut batch.ready)
+        } else {
+            std::mem::take(&mut batch.parked)
+        };
+        let mut slots: Vec<Option<Ready>> = taken.into_iter().map(Some).collect();
+        for (i, reason) in refused {
+            let Some(r) = slots[i].take() else { continue };
+            let key = key_of(&r);
+            if placed {
+                let mut unwritten = Vec::new();
+                for &j in &skipped {
+                    if slots[j].as_ref().is_some_and(|s| key_of(s) == key) {
+                        unwritten.extend(slots[j].take());
+                    }
+                }
+                let progress = self.pipeline.rollback(&key, r.chunk.seq, unwritten);
+                match batch
+                    .progress
+                    .iter_mut()
+                    .find(|p| (p.tenant.as_str(), p.ecg_id) == (key.0.as_str(), key.1))
+                {
+                    Some(p) => *p = progress,
+                    None => batch.progress.push(progress),
+                }
+            } else {
+                // Not stored: it is missing again, as if it never came.
+                self.pipeline.unpark(&key, r.chunk.seq);
+                if let Some(p) = batch
+                    .progress
+                    .iter_mut()
+                    .find(|p| (p.tenant.as_str(), p.ecg_id) == (key.0.as_str(), key.1))
+                {
+                    p.waiting.retain(|&s| s != r.chunk.seq);
+                }
+            }
+            batch.failures.push(Failure {
+                pos: r.pos,
+                tenant: key.0,
+                ecg_id: key.1,
+                seq: Some(r.chunk.seq),
+                kind: FailureKind::Refused,
+                reason: format!("ClickHouse refused the chunk: {reason}"),
+                original: Original::reencoded(&r.chunk),
+            });
+        }
+        let kept: Vec<Ready> = slots.into_iter().flatten().collect();
+        if placed {
+            batch.ready = kept;
+        } else {
+            batch.parked = kept;
+        }
+        Ok(())
+    }
+
+    /// Tells harmless duplicates from conflicts among the batch's chunks
+    /// whose seq was already written, by their stored fingerprints. Runs
+    /// after the batch's chunks are written: a seq written in this very
+    /// batch is found too.
+    async fn check_resent(&mut self, batch: &mut Batch, give_up: Instant) -> anyhow::Result<()> {
+        if batch.resent.is_empty() {
+            return Ok(());
+        }
+        let chunks: Vec<(EcgKey, u32)> = batch
+            .resent
+            .iter()
+            .map(|r| (r.key.clone(), r.seq))
+            .collect();
+        let sink = &self.sink;
+        let stored = retry("load_states", &self.batch, give_up, || {
+            sink.fingerprints(&chunks)
+        })
+        .await?;
+        for resent in std::mem::take(&mut batch.resent) {
+            let fingerprint = stored
+                .get(&(resent.key.clone(), resent.seq))
+                .copied()
+                .unwrap_or(0);
+            match resent.conflict(fingerprint) {
+                Some(failure) => batch.failures.push(failure),
+                None => batch.duplicates += 1,
+            }
+        }
         Ok(())
     }
 
@@ -420,10 +669,7 @@ fn decode(m: &BorrowedMessage<'_>) -> Incoming {
         .key()
         .and_then(|k| std::str::from_utf8(k).ok())
         .and_then(|k| Uuid::parse_str(k).ok());
-    let chunk = match m.payload() {
-        None => Err("empty message".to_string()),
-        Some(bytes) => Chunk::decode(bytes).map_err(|e| format!("undecodable chunk: {e}")),
-    };
+    let chunk = read_chunk(m.payload(), Chunk::decode);
     let headers = m.headers().map_or_else(Vec::new, |hs| {
         hs.iter()
             .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))

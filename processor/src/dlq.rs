@@ -22,6 +22,8 @@ use crate::pipeline::Failure;
 /// Header names added to a dead-lettered message.
 pub mod headers {
     pub const REASON: &str = "ecg-dlq-reason";
+    /// `refused` (not stored) or `conflict` (a resent seq with other samples).
+    pub const KIND: &str = "ecg-dlq-kind";
     pub const SOURCE_TOPIC: &str = "ecg-dlq-source-topic";
     pub const SOURCE_PARTITION: &str = "ecg-dlq-source-partition";
     pub const SOURCE_OFFSET: &str = "ecg-dlq-source-offset";
@@ -83,7 +85,7 @@ impl DeadLetters {
         let sends = failures.iter().map(|f| {
             let partition = f.pos.partition.to_string();
             let offset = f.pos.offset.to_string();
-            let mut headers = OwnedHeaders::new_with_capacity(f.original.headers.len() + 5);
+            let mut headers = OwnedHeaders::new_with_capacity(f.original.headers.len() + 6);
             for (key, value) in &f.original.headers {
                 headers = headers.insert(Header {
                     key,
@@ -92,6 +94,7 @@ impl DeadLetters {
             }
             for (key, value) in [
                 (headers::REASON, f.reason.as_str()),
+                (headers::KIND, f.kind.as_str()),
                 (headers::SOURCE_TOPIC, self.source_topic.as_str()),
                 (headers::SOURCE_PARTITION, partition.as_str()),
                 (headers::SOURCE_OFFSET, offset.as_str()),

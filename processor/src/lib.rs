@@ -8,8 +8,6 @@
 //! - [`state`]: per-ECG running state; pure, the heart of exactness.
 //! - [`pipeline`]: messages to batches, and which offsets may be committed.
 //! - [`sink`]: ClickHouse reads (state after a restart) and writes (batches).
-//! - [`encode`]: the decimal form in which `sink` sends physical samples, for
-//!   compact storage; pure.
 //! - [`consumer`]: the Kafka loop: consume, batch, write, commit.
 //! - [`dlq`]: the dead-letter topic for refused messages.
 //! - [`health`]: `GET /healthz` and `GET /metrics`.
@@ -18,7 +16,6 @@
 pub mod config;
 pub mod consumer;
 pub mod dlq;
-pub mod encode;
 pub mod health;
 pub mod metrics;
 pub mod pipeline;

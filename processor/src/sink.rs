@@ -1,62 +1,31 @@
-//! ClickHouse adapter: loads ECG states, writes batches.
+//! ClickHouse adapter: loads ECG states, writes batches, reads parked
+//! chunks back.
 //!
-//! A batch is written with ONE insert into `chunk_ingest` (a Null table whose
-//! materialized views fill `samples` and `lead_chunks`), so a batch is in
-//! ClickHouse entirely or not at all as far as a client disconnect goes. A
-//! retry after an error sends byte-identical rows (the batch is kept in memory
-//! and `processed_at` is fixed), and insert deduplication on the views'
-//! targets drops the blocks that did land, so no row is ever written twice.
+//! A batch's placed chunks are written with one insert into `blocks`, its
+//! parked ones with one insert into `waiting_blocks` (`ecg_clickhouse::
+//! blocks`): no materialized-view fan-out, so an insert is in ClickHouse
+//! entirely or not at all. A retry after an error sends byte-identical rows
+//! (the batch is kept in memory and `processed_at` is fixed), and insert
+//! deduplication drops an insert that did land, so no row is ever written
+//! twice.
+//!
+//! ClickHouse can also refuse an insert for what it holds (a constraint, a
+//! value out of range, too many partitions for one insert): [`refusal`]
+//! tells those errors from transient ones, and the consumer then writes the
+//! rows in parts to find the chunk at fault.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
 use clickhouse::{Client, Row};
-use ecg_schemas::Signal;
-use serde::{Deserialize, Serialize};
+use ecg_clickhouse::blocks::{self, Block, Codec, Form};
+use ecg_schemas::{Calibration, Chunk, EcgHeader, Signal, Units};
+use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::encode::Decimals;
-use crate::pipeline::{Batch, EcgKey};
-use crate::state::{EcgState, Ready, StoredLead};
-
-/// One row of `chunk_ingest`: one chunk, one lead.
-#[derive(Debug, Row, Serialize)]
-struct ChunkLeadRow<'a> {
-    tenant: &'a str,
-    #[serde(with = "clickhouse::serde::uuid")]
-    ecg_id: Uuid,
-    device_id: &'a str,
-    lead: &'a str,
-    lead_index: u8,
-    seq: u32,
-    is_final: bool,
-    sample_rate_hz: f64,
-    #[serde(with = "clickhouse::serde::time::datetime64::micros")]
-    started_at: OffsetDateTime,
-    first_sample: u64,
-    values: Cow<'a, [f64]>,
-    adc_values: &'a [i32],
-    /// Physical leads: `values` in decimal form (see `encode`), from which
-    /// the view stores each sample it reproduces exactly.
-    value_ints: Vec<i64>,
-    value_scale: u8,
-    /// Digital leads: the calibration, from which the view derives `value`.
-    adc_gain: f64,
-    adc_baseline: i32,
-    first_sign: i8,
-    last_sign: i8,
-    crossings: u32,
-    samples_total: u64,
-    crossings_total: u64,
-    last_sign_total: i8,
-    kafka_partition: i32,
-    kafka_offset: i64,
-    #[serde(with = "clickhouse::serde::time::datetime64::millis")]
-    processed_at: OffsetDateTime,
-    #[serde(with = "clickhouse::serde::time::datetime64::millis")]
-    produced_at: OffsetDateTime,
-}
+use crate::pipeline::{EcgKey, Failure, Progress};
+use crate::state::{EcgState, Position, Ready, StoredLead};
 
 #[derive(Debug, Row, Serialize)]
 struct FailedRow<'a> {
@@ -64,6 +33,7 @@ struct FailedRow<'a> {
     #[serde(with = "clickhouse::serde::uuid")]
     ecg_id: Uuid,
     seq: Option<u32>,
+    kind: &'a str,
     reason: &'a str,
     kafka_topic: &'a str,
     kafka_partition: i32,
@@ -87,21 +57,6 @@ struct ProgressRow<'a> {
     updated_at: OffsetDateTime,
 }
 
-#[derive(Debug, Row, Deserialize)]
-struct StoredRow {
-    tenant: String,
-    #[serde(with = "clickhouse::serde::uuid")]
-    ecg_id: Uuid,
-    lead: String,
-    lead_index: u8,
-    last_seq: u32,
-    samples_total: u64,
-    crossings_total: u64,
-    last_sign_total: i8,
-    final_seen: bool,
-    final_seq: u32,
-}
-
 /// Writes to and reads from ecg-stream's tables.
 #[derive(Clone)]
 pub struct Sink {
@@ -123,8 +78,7 @@ impl Sink {
         // be durable when it returns.
         let client = client
             .with_setting("async_insert", "0")
-            .with_setting("insert_deduplicate", "1")
-            .with_setting("deduplicate_blocks_in_dependent_materialized_views", "1");
+            .with_setting("insert_deduplicate", "1");
         Sink {
             client,
             topic: topic.into(),
@@ -132,33 +86,16 @@ impl Sink {
     }
 
     /// The states of `keys` as ClickHouse holds them (ECGs without rows get a
-    /// fresh state), with the partition each was last read from.
+    /// fresh state), with the partition each was last read from: the last
+    /// placed block of every lead, and the parked chunks.
     pub async fn load_states(
         &self,
         keys: &[EcgKey],
         partition_of: impl Fn(&EcgKey) -> i32,
     ) -> clickhouse::error::Result<Vec<(EcgKey, i32, EcgState)>> {
-        let ids: Vec<String> = keys.iter().map(|(_, id)| id.to_string()).collect();
-        let rows: Vec<StoredRow> = self
-            .client
-            .query(
-                "SELECT tenant, ecg_id, lead,
-                        any(lead_index) AS lead_index,
-                        max(seq) AS last_seq,
-                        argMax(samples_total, seq) AS samples_total,
-                        argMax(crossings_total, seq) AS crossings_total,
-                        argMax(last_sign_total, seq) AS last_sign_total,
-                        max(is_final) AS final_seen,
-                        maxIf(seq, is_final) AS final_seq
-                 FROM lead_chunks
-                 WHERE ecg_id IN ?
-                 GROUP BY tenant, ecg_id, lead",
-            )
-            .bind(&ids)
-            .fetch_all()
-            .await?;
+        let ids: Vec<Uuid> = keys.iter().map(|(_, id)| *id).collect();
         let mut stored: HashMap<EcgKey, Vec<StoredLead>> = HashMap::new();
-        for r in rows {
+        for r in blocks::last_blocks(&self.client, &ids).await? {
             stored
                 .entry((r.tenant, r.ecg_id))
                 .or_default()
@@ -172,10 +109,27 @@ impl Sink {
                     final_seq: r.final_seen.then_some(r.final_seq),
                 });
         }
+        // Per ECG: its parked chunks (seq, samples, final), and their leads.
+        type Parked = (Vec<(u32, u64, bool)>, Vec<String>);
+        let mut parked: HashMap<EcgKey, Parked> = HashMap::new();
+        for w in blocks::waiting_chunks(&self.client, &ids).await? {
+            let entry = parked.entry((w.tenant, w.ecg_id)).or_default();
+            entry.0.push((
+                w.seq,
+                u64::from(w.samples) * w.leads.len() as u64,
+                w.is_final,
+            ));
+            entry.1 = w.leads;
+        }
         Ok(keys
             .iter()
             .map(|k| {
-                let state = EcgState::restored(stored.remove(k).unwrap_or_default());
+                let (chunks, leads) = parked.remove(k).unwrap_or_default();
+                let state = EcgState::restored(
+                    stored.remove(k).unwrap_or_default(),
+                    &chunks,
+                    (!leads.is_empty()).then_some(leads),
+                );
                 (k.clone(), partition_of(k), state)
             })
             .collect())
@@ -198,121 +152,174 @@ impl Sink {
             .collect())
     }
 
-    /// Writes a batch: its chunks in one insert, its failures in another,
-    /// then where each ECG it touched stands.
-    pub async fn write(&self, batch: &Batch) -> clickhouse::error::Result<()> {
-        let now = batch.processed_at.unwrap_or_else(OffsetDateTime::now_utc);
-        if !batch.ready.is_empty() {
-            let mut insert = self
-                .client
-                .insert::<ChunkLeadRow<'_>>("chunk_ingest")
-                .await?;
-            // Rows in the order of `samples` (tenant, ECG, lead, then seq and
-            // so sample_index): the view's output then arrives sorted, and
-            // ClickHouse's sort before writing the part is nearly free (about
-            // a fifth less server time per insert, measured).
-            let mut order: Vec<(&Ready, usize)> = batch
-                .ready
-                .iter()
-                .flat_map(|r| (0..r.leads.len()).map(move |i| (r, i)))
-                .collect();
-            order.sort_by(|(a, i), (b, j)| {
-                let (ha, hb) = (&a.chunk.header, &b.chunk.header);
-                (&ha.tenant, ha.ecg_id, &ha.leads[*i], a.chunk.seq).cmp(&(
-                    &hb.tenant,
-                    hb.ecg_id,
-                    &hb.leads[*j],
-                    b.chunk.seq,
-                ))
-            });
-            for (r, i) in order {
-                let h = &r.chunk.header;
-                let (lead, (own, total)) = (&h.leads[i], &r.leads[i]);
-                {
-                    let values = r.chunk.samples.physical(i);
-                    let (decimals, adc_values, calibration) = match &r.chunk.samples {
-                        Signal::Physical(_) => (Decimals::encode(&values), &[][..], None),
-                        Signal::Digital { adc, calibration } => {
-                            (Decimals::default(), &adc[i][..], Some(calibration[i]))
-                        }
-                    };
-                    insert
-                        .write(&ChunkLeadRow {
-                            tenant: &h.tenant,
-                            ecg_id: h.ecg_id,
-                            device_id: &h.device_id,
-                            lead,
-                            // Validation caps leads at 32, so this fits.
-                            lead_index: i as u8,
-                            seq: r.chunk.seq,
-                            is_final: r.chunk.is_final,
-                            sample_rate_hz: h.sample_rate_hz,
-                            started_at: h.started_at,
-                            first_sample: r.first_sample,
-                            values,
-                            adc_values,
-                            value_ints: decimals.ints,
-                            value_scale: decimals.scale,
-                            adc_gain: calibration.map_or(0.0, |c| c.gain),
-                            adc_baseline: calibration.map_or(0, |c| c.baseline),
-                            first_sign: own.first.as_i8(),
-                            last_sign: own.last.as_i8(),
-                            crossings: u32::try_from(own.crossings).unwrap_or(u32::MAX),
-                            samples_total: total.samples,
-                            crossings_total: total.crossings,
-                            last_sign_total: total.last.as_i8(),
-                            kafka_partition: r.pos.partition,
-                            kafka_offset: r.pos.offset,
-                            processed_at: now,
-                            produced_at: produced_at(r.pos.produced_at_ms),
-                        })
-                        .await?;
-                }
-            }
-            insert.end().await?;
-        }
-        if !batch.failures.is_empty() {
-            let mut insert = self.client.insert::<FailedRow<'_>>("failed_chunks").await?;
-            for f in &batch.failures {
-                insert
-                    .write(&FailedRow {
-                        tenant: &f.tenant,
-                        ecg_id: f.ecg_id,
-                        seq: f.seq,
-                        reason: &f.reason,
-                        kafka_topic: &self.topic,
-                        kafka_partition: f.pos.partition,
-                        kafka_offset: f.pos.offset,
-                        failed_at: now,
-                        produced_at: produced_at(f.pos.produced_at_ms),
-                    })
-                    .await?;
-            }
-            insert.end().await?;
-        }
-        // After the chunks: a status read never claims more than is written.
-        if !batch.progress.is_empty() {
-            let mut insert = self
-                .client
-                .insert::<ProgressRow<'_>>("ecg_progress")
-                .await?;
-            for p in &batch.progress {
-                insert
-                    .write(&ProgressRow {
-                        tenant: &p.tenant,
-                        ecg_id: p.ecg_id,
-                        next_seq: p.next_seq,
-                        waiting: &p.waiting,
-                        waiting_samples: p.waiting_samples,
-                        final_seq: p.final_seq,
-                        updated_at: now,
-                    })
-                    .await?;
-            }
-            insert.end().await?;
-        }
-        Ok(())
+    /// The stored fingerprints of chunks, placed or parked.
+    pub async fn fingerprints(
+        &self,
+        chunks: &[(EcgKey, u32)],
+    ) -> clickhouse::error::Result<HashMap<(EcgKey, u32), u64>> {
+        blocks::fingerprints(&self.client, chunks).await
     }
+
+    /// Writes chunks to `table` (`blocks` for placed ones, `waiting_blocks`
+    /// for parked ones) in one insert. Retrying with the same chunks and
+    /// `now` sends identical rows, which deduplication drops if they landed.
+    pub async fn write_chunks(
+        &self,
+        table: &str,
+        chunks: &[&Ready],
+        now: OffsetDateTime,
+    ) -> clickhouse::error::Result<()> {
+        // Rows in the table's order (tenant, ECG, lead, seq): ClickHouse's
+        // sort before writing the part is then nearly free.
+        let mut order: Vec<(&Ready, usize)> = chunks
+            .iter()
+            .flat_map(|r| (0..r.leads.len()).map(move |i| (*r, i)))
+            .collect();
+        order.sort_by(|(a, i), (b, j)| {
+            let (ha, hb) = (&a.chunk.header, &b.chunk.header);
+            (&ha.tenant, ha.ecg_id, &ha.leads[*i], a.chunk.seq).cmp(&(
+                &hb.tenant,
+                hb.ecg_id,
+                &hb.leads[*j],
+                b.chunk.seq,
+            ))
+        });
+        let rows: Vec<Block<'_>> = order
+            .into_iter()
+            .map(|(r, i)| block_row(r, i, now))
+            .collect();
+        blocks::insert(&self.client, table, &rows).await
+    }
+
+    /// The parked chunks of one ECG with seqs `from..=to`, in seq order, as
+    /// they were sent (every value bit for bit), with where each was read
+    /// from. A chunk whose rows cannot be made into one ends the list.
+    pub async fn read_parked(
+        &self,
+        key: &EcgKey,
+        from: u32,
+        to: u32,
+    ) -> clickhouse::error::Result<Vec<(Chunk, Position)>> {
+        let rows = blocks::read_waiting(&self.client, &key.0, key.1, from, to).await?;
+        let mut out = Vec::new();
+        for seq_rows in rows.chunk_by(|a, b| a.seq == b.seq) {
+            match chunk_of(seq_rows) {
+                Some(c) => out.push(c),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes one parked chunk that cannot be placed.
+    pub async fn delete_parked_seq(&self, key: &EcgKey, seq: u32) -> clickhouse::error::Result<()> {
+        blocks::delete_waiting_seq(&self.client, &key.0, key.1, seq).await
+    }
+
+    /// Deletes an ECG's parked rows below `placed`: they are in `blocks`.
+    pub async fn delete_parked(&self, key: &EcgKey, placed: u32) -> clickhouse::error::Result<()> {
+        blocks::delete_waiting(&self.client, &key.0, key.1, placed).await
+    }
+
+    /// Records refused messages (and conflicts) in `failed_chunks`.
+    pub async fn write_failures(
+        &self,
+        failures: &[Failure],
+        now: OffsetDateTime,
+    ) -> clickhouse::error::Result<()> {
+        if failures.is_empty() {
+            return Ok(());
+        }
+        let mut insert = self.client.insert::<FailedRow<'_>>("failed_chunks").await?;
+        for f in failures {
+            insert
+                .write(&FailedRow {
+                    tenant: &f.tenant,
+                    ecg_id: f.ecg_id,
+                    seq: f.seq,
+                    kind: f.kind.as_str(),
+                    reason: &f.reason,
+                    kafka_topic: &self.topic,
+                    kafka_partition: f.pos.partition,
+                    kafka_offset: f.pos.offset,
+                    failed_at: now,
+                    produced_at: produced_at(f.pos.produced_at_ms),
+                })
+                .await?;
+        }
+        insert.end().await
+    }
+
+    /// Records where each ECG stands. Written after its chunks: a status
+    /// read never claims more than is written.
+    pub async fn write_progress(
+        &self,
+        progress: &[Progress],
+        now: OffsetDateTime,
+    ) -> clickhouse::error::Result<()> {
+        if progress.is_empty() {
+            return Ok(());
+        }
+        let mut insert = self
+            .client
+            .insert::<ProgressRow<'_>>("ecg_progress")
+            .await?;
+        for p in progress {
+            insert
+                .write(&ProgressRow {
+                    tenant: &p.tenant,
+                    ecg_id: p.ecg_id,
+                    next_seq: p.next_seq,
+                    waiting: &p.waiting,
+                    waiting_samples: p.waiting_samples,
+                    final_seq: p.final_seq,
+                    updated_at: now,
+                })
+                .await?;
+        }
+        insert.end().await
+    }
+}
+
+/// ClickHouse's error codes for an insert refused for what it holds, not for
+/// the server's state: retrying the same rows fails the same way.
+/// (`TOO_MANY_PARTS`, 252, is one only for "too many partitions for single
+/// INSERT block"; otherwise it is the server behind on merges: transient.)
+const DATA_ERRORS: &[u32] = &[
+    6,   // CANNOT_PARSE_TEXT
+    38,  // CANNOT_PARSE_DATE
+    41,  // CANNOT_PARSE_DATETIME
+    69,  // ARGUMENT_OUT_OF_BOUND
+    70,  // CANNOT_CONVERT_TYPE
+    72,  // CANNOT_PARSE_NUMBER
+    117, // INCORRECT_DATA
+    128, // TOO_LARGE_ARRAY_SIZE
+    131, // TOO_LARGE_STRING_SIZE
+    153, // ILLEGAL_DIVISION
+    190, // SIZES_OF_ARRAYS_DONT_MATCH
+    321, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+    395, // FUNCTION_THROW_IF_VALUE_IS_NON_ZERO
+    407, // DECIMAL_OVERFLOW
+    469, // VIOLATED_CONSTRAINT
+];
+
+/// ClickHouse's message when `error` refuses an insert for the rows it
+/// holds (see [`DATA_ERRORS`]); `None` for any other error, which is worth
+/// retrying (network, timeouts, memory, a server restarting).
+pub fn refusal(error: &clickhouse::error::Error) -> Option<String> {
+    let clickhouse::error::Error::BadResponse(message) = error else {
+        return None;
+    };
+    let code: u32 = message
+        .split_once("Code: ")?
+        .1
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()?;
+    let refused = DATA_ERRORS.contains(&code)
+        || (code == 252 && message.contains("partitions for single INSERT block"));
+    refused.then(|| message.trim().to_string())
 }
 
 /// A Kafka timestamp as a row's `produced_at`; the epoch when the message had
@@ -320,4 +327,97 @@ impl Sink {
 fn produced_at(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// Lead `i` of a chunk as a row of `blocks` (placed: with its position and
+/// running totals) or `waiting_blocks` (parked: both 0).
+fn block_row(r: &Ready, i: usize, now: OffsetDateTime) -> Block<'_> {
+    let h = &r.chunk.header;
+    let (own, total) = r.leads[i];
+    Block {
+        tenant: Cow::Borrowed(&h.tenant),
+        ecg_id: h.ecg_id,
+        lead: Cow::Borrowed(&h.leads[i]),
+        seq: r.chunk.seq,
+        // Validation caps leads at 32, so this fits.
+        lead_index: i as u8,
+        device_id: Cow::Borrowed(&h.device_id),
+        units: Cow::Borrowed(h.units.as_str()),
+        fingerprint: r.fingerprint,
+        is_final: r.chunk.is_final,
+        sample_rate_hz: h.sample_rate_hz,
+        started_at: h.started_at,
+        first_sample: r.first_sample,
+        samples: 0,
+        codec: Codec::Raw,
+        ints: Cow::Borrowed(&[]),
+        scale: 0,
+        adc_gain: 0.0,
+        adc_baseline: 0,
+        raw: Cow::Borrowed(&[]),
+        raw_at: Vec::new(),
+        first_sign: own.first.as_i8(),
+        last_sign: own.last.as_i8(),
+        crossings: u32::try_from(own.crossings).unwrap_or(u32::MAX),
+        samples_total: total.samples,
+        crossings_total: total.crossings,
+        last_sign_total: total.last.as_i8(),
+        kafka_partition: r.pos.partition,
+        kafka_offset: r.pos.offset,
+        processed_at: now,
+        produced_at: produced_at(r.pos.produced_at_ms),
+    }
+    .with_form(Form::of(&r.chunk.samples, i))
+}
+
+/// A chunk from its stored rows (one per lead, in lead order): the header,
+/// and the samples as they were sent (ADC counts with their calibrations
+/// when every lead is `adc`).
+fn chunk_of(rows: &[Block<'static>]) -> Option<(Chunk, Position)> {
+    let first = rows.first()?;
+    if rows
+        .iter()
+        .enumerate()
+        .any(|(i, r)| usize::from(r.lead_index) != i)
+    {
+        return None;
+    }
+    let header = EcgHeader {
+        ecg_id: first.ecg_id,
+        tenant: first.tenant.to_string(),
+        device_id: first.device_id.to_string(),
+        sample_rate_hz: first.sample_rate_hz,
+        units: Units::parse(&first.units)?,
+        started_at: first.started_at,
+        leads: rows.iter().map(|r| r.lead.to_string()).collect(),
+    };
+    let samples = if rows.iter().all(|r| r.codec == Codec::Adc) {
+        Signal::Digital {
+            adc: rows.iter().map(|r| r.ints.to_vec().into()).collect(),
+            calibration: rows
+                .iter()
+                .map(|r| Calibration {
+                    gain: r.adc_gain,
+                    baseline: r.adc_baseline,
+                })
+                .collect(),
+        }
+    } else {
+        Signal::Physical(rows.iter().map(|r| r.form().values().into()).collect())
+    };
+    let pos = Position {
+        partition: first.kafka_partition,
+        offset: first.kafka_offset,
+        produced_at_ms: i64::try_from(first.produced_at.unix_timestamp_nanos() / 1_000_000)
+            .unwrap_or(0),
+    };
+    Some((
+        Chunk {
+            header,
+            seq: first.seq,
+            is_final: first.is_final,
+            samples,
+        },
+        pos,
+    ))
 }

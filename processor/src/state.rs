@@ -1,15 +1,25 @@
 //! Per-ECG running state: the pure heart of the processor (no I/O, no clock).
 //!
-//! Chunks of one ECG are written strictly in `seq` order, without gaps, so
-//! every written chunk carries exact running totals from sample 0 through its
-//! end. A chunk that arrives early waits in `pending` until the gap before it
-//! fills; a chunk whose seq was already written (a duplicate or a replay after
-//! a crash) is skipped. The state after writing chunks `0..n` is a function of
-//! those chunks only, so it can be rebuilt from ClickHouse after a restart
-//! ([`EcgState::restored`]) and the result is the same as if the process had
-//! never stopped.
+//! A chunk is stored when it arrives, whatever its seq; nothing waits in
+//! memory. Chunks `0..next_seq` are *placed* (table `blocks`): written in
+//! seq order without a gap, each with its first sample's index and exact
+//! running totals from sample 0 through its end. A chunk that arrives after
+//! a gap is *parked* (table `waiting_blocks`): stored, its samples queryable,
+//! but its position unknown until the gap fills. Then the parked chunks are
+//! read back in seq order and placed ([`EcgState::place_parked`]). A chunk
+//! whose seq is placed or parked already is a resend (a duplicate, or a
+//! conflict if its samples differ). The state holds per lead the running
+//! total and per parked chunk its size: memory is bounded by the ECGs in
+//! flight, never by a gap. It is a function of what is stored, so it is
+//! rebuilt from ClickHouse after a restart ([`EcgState::restored`]).
+//!
+//! No arithmetic here can overflow: validation caps every seq at
+//! `u32::MAX - 1` (`Limits::seq_limit`), and every other sum is checked or
+//! saturating, so no message, however formed, makes [`EcgState::offer`]
+//! panic (property-tested in `tests/poison.rs`).
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 use ecg_schemas::{Chunk, Signal};
 use ecg_signal::{LeadSummary, Sign};
@@ -24,11 +34,86 @@ pub struct Position {
     pub produced_at_ms: i64,
 }
 
+/// A validated chunk with what the state needs of it, computed once when it
+/// is consumed (see [`Prepared::of`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    pub chunk: Chunk,
+    /// Per lead, in `chunk.header.leads` order: the chunk's own summary.
+    pub summaries: Vec<LeadSummary>,
+    /// The chunk's content fingerprint (see [`fingerprint`]).
+    pub fingerprint: u64,
+}
+
+impl Prepared {
+    /// Summarises every lead and fingerprints the samples.
+    pub fn of(chunk: Chunk) -> Self {
+        let summaries = (0..chunk.samples.leads())
+            .map(|i| summarise(&chunk.samples, i))
+            .collect();
+        let fingerprint = fingerprint(&chunk.samples);
+        Prepared {
+            chunk,
+            summaries,
+            fingerprint,
+        }
+    }
+}
+
+/// A fingerprint of a chunk's samples (not of its `final` flag): the
+/// 64-bit XXH3 of each lead's length and values (`f64` bits, or ADC counts
+/// with the calibration), little-endian. Stored with every chunk, so a
+/// resent seq can be told apart from a harmless duplicate. Never 0, which
+/// stored rows from before fingerprints read as "unknown".
+pub fn fingerprint(signal: &Signal) -> u64 {
+    use xxhash_rust::xxh3::Xxh3;
+    let mut h = Xxh3::new();
+    match signal {
+        Signal::Physical(leads) => {
+            h.update(b"f64");
+            for lead in leads {
+                h.update(&(lead.len() as u64).to_le_bytes());
+                update_le(&mut h, lead, |v| v.to_bits().to_le_bytes());
+            }
+        }
+        Signal::Digital { adc, calibration } => {
+            h.update(b"adc");
+            for (lead, c) in adc.iter().zip(calibration) {
+                h.update(&(lead.len() as u64).to_le_bytes());
+                h.update(&c.gain.to_bits().to_le_bytes());
+                h.update(&c.baseline.to_le_bytes());
+                update_le(&mut h, lead, |v| v.to_le_bytes());
+            }
+        }
+    }
+    h.digest().max(1)
+}
+
+/// Hashes `values` as little-endian bytes: the buffer as it is on
+/// little-endian machines (every supported target), value by value elsewhere.
+fn update_le<T, const N: usize>(
+    h: &mut xxhash_rust::xxh3::Xxh3,
+    values: &arrow_buffer::ScalarBuffer<T>,
+    le: impl Fn(T) -> [u8; N],
+) where
+    T: arrow_buffer::ArrowNativeType,
+{
+    if cfg!(target_endian = "little") {
+        h.update(values.inner().as_slice());
+    } else {
+        for &v in values.iter() {
+            h.update(&le(v));
+        }
+    }
+}
+
 /// A chunk ready to be written, with everything its rows need.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ready {
     pub chunk: Chunk,
     pub pos: Position,
+    /// The chunk's content fingerprint, stored with it.
+    pub fingerprint: u64,
     /// Index of the chunk's first sample in each lead.
     pub first_sample: u64,
     /// Per lead, in `chunk.header.leads` order: the chunk's own summary and
@@ -39,13 +124,15 @@ pub struct Ready {
 /// What became of an offered chunk.
 #[derive(Debug, PartialEq)]
 pub enum Outcome {
-    /// These chunks (the offered one, then any it unblocked) can be written,
-    /// in this order.
-    Ready(Vec<Ready>),
-    /// The chunk is early: it waits for the seqs before it.
-    Buffered,
-    /// This seq was already written or is already waiting.
-    Duplicate,
+    /// The chunk is the next one: it is placed (written to `blocks`).
+    Placed(Ready),
+    /// The chunk is early: it is parked (written to `waiting_blocks`, with
+    /// `first_sample` 0 and empty totals) until the seqs before it arrive.
+    Parked(Ready),
+    /// This seq was already stored (placed or parked): a harmless duplicate
+    /// if the stored chunk has this fingerprint, a conflict otherwise (the
+    /// caller checks against storage).
+    Resent { fingerprint: u64 },
     /// The chunk contradicts the ECG (its leads, or the final seq).
     Rejected(String),
 }
@@ -57,7 +144,8 @@ pub struct EcgState {
     totals: Vec<LeadSummary>,
     next_seq: u32,
     final_seq: Option<u32>,
-    pending: BTreeMap<u32, (Chunk, Position)>,
+    /// Parked seqs, with their samples (all leads together).
+    parked: BTreeMap<u32, u64>,
 }
 
 /// What ClickHouse knows of one lead of an ECG (see `sink::load_states`).
@@ -80,23 +168,43 @@ impl EcgState {
             totals: Vec::new(),
             next_seq: 0,
             final_seq: None,
-            pending: BTreeMap::new(),
+            parked: BTreeMap::new(),
         }
     }
 
-    /// The state after the chunks ClickHouse already holds.
+    /// The state after the chunks ClickHouse already holds: the last placed
+    /// block of every lead, and the parked chunks (seq, samples of all
+    /// leads, final or not). Parked seqs below the placed prefix (placed,
+    /// their delete not run yet) are ignored.
     ///
     /// Only `samples`, `crossings` and `last` of a running total matter for
     /// what follows (a running total is always the left side of
     /// [`LeadSummary::then`]); `first` is restored as `last` for that reason.
-    pub fn restored(mut stored: Vec<StoredLead>) -> Self {
-        if stored.is_empty() {
-            return EcgState::new();
-        }
+    pub fn restored(
+        mut stored: Vec<StoredLead>,
+        parked: &[(u32, u64, bool)],
+        parked_leads: Option<Vec<String>>,
+    ) -> Self {
         stored.sort_by_key(|s| s.lead_index);
         let last = Sign::from_i8;
+        let next_seq = stored
+            .iter()
+            .map(|s| s.last_seq)
+            .min()
+            .map_or(0, |s| s.saturating_add(1));
+        let parked_final = parked
+            .iter()
+            .find(|(seq, _, is_final)| *is_final && *seq >= next_seq)
+            .map(|(seq, _, _)| *seq);
+        let leads: Vec<String> = stored.iter().map(|s| s.lead.clone()).collect();
         EcgState {
-            leads: stored.iter().map(|s| s.lead.clone()).collect(),
+            // Parked chunks were checked against the ECG's leads when they
+            // came: with nothing placed yet, they say what the leads are.
+            leads: if leads.is_empty() {
+                parked_leads.unwrap_or_default()
+            } else {
+                leads
+            },
             totals: stored
                 .iter()
                 .map(|s| LeadSummary {
@@ -106,13 +214,17 @@ impl EcgState {
                     crossings: s.crossings_total,
                 })
                 .collect(),
-            next_seq: stored.iter().map(|s| s.last_seq).min().unwrap_or(0) + 1,
-            final_seq: stored.iter().find_map(|s| s.final_seq),
-            pending: BTreeMap::new(),
+            next_seq,
+            final_seq: stored.iter().find_map(|s| s.final_seq).or(parked_final),
+            parked: parked
+                .iter()
+                .filter(|(seq, _, _)| *seq >= next_seq)
+                .map(|&(seq, samples, _)| (seq, samples))
+                .collect(),
         }
     }
 
-    /// The first seq not yet written.
+    /// The first seq not yet placed.
     pub fn next_seq(&self) -> u32 {
         self.next_seq
     }
@@ -122,35 +234,87 @@ impl EcgState {
         self.final_seq
     }
 
-    /// Every chunk up to the final one is written.
+    /// Every chunk up to the final one is placed.
     pub fn is_complete(&self) -> bool {
         self.final_seq.is_some_and(|f| self.next_seq > f)
     }
 
-    /// Seqs of the chunks waiting for a gap to fill, ascending.
+    /// Parked seqs, ascending.
     pub fn waiting_seqs(&self) -> impl Iterator<Item = u32> + '_ {
-        self.pending.keys().copied()
+        self.parked.keys().copied()
     }
 
-    /// Samples, all leads together, of the chunks waiting for a gap to fill.
+    /// Samples, all leads together, of the parked chunks.
     pub fn waiting_samples(&self) -> u64 {
-        self.pending
-            .values()
-            .map(|(c, _)| (c.samples.len() * c.header.leads.len()) as u64)
-            .sum()
+        self.parked.values().sum()
     }
 
-    /// Positions of the chunks waiting for a gap to fill.
-    pub fn pending_positions(&self) -> impl Iterator<Item = Position> + '_ {
-        self.pending.values().map(|(_, pos)| *pos)
+    /// The parked seqs that can be placed now, `next_seq..=last` (a
+    /// contiguous run), to read back from storage; `None` when the next seq
+    /// is not parked.
+    pub fn placeable(&self) -> Option<(u32, u32)> {
+        let mut last = None;
+        let mut want = self.next_seq;
+        for &seq in self.parked.range(self.next_seq..).map(|(s, _)| s) {
+            if seq != want {
+                break;
+            }
+            last = Some(seq);
+            match want.checked_add(1) {
+                Some(w) => want = w,
+                None => break,
+            }
+        }
+        last.map(|l| (self.next_seq, l))
     }
 
-    /// Offers a validated chunk of this ECG.
-    pub fn offer(&mut self, chunk: Chunk, pos: Position) -> Outcome {
+    /// Forgets a parked seq whose chunk could not be stored: it is missing
+    /// again. If it was the final chunk, the final seq is unknown again.
+    pub fn forget_parked(&mut self, seq: u32) {
+        self.parked.remove(&seq);
+        if self.final_seq == Some(seq) {
+            self.final_seq = None;
+        }
+    }
+
+    /// Places a parked chunk read back from storage: it must be the next
+    /// seq, and parked.
+    pub fn place_parked(&mut self, prepared: Prepared, pos: Position) -> Result<Ready, String> {
+        let seq = prepared.chunk.seq;
+        if seq != self.next_seq || !self.parked.contains_key(&seq) {
+            return Err(format!(
+                "parked chunk {seq} read back, but the next seq is {} and parked are {:?}",
+                self.next_seq,
+                self.parked.keys().take(8).collect::<Vec<_>>()
+            ));
+        }
+        self.parked.remove(&seq);
+        if !self.leads.is_empty() && self.leads != prepared.chunk.header.leads {
+            // Not placeable ever: the caller refuses it, and it is missing.
+            self.forget_parked(seq);
+            return Err(format!(
+                "parked chunk {seq} has leads {:?}, but this ECG's chunks have {:?}",
+                prepared.chunk.header.leads, self.leads
+            ));
+        }
+        Ok(self.advance(prepared, pos))
+    }
+
+    /// Offers a validated, prepared chunk of this ECG.
+    pub fn offer(&mut self, prepared: Prepared, pos: Position) -> Outcome {
+        let chunk = &prepared.chunk;
         if !self.leads.is_empty() && self.leads != chunk.header.leads {
             return Outcome::Rejected(format!(
                 "chunk {} has leads {:?}, but this ECG's chunks so far have {:?}",
                 chunk.seq, chunk.header.leads, self.leads
+            ));
+        }
+        if prepared.summaries.len() != chunk.header.leads.len() {
+            return Outcome::Rejected(format!(
+                "chunk {} has {} lead summaries for {} leads",
+                chunk.seq,
+                prepared.summaries.len(),
+                chunk.header.leads.len()
             ));
         }
         if let Some(f) = self.final_seq {
@@ -167,11 +331,17 @@ impl EcgState {
                 ));
             }
         }
-        if chunk.seq < self.next_seq || self.pending.contains_key(&chunk.seq) {
-            return Outcome::Duplicate;
+        if chunk.seq < self.next_seq || self.parked.contains_key(&chunk.seq) {
+            return Outcome::Resent {
+                fingerprint: prepared.fingerprint,
+            };
         }
         if chunk.is_final {
-            if let Some((&beyond, _)) = self.pending.range(chunk.seq + 1..).next() {
+            let beyond = self
+                .parked
+                .range((Bound::Excluded(chunk.seq), Bound::Unbounded))
+                .next();
+            if let Some((&beyond, _)) = beyond {
                 return Outcome::Rejected(format!(
                     "chunk {} is marked final, but chunk {beyond} already arrived",
                     chunk.seq
@@ -180,37 +350,60 @@ impl EcgState {
             self.final_seq = Some(chunk.seq);
         }
         if chunk.seq > self.next_seq {
-            self.pending.insert(chunk.seq, (chunk, pos));
-            return Outcome::Buffered;
+            if self.leads.is_empty() {
+                self.leads = chunk.header.leads.clone();
+            }
+            let samples = (chunk.samples.len() * chunk.header.leads.len()) as u64;
+            self.parked.insert(chunk.seq, samples);
+            let Prepared {
+                chunk,
+                summaries,
+                fingerprint,
+            } = prepared;
+            return Outcome::Parked(Ready {
+                chunk,
+                pos,
+                fingerprint,
+                first_sample: 0,
+                leads: summaries
+                    .into_iter()
+                    .map(|own| (own, LeadSummary::EMPTY))
+                    .collect(),
+            });
         }
-        let mut ready = vec![self.advance(chunk, pos)];
-        while let Some((chunk, pos)) = self.pending.remove(&self.next_seq) {
-            ready.push(self.advance(chunk, pos));
-        }
-        Outcome::Ready(ready)
+        Outcome::Placed(self.advance(prepared, pos))
     }
 
-    /// Applies the chunk with seq `next_seq`.
-    fn advance(&mut self, chunk: Chunk, pos: Position) -> Ready {
+    /// Applies the chunk with seq `next_seq`. `next_seq` is at most
+    /// `u32::MAX - 1` here (validation caps every seq below it), so it
+    /// cannot overflow; saturating keeps that true whatever a caller did.
+    fn advance(&mut self, prepared: Prepared, pos: Position) -> Ready {
+        let Prepared {
+            chunk,
+            summaries,
+            fingerprint,
+        } = prepared;
         if self.leads.is_empty() {
             self.leads = chunk.header.leads.clone();
+        }
+        if self.totals.is_empty() {
             self.totals = vec![LeadSummary::EMPTY; self.leads.len()];
         }
         let first_sample = self.totals.first().map_or(0, |t| t.samples);
         let leads = self
             .totals
             .iter_mut()
-            .enumerate()
-            .map(|(i, total)| {
-                let own = summarise(&chunk.samples, i);
+            .zip(summaries)
+            .map(|(total, own)| {
                 *total = total.then(own);
                 (own, *total)
             })
             .collect();
-        self.next_seq += 1;
+        self.next_seq = self.next_seq.saturating_add(1);
         Ready {
             chunk,
             pos,
+            fingerprint,
             first_sample,
             leads,
         }

@@ -1,12 +1,14 @@
 //! The processor's exactness argument, tested without I/O: chunks arrive in
 //! any order, duplicated, and the process "crashes" at random points and
 //! restarts from its committed offsets with state rebuilt from what was
-//! written. Every lead's running total must equal one pass over the signal,
-//! and every chunk must be written exactly once.
+//! written. Early chunks are parked in the (fake) store and read back when
+//! the gap fills, as the consumer does. Every lead's running total must
+//! equal one pass over the signal, and every chunk must be placed exactly
+//! once.
 
 use std::collections::BTreeMap;
 
-use ecg_processor::pipeline::{Incoming, Original, Pipeline};
+use ecg_processor::pipeline::{Batch, Incoming, Original, Pipeline};
 use ecg_processor::state::{EcgState, Position, Ready, StoredLead};
 use ecg_schemas::{Chunk, EcgHeader, Limits, Signal, Units};
 use ecg_signal::LeadSummary;
@@ -52,24 +54,35 @@ fn chunks(signal: &[Vec<f64>], cuts: &[usize]) -> Vec<Chunk> {
         .collect()
 }
 
-/// What ClickHouse would hold: every written chunk, in write order.
+/// What ClickHouse would hold: every placed chunk, in write order, and the
+/// parked ones.
 #[derive(Default)]
 struct FakeStore {
     written: Vec<Ready>,
+    parked: BTreeMap<u32, Ready>,
 }
 
 impl FakeStore {
     /// What `sink::load_states` would read back for our one ECG.
-    fn stored(&self) -> Vec<StoredLead> {
+    fn state(&self) -> EcgState {
+        let parked: Vec<(u32, u64, bool)> = self
+            .parked
+            .values()
+            .map(|r| (r.chunk.seq, (r.chunk.len() * 2) as u64, r.chunk.is_final))
+            .collect();
         let Some(last) = self.written.iter().max_by_key(|r| r.chunk.seq) else {
-            return Vec::new();
+            return EcgState::restored(
+                Vec::new(),
+                &parked,
+                Some(LEADS.iter().map(|l| l.to_string()).collect()),
+            );
         };
         let final_seq = self
             .written
             .iter()
             .find(|r| r.chunk.is_final)
             .map(|r| r.chunk.seq);
-        LEADS
+        let stored = LEADS
             .iter()
             .enumerate()
             .map(|(i, lead)| StoredLead {
@@ -81,7 +94,48 @@ impl FakeStore {
                 last_sign_total: last.leads[i].1.last.as_i8(),
                 final_seq,
             })
-            .collect()
+            .collect();
+        EcgState::restored(
+            stored,
+            &parked,
+            Some(LEADS.iter().map(|l| l.to_string()).collect()),
+        )
+    }
+
+    /// One batch as the consumer runs it: process, read back and place the
+    /// parked chunks a gap fill made placeable, then write.
+    fn run(&mut self, pipeline: &mut Pipeline, incoming: Vec<Incoming>) -> Batch {
+        let mut batch = pipeline.process(incoming, OffsetDateTime::UNIX_EPOCH);
+        loop {
+            let requests = pipeline.placeable(&mut batch);
+            if requests.is_empty() {
+                break;
+            }
+            let before = batch.ready.len();
+            for (key, from, to) in requests {
+                let chunks = self
+                    .parked
+                    .range(from..=to)
+                    .map(|(_, r)| (r.chunk.clone(), r.pos))
+                    .collect();
+                pipeline.place_parked(&mut batch, &key, chunks);
+            }
+            assert!(batch.ready.len() > before, "a read-back placed nothing");
+        }
+        pipeline.finish(&mut batch);
+        for r in &batch.parked {
+            assert!(
+                self.parked.insert(r.chunk.seq, r.clone()).is_none(),
+                "chunk {} parked twice",
+                r.chunk.seq
+            );
+        }
+        self.written.extend(batch.ready.iter().cloned());
+        if let Some(p) = batch.progress.first() {
+            let next = p.next_seq;
+            self.parked.retain(|&seq, _| seq >= next);
+        }
+        batch
     }
 }
 
@@ -133,12 +187,13 @@ proptest! {
             consumed += incoming.len();
             cursor = end;
             if pipeline.ecg_count() == 0 {
-                let state = EcgState::restored(store.stored());
+                let state = store.state();
                 pipeline.restore([(("demo".to_string(), header().ecg_id), 0, state)]);
             }
-            let batch = pipeline.process(incoming, OffsetDateTime::UNIX_EPOCH);
+            let batch = store.run(&mut pipeline, incoming);
             prop_assert!(batch.failures.is_empty(), "{:?}", batch.failures);
-            store.written.extend(batch.ready);
+            // Nothing is held back: every consumed message is written.
+            prop_assert_eq!(pipeline.waiting_count(), 0);
             // The crash may come after the write but before the commit.
             if crash_points.first().is_some_and(|&c| c <= consumed) {
                 crash_points.remove(0);
@@ -206,10 +261,11 @@ fn chunk_after_the_final_one_is_refused() {
 }
 
 #[test]
-fn early_chunk_holds_back_the_commit_until_the_gap_fills() {
+fn an_early_chunk_is_parked_and_the_commit_moves_on() {
     let signal = vec![vec![1.0, -1.0, 1.0, -1.0, 1.0, -1.0]; 2];
     let cs = chunks(&signal, &[2, 4]);
     let mut pipeline = Pipeline::new(Limits::default());
+    let mut store = FakeStore::default();
     let msg = |o: i64, c: &Chunk| Incoming {
         pos: Position {
             partition: 3,
@@ -220,23 +276,28 @@ fn early_chunk_holds_back_the_commit_until_the_gap_fills() {
         chunk: Ok(c.clone()),
         original: Original::default(),
     };
-    // seq 1 arrives first, at offset 10: nothing can be written or committed past it.
-    let b = pipeline.process(vec![msg(10, &cs[1])], OffsetDateTime::UNIX_EPOCH);
-    assert_eq!((b.ready.len(), b.buffered), (0, 1));
-    assert_eq!(pipeline.committable(), vec![(3, 10)]);
-    let standing = |b: &ecg_processor::pipeline::Batch| {
+    // seq 1 arrives first, at offset 10: parked (stored), and committed.
+    let b = store.run(&mut pipeline, vec![msg(10, &cs[1])]);
+    assert_eq!((b.ready.len(), b.parked.len()), (0, 1));
+    assert_eq!(b.parked[0].first_sample, 0, "its position is unknown");
+    assert_eq!(pipeline.committable(), vec![(3, 11)]);
+    let standing = |b: &Batch| {
         let p = &b.progress[0];
         (b.progress.len(), p.next_seq, p.waiting.clone(), p.final_seq)
     };
     assert_eq!(standing(&b), (1, 0, vec![1], None), "seq 0 is missing");
-    // seq 0 at offset 11 releases both.
-    let b = pipeline.process(vec![msg(11, &cs[0])], OffsetDateTime::UNIX_EPOCH);
+    // seq 0 at offset 11 is placed, and seq 1 is read back and placed after it.
+    let b = store.run(&mut pipeline, vec![msg(11, &cs[0])]);
     assert_eq!(
         b.ready.iter().map(|r| r.chunk.seq).collect::<Vec<_>>(),
         vec![0, 1]
     );
+    assert_eq!(b.ready[1].first_sample, 2, "placed after chunk 0");
+    assert_eq!(b.ready[1].pos.offset, 10, "where it was read from");
+    assert!(b.unparked.contains(&("demo".to_string(), header().ecg_id)));
     assert_eq!(pipeline.committable(), vec![(3, 12)]);
-    assert_eq!(standing(&b), (1, 2, vec![], None), "0 and 1 written");
+    assert_eq!(standing(&b), (1, 2, vec![], None), "0 and 1 placed");
+    assert!(store.parked.is_empty());
 }
 
 #[test]
@@ -275,10 +336,7 @@ fn a_complete_ecg_leaves_memory_and_a_late_duplicate_reloads_it() {
         original: Original::default(),
     };
     let mut pipeline = Pipeline::new(Limits::default());
-    let b = pipeline.process(
-        vec![msg(0, &cs[0]), msg(1, &cs[1])],
-        OffsetDateTime::UNIX_EPOCH,
-    );
+    let b = FakeStore::default().run(&mut pipeline, vec![msg(0, &cs[0]), msg(1, &cs[1])]);
     assert_eq!(b.ready.len(), 2);
     assert_eq!(
         b.progress[0].next_seq, 2,

@@ -65,7 +65,7 @@ mod tests {
 
     #[test]
     fn nothing_is_missing_without_a_final_or_waiting_seq() {
-        // No ecg_progress row: next_seq from lead_chunks, nothing waiting.
+        // No ecg_progress row: next_seq from blocks, nothing waiting.
         assert_eq!(m(0, &[], None), (vec![], 0));
         assert_eq!(m(7, &[], None), (vec![], 0));
     }

@@ -5,6 +5,8 @@
 //! - [`config`]: [`Config`], loaded by figment.
 //! - [`routes`]: the HTTP handlers, one file per resource.
 //! - [`store`]: the ClickHouse queries (parameterised, tenant-filtered).
+//! - [`series`]: what the block scans share, pure: signs of stored samples,
+//!   the running sign across blocks, runs of equal window or bucket.
 //! - [`params`]: strict query-string parsing (400 naming the parameter).
 //! - [`cursor`]: the opaque cursor of the ECG list.
 //! - [`lag`]: the processor's consumer lag, asked of the broker.
@@ -28,6 +30,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod params;
 pub mod routes;
+pub mod series;
 pub mod store;
 pub mod token_doc;
 

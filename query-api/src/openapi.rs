@@ -6,8 +6,8 @@ use axum::Router;
 use ecg_schemas::api::BearerAuth;
 use ecg_schemas::api::{
     ActiveStream, ActiveStreams, ConsumerLag, DeadLettered, DeviceBucket, DeviceInsights, EcgPage,
-    EcgStatus, EcgSummary, ErrorBody, FailedChunk, Insights, LeadInsight, LeadSeries, Pipeline,
-    Rate, SamplesPage, Status, StatusCounts, Units, Window, Windows,
+    EcgStatus, EcgSummary, ErrorBody, FailedChunk, FailedKind, Insights, LeadInsight, LeadSeries,
+    Pipeline, Rate, SamplesPage, Status, StatusCounts, Units, Window, Windows,
 };
 use ecg_schemas::samples::Calibration;
 use utoipa::OpenApi;
@@ -36,7 +36,7 @@ use crate::routes;
         crate::token_doc::jwks,
     ),
     components(schemas(
-        EcgPage, EcgSummary, EcgStatus, FailedChunk, Insights, LeadInsight, Windows, Window,
+        EcgPage, EcgSummary, EcgStatus, FailedChunk, FailedKind, Insights, LeadInsight, Windows, Window,
         SamplesPage, LeadSeries, DeviceInsights, DeviceBucket, ActiveStreams, ActiveStream,
         Pipeline, Rate, ConsumerLag, DeadLettered, StatusCounts, Status, Units, Calibration,
         ErrorBody, crate::params::WindowName, crate::params::BucketName,

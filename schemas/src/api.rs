@@ -64,7 +64,8 @@ pub struct CreateEcg {
     /// Unit of the samples (default `mV`).
     #[serde(default)]
     pub units: Units,
-    /// When the first sample was taken (RFC 3339); defaults to now.
+    /// When the first sample was taken (RFC 3339); defaults to now. From
+    /// 1900-01-01T00:00:00Z up to, not including, 2200-01-01T00:00:00Z.
     #[serde(default, with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub started_at: Option<OffsetDateTime>,
@@ -82,7 +83,9 @@ pub struct CreateEcg {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChunkRequest {
-    /// Position of the chunk in the ECG, from 0 without gaps.
+    /// Position of the chunk in the ECG, from 0 without gaps; at most
+    /// `limits.max_seq` (2,147,483,647 by default).
+    #[schema(minimum = 0, maximum = 2147483647)]
     pub seq: u32,
     /// The chunk's samples, one array per declared lead, all the same length.
     #[schema(value_type = BTreeMap<String, Vec<f64>>)]
@@ -172,11 +175,27 @@ pub struct EcgStatus {
     pub failed_chunks_count: u64,
 }
 
+/// What became of a chunk listed in `failed_chunks`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FailedKind {
+    /// The chunk was not stored: the ECG cannot complete until a valid chunk
+    /// with this seq arrives.
+    #[default]
+    Refused,
+    /// The chunk's seq was already stored with other samples: this resend
+    /// was dropped, the stored chunk is kept and the ECG is unaffected.
+    Conflict,
+}
+
 /// A chunk the processor refused, in `GET /v1/ecgs/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FailedChunk {
     /// The chunk's seq; null when the message could not be read that far.
     pub seq: Option<u32>,
+    /// Refused (not stored), or a conflicting resend of a stored seq.
+    #[serde(default)]
+    pub kind: FailedKind,
     /// Why it was refused, e.g. which sample was invalid.
     pub reason: String,
     /// When the processor refused it.

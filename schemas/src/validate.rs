@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use arrow_buffer::ScalarBuffer;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use crate::api::Samples;
 use crate::samples::{Calibration, Columns, LeadColumns, Signal};
@@ -57,7 +58,18 @@ pub struct Limits {
     /// Most samples in one chunk, all leads together: keeps one Kafka
     /// message under about a megabyte (8 bytes a sample).
     pub max_chunk_values: usize,
+    /// Highest accepted chunk seq (and so final seq). Capped at
+    /// `u32::MAX - 1` whatever is configured, so `seq + 1` always fits.
+    pub max_seq: u32,
 }
+
+/// Earliest accepted `started_at`: 1900-01-01T00:00:00Z, the start of
+/// ClickHouse's `DateTime64` range (and before any recorded ECG).
+pub const EARLIEST_START: OffsetDateTime = time::macros::datetime!(1900-01-01 00:00 UTC);
+/// First `started_at` no longer accepted: 2200-01-01T00:00:00Z, a century
+/// before the end of ClickHouse's `DateTime64` range, which leaves room for
+/// the samples' timestamps after it.
+pub const END_OF_STARTS: OffsetDateTime = time::macros::datetime!(2200-01-01 00:00 UTC);
 
 impl Default for Limits {
     fn default() -> Self {
@@ -71,11 +83,45 @@ impl Default for Limits {
             max_sample_rate_hz: 32_000.0,
             max_chunk_samples: 100_000,
             max_chunk_values: 120_000,
+            // The OpenAPI int32 range: a chunk a second for 68 years.
+            max_seq: i32::MAX as u32,
         }
     }
 }
 
 impl Limits {
+    /// The highest seq accepted: the configured one, capped so that no
+    /// arithmetic on a seq (`seq + 1`, the count of chunks) can overflow.
+    pub fn seq_limit(&self) -> u32 {
+        self.max_seq.min(u32::MAX - 1)
+    }
+
+    /// Checks a chunk's seq against [`Limits::seq_limit`].
+    pub fn check_seq(&self, field: &str, seq: u32) -> Result<(), Invalid> {
+        let max = self.seq_limit();
+        if seq > max {
+            return Err(
+                Invalid::new(field, format!("seq must be between 0 and {max}, got {seq}"))
+                    .limit(u64::from(max)),
+            );
+        }
+        Ok(())
+    }
+
+    /// Checks an ECG's `started_at`: from [`EARLIEST_START`] up to, not
+    /// including, [`END_OF_STARTS`].
+    pub fn check_started_at(&self, started_at: OffsetDateTime) -> Result<(), Invalid> {
+        if started_at < EARLIEST_START || started_at >= END_OF_STARTS {
+            return Err(Invalid::new(
+                "/started_at",
+                format!(
+                    "must be from 1900-01-01T00:00:00Z up to, not including, 2200-01-01T00:00:00Z, got {started_at}"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks an ECG's declaration: device, rate, leads.
     pub fn check_header(
         &self,
@@ -240,6 +286,8 @@ impl Limits {
     pub fn check_chunk(&self, chunk: &crate::Chunk) -> Result<(), Invalid> {
         let h = &chunk.header;
         self.check_header(&h.device_id, h.sample_rate_hz, &h.leads)?;
+        self.check_started_at(h.started_at)?;
+        self.check_seq("/seq", chunk.seq)?;
         if h.tenant.is_empty() {
             return Err(Invalid::new("/tenant", "a chunk must name its tenant"));
         }
@@ -249,6 +297,27 @@ impl Limits {
                 "/samples",
                 "a chunk must hold at least one sample",
             ));
+        }
+        if len > self.max_chunk_samples {
+            return Err(Invalid::new(
+                "/samples",
+                format!(
+                    "{len} samples exceed the limit of {} per lead per chunk",
+                    self.max_chunk_samples
+                ),
+            )
+            .limit(self.max_chunk_samples as u64));
+        }
+        if len.saturating_mul(h.leads.len()) > self.max_chunk_values {
+            return Err(Invalid::new(
+                "/samples",
+                format!(
+                    "{} leads x {len} samples exceed the limit of {} samples per chunk",
+                    h.leads.len(),
+                    self.max_chunk_values
+                ),
+            )
+            .limit(self.max_chunk_values as u64));
         }
         if chunk.samples.leads() != h.leads.len() {
             return Err(Invalid::new(

@@ -73,7 +73,9 @@ impl LeadSummary {
     pub fn then(self, next: LeadSummary) -> LeadSummary {
         let seam = !self.last.is_zero() && !next.first.is_zero() && self.last != next.first;
         LeadSummary {
-            samples: self.samples + next.samples,
+            // Saturating: real totals stay far below u64::MAX (2^32 chunks of
+            // 100,000 samples), and no stored or forged total can panic here.
+            samples: self.samples.saturating_add(next.samples),
             first: if self.first.is_zero() {
                 next.first
             } else {
@@ -84,7 +86,10 @@ impl LeadSummary {
             } else {
                 next.last
             },
-            crossings: self.crossings + next.crossings + u64::from(seam),
+            crossings: self
+                .crossings
+                .saturating_add(next.crossings)
+                .saturating_add(u64::from(seam)),
         }
     }
 

@@ -73,13 +73,12 @@ pub async fn device_insights(
         return Err(ApiError::NoDevice(device_id));
     }
     let range = (params::micros(from), params::micros(to));
-    let (volume, crossings) = tokio::try_join!(
-        state.store.device_volume(tenant, &device_id, secs, range),
-        state
-            .store
-            .device_crossings(tenant, &device_id, secs, range)
-    )?;
-    let mut buckets: BTreeMap<OffsetDateTime, DeviceBucket> = volume
+    let found = state
+        .store
+        .device_buckets(tenant, &device_id, secs, range)
+        .await?;
+    let mut buckets: BTreeMap<OffsetDateTime, DeviceBucket> = found
+        .volume
         .into_iter()
         .map(|v| {
             let b = DeviceBucket {
@@ -92,7 +91,7 @@ pub async fn device_insights(
             (v.start, b)
         })
         .collect();
-    for c in crossings {
+    for c in found.crossings {
         if let Some(b) = buckets.get_mut(&c.start) {
             b.zero_crossings += c.crossings;
             *b.leads.entry(c.lead).or_default() += c.crossings;

@@ -1,6 +1,6 @@
-//! `GET /v1/ecgs/{id}/insights`: per-lead totals from `lead_chunks` (the
-//! processor's running totals) and, with `?window=`, exact crossings per
-//! time window computed from `samples` (see `store::windows`).
+//! `GET /v1/ecgs/{id}/insights`: per-lead totals (the processor's running
+//! totals through each lead's last placed block) and, with `?window=`, exact
+//! crossings per time window counted over the blocks (see `store::windows`).
 
 use std::collections::BTreeMap;
 

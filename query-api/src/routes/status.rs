@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use axum::Json;
 use axum::extract::{Path, State};
 use ecg_auth::{Authorized, EcgRead};
-use ecg_schemas::api::{EcgStatus, ErrorBody, FailedChunk};
+use ecg_schemas::api::{EcgStatus, ErrorBody, FailedChunk, FailedKind};
 use ecg_schemas::{Status, Units};
 use time::OffsetDateTime;
 
@@ -50,31 +50,39 @@ pub async fn ecg_status(
         .ecg(tenant, id)
         .await?
         .ok_or(ApiError::NotFound(id))?;
-    let (written, progress, failed, activity) = tokio::try_join!(
+    let (written, progress, failed, activity, stored_waiting) = tokio::try_join!(
         state.store.written(tenant, id),
         state.store.progress(tenant, id),
         state.store.failed_chunks(tenant, id, LISTED_FAILURES),
-        state.store.activity(tenant, id)
+        state.store.activity(tenant, id),
+        state.store.waiting(tenant, id)
     )?;
-    // Between a batch's chunk insert and its progress row, a chunk that was
-    // waiting can be in both for a moment (counted twice, briefly).
-    let waiting_samples = progress.as_ref().map_or(0, |p| p.waiting_samples);
+    // The chunks stored in waiting_blocks beyond the placed prefix: a seq
+    // placed a moment ago can still have its waiting rows, and counts once.
+    let stored_waiting: Vec<_> = stored_waiting
+        .into_iter()
+        .filter(|w| u64::from(w.seq) >= written.chunks)
+        .collect();
+    let waiting_samples: u64 = stored_waiting.iter().map(|w| w.samples).sum();
     let position = position(&ecg, &written, progress);
     let failed_count = failed.first().map_or(0, |f| f.total);
-    let status = status_of(&position, failed_count);
+    // A conflicting resend leaves the stored chunk valid: not a failure.
+    let status = status_of(&position, failed.first().map_or(0, |f| f.refused));
     let missing = gaps::missing(
         position.next_seq,
         &position.waiting,
         position.final_seq,
         LISTED_SEQS,
     );
-    // Received: the written prefix (lead_chunks is gapless), plus the seqs
-    // waiting beyond it and the refused ones not written since.
+    // Received: the placed prefix (blocks is gapless), plus the seqs waiting
+    // beyond it (stored, or known to the processor) and the refused ones not
+    // placed since.
     let beyond: BTreeSet<u32> = position
         .waiting
         .iter()
-        .chain(&activity.failed_seqs)
         .copied()
+        .chain(stored_waiting.iter().map(|w| w.seq))
+        .chain(activity.failed_seqs.iter().copied())
         .filter(|&s| u64::from(s) >= written.chunks)
         .collect();
     let chunks_received = written.chunks + beyond.len() as u64;
@@ -108,6 +116,10 @@ pub async fn ecg_status(
             .into_iter()
             .map(|f| FailedChunk {
                 seq: f.seq,
+                kind: match f.kind.as_str() {
+                    "conflict" => FailedKind::Conflict,
+                    _ => FailedKind::Refused,
+                },
                 reason: f.reason,
                 failed_at: f.failed_at,
             })
@@ -127,15 +139,14 @@ pub(crate) struct Position {
 }
 
 /// Combines the registry row, the processor's `ecg_progress` row (absent
-/// until the processor has written one for this ECG) and `lead_chunks`.
+/// until the processor has written one for this ECG) and `blocks`.
 pub(crate) fn position(ecg: &EcgRow, written: &Written, progress: Option<Progress>) -> Position {
     // The processor writes ecg_progress only after a batch's insert has
     // returned, so every sample of the chunks below its next seq can be
-    // read. lead_chunks alone is not enough: its view can commit before the
-    // samples view has finished the same insert (seen: an ECG whose every
-    // chunk came in one batch was "complete" while `samples` had none of
-    // it). So without a progress row nothing counts as written yet; ECGs
-    // processed before ecg_progress existed got theirs from migration 0006.
+    // read. `blocks` alone is not enough: a large or multi-month batch
+    // lands as several parts, visible one by one while the insert runs. So
+    // without a progress row nothing counts as written yet; ECGs processed
+    // before ecg_progress existed got theirs from migration 0006.
     let seen_final = written.final_seen.then_some(written.final_seq);
     let Some(p) = progress else {
         return Position {
@@ -184,7 +195,7 @@ mod tests {
         }
     }
 
-    /// `chunks` written per lead_chunks, the last of them final or not.
+    /// `chunks` placed per blocks, the last of them final or not.
     fn written(chunks: u64, final_seen: bool) -> Written {
         Written {
             chunks,
@@ -252,7 +263,7 @@ mod tests {
 
     #[test]
     fn without_a_progress_row_nothing_is_written_yet() {
-        // Every chunk is in lead_chunks, the insert has not returned.
+        // Every chunk is in blocks, the insert has not returned.
         let at = position(&ecg(None), &written(3, true), None);
         assert_eq!(
             at,
@@ -283,8 +294,8 @@ mod tests {
     }
 
     #[test]
-    fn a_progress_row_behind_lead_chunks_wins_until_the_insert_is_done() {
-        // Chunks 3..=5 are in lead_chunks, but the insert that carries them
+    fn a_progress_row_behind_blocks_wins_until_the_insert_is_done() {
+        // Chunks 3..=5 are in blocks, but the insert that carries them
         // has not returned (its samples may not be visible yet): not complete.
         let p = progress(3, &[4, 5], Some(5));
         let at = position(&ecg(None), &written(6, true), p);

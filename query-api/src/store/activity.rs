@@ -1,5 +1,6 @@
 //! When an ECG last moved, and which refused seqs it has: what the status
-//! adds to the processor's own progress to count the chunks received.
+//! adds to the processor's own progress to count the chunks received. A
+//! chunk stored while it waits for a gap is movement too.
 
 use clickhouse::Row;
 use serde::Deserialize;
@@ -10,7 +11,8 @@ use super::Store;
 
 #[derive(Debug, Clone, Row, Deserialize)]
 pub struct Activity {
-    /// The newest `processed_at` or `failed_at`; the epoch when none.
+    /// The newest `processed_at` (placed or waiting) or `failed_at`; the
+    /// epoch when none.
     #[serde(with = "clickhouse::serde::time::datetime64::millis")]
     pub last_at: OffsetDateTime,
     /// Distinct seqs of refused chunks (those whose seq could be read).
@@ -23,7 +25,9 @@ impl Store {
             .query(
                 // Scalar subqueries are Nullable; max() of no rows is the epoch.
                 "SELECT greatest(
-                     assumeNotNull((SELECT max(processed_at) FROM lead_chunks
+                     assumeNotNull((SELECT max(processed_at) FROM blocks
+                                    WHERE tenant = {t:String} AND ecg_id = {id:UUID})),
+                     assumeNotNull((SELECT max(processed_at) FROM waiting_blocks
                                     WHERE tenant = {t:String} AND ecg_id = {id:UUID})),
                      assumeNotNull((SELECT max(failed_at) FROM failed_chunks
                                     WHERE tenant = {t:String} AND ecg_id = {id:UUID}))) AS last_at,

@@ -1,47 +1,60 @@
-//! A device's crossings over time, across its ECGs: the same exact counting
-//! as `store::windows` (per ECG and lead, over non-zero samples in order),
-//! bucketed by sample time.
+//! A device's samples and crossings over time, across its ECGs, bucketed by
+//! sample time: one scan of the blocks that overlap the time range, counted
+//! as `store::windows` counts (the `signal` kernel per ECG and lead, seeded
+//! by the running sign of the block before the range).
+
+use std::collections::{BTreeMap, HashMap};
 
 use clickhouse::Row;
 use serde::Deserialize;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use super::Store;
-use super::windows::SIGN;
+use super::blocks::{Stored, scan};
+use crate::series::{Running, Signs, runs, sample_micros};
 
 /// Samples and ECGs of one time bucket.
-#[derive(Debug, Clone, Row, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BucketVolume {
-    #[serde(with = "clickhouse::serde::time::datetime64::micros")]
     pub start: OffsetDateTime,
     pub ecgs: u64,
     pub samples: u64,
 }
 
 /// Crossings of one lead in one time bucket.
-#[derive(Debug, Clone, Row, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BucketCrossings {
-    #[serde(with = "clickhouse::serde::time::datetime64::micros")]
     pub start: OffsetDateTime,
     pub lead: String,
     pub crossings: u64,
 }
 
-/// The samples before `{to}` of the device's ECGs that have samples in
-/// `{from}..{to}` (µs), bound with `{t}` and `{device}`. ECGs wholly outside
-/// the range are never read (their extent comes from `lead_chunks`); those
-/// inside are read from their first sample, for the sign before `from`.
-const DEVICE_SAMPLES: &str = "samples
-     WHERE tenant = {t:String}
-       AND ecg_id IN (
-           SELECT ecg_id FROM lead_chunks
-           WHERE tenant = {t:String} AND device_id = {device:String}
-           GROUP BY ecg_id
-           HAVING min(started_at) < fromUnixTimestamp64Micro({to:Int64}, 'UTC')
-              AND max(addMicroseconds(started_at,
-                      toInt64(round((first_sample + samples) * 1e6 / sample_rate_hz))))
-                  > fromUnixTimestamp64Micro({from:Int64}, 'UTC'))
-       AND ts < fromUnixTimestamp64Micro({to:Int64}, 'UTC')";
+/// What a device's buckets hold, by start (buckets without samples absent).
+#[derive(Debug, Clone, Default)]
+pub struct DeviceBuckets {
+    pub volume: Vec<BucketVolume>,
+    /// Only leads and buckets with crossings, by start then lead.
+    pub crossings: Vec<BucketCrossings>,
+}
+
+/// The device's placed blocks, bound with `{t}` and `{device}`. The `ecgs`
+/// subquery lets the primary key (tenant, ecg_id, ...) skip other ECGs.
+const DEVICE_BLOCKS: &str = "tenant = {t:String} AND device_id = {device:String}
+     AND ecg_id IN (SELECT ecg_id FROM ecgs WHERE tenant = {t:String} AND device_id = {device:String})";
+
+/// Of those, the blocks with samples in `{from}..{to}` (µs).
+const IN_RANGE: &str = "first_ts < fromUnixTimestamp64Micro({to:Int64}, 'UTC')
+     AND last_ts >= fromUnixTimestamp64Micro({from:Int64}, 'UTC')";
+
+/// An ECG lead's running sign through its last block before the range.
+#[derive(Debug, Clone, Row, Deserialize)]
+struct Seed {
+    #[serde(with = "clickhouse::serde::uuid")]
+    ecg_id: Uuid,
+    lead: String,
+    sign: i8,
+}
 
 impl Store {
     /// Whether the tenant has any ECG of this device.
@@ -60,71 +73,215 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Samples and ECGs per bucket of `bucket_s` seconds in `from..to` (µs).
-    pub async fn device_volume(
+    /// Samples, ECGs and crossings per lead in buckets of `bucket_s`
+    /// seconds (aligned to the epoch) of sample time `from..to` (µs). The
+    /// sign before `from` is taken into account, so a crossing is never lost
+    /// at the edge.
+    pub async fn device_buckets(
         &self,
         tenant: &str,
         device: &str,
         bucket_s: u64,
         (from, to): (i64, i64),
-    ) -> clickhouse::error::Result<Vec<BucketVolume>> {
-        let sql = [
-            "SELECT toDateTime64(toStartOfInterval(ts, toIntervalSecond({b:UInt64})), 6, 'UTC') AS start,
-                    uniqExact(ecg_id) AS ecgs, count() AS samples
-             FROM ",
-            DEVICE_SAMPLES,
-            " AND ts >= fromUnixTimestamp64Micro({from:Int64}, 'UTC')
-             GROUP BY start ORDER BY start",
-        ]
-        .concat();
-        self.client
-            .query(&sql)
+    ) -> clickhouse::error::Result<DeviceBuckets> {
+        let seeds_sql = format!(
+            "SELECT ecg_id, lead, argMax(last_sign_total, seq) AS sign
+             FROM blocks
+             WHERE {DEVICE_BLOCKS} AND last_ts < fromUnixTimestamp64Micro({{from:Int64}}, 'UTC')
+               AND ecg_id IN (SELECT ecg_id FROM blocks WHERE {DEVICE_BLOCKS} AND {IN_RANGE})
+             GROUP BY ecg_id, lead"
+        );
+        let seeds: Vec<Seed> = self
+            .client
+            .query(&seeds_sql)
             .param("t", tenant)
             .param("device", device)
-            .param("b", bucket_s)
             .param("from", from)
             .param("to", to)
             .fetch_all()
-            .await
+            .await?;
+        let query = self
+            .client
+            .query(&format!(
+                "SELECT ?fields FROM blocks WHERE {DEVICE_BLOCKS} AND {IN_RANGE}
+                 ORDER BY ecg_id, lead, seq"
+            ))
+            .param("t", tenant)
+            .param("device", device)
+            .param("from", from)
+            .param("to", to);
+        let seeds = seeds
+            .into_iter()
+            .map(|s| ((s.ecg_id, s.lead), s.sign))
+            .collect();
+        let bucket_us = i64::try_from(bucket_s.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
+        let fold = Device::new((from, to), bucket_us, seeds);
+        Ok(scan(query, fold, |d, b| d.block(&b)).await?.finish())
+    }
+}
+
+/// Where a sample's time lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Before,
+    /// In the bucket starting at this time (µs).
+    In(i64),
+    After,
+}
+
+/// One bucket's volume so far.
+#[derive(Debug, Default)]
+struct Volume {
+    ecgs: u64,
+    samples: u64,
+    /// ECGs arrive one after another, so each is counted at its first block.
+    last_ecg: Option<Uuid>,
+}
+
+/// The fold: blocks by ECG, lead and seq.
+#[derive(Debug)]
+pub(crate) struct Device {
+    from_us: i64,
+    to_us: i64,
+    bucket_us: i64,
+    seeds: HashMap<(Uuid, String), i8>,
+    /// The ECG and lead being read, and its last seq.
+    at: Option<(Uuid, String, u32)>,
+    running: Running,
+    volume: BTreeMap<i64, Volume>,
+    crossings: BTreeMap<(i64, String), u64>,
+}
+
+impl Device {
+    pub(crate) fn new(
+        (from_us, to_us): (i64, i64),
+        bucket_us: i64,
+        seeds: HashMap<(Uuid, String), i8>,
+    ) -> Self {
+        Device {
+            from_us,
+            to_us,
+            bucket_us: bucket_us.max(1),
+            seeds,
+            at: None,
+            running: Running::default(),
+            volume: BTreeMap::new(),
+            crossings: BTreeMap::new(),
+        }
     }
 
-    /// Crossings per bucket and lead in `from..to` (µs); the sign before
-    /// `from` is taken into account, so a crossing is never lost at the edge.
-    pub async fn device_crossings(
-        &self,
-        tenant: &str,
-        device: &str,
-        bucket_s: u64,
-        (from, to): (i64, i64),
-    ) -> clickhouse::error::Result<Vec<BucketCrossings>> {
-        let sql = [
-            "SELECT toDateTime64(toStartOfInterval(ts, toIntervalSecond({b:UInt64})), 6, 'UTC') AS start, lead,
-                    toUInt64(countIf(prev != 0 AND prev != s)) AS crossings
-             FROM (
-                 SELECT lead, ts, s,
-                        lagInFrame(s) OVER (PARTITION BY ecg_id, lead ORDER BY sample_index
-                                            ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS prev
-                 FROM (SELECT ecg_id, lead, sample_index, ts, ",
-            SIGN,
-            " AS s FROM ",
-            DEVICE_SAMPLES,
-            ")
-                 WHERE s != 0
-             )
-             WHERE ts >= fromUnixTimestamp64Micro({from:Int64}, 'UTC')
-             GROUP BY start, lead
-             HAVING crossings > 0
-             ORDER BY start, lead",
-        ]
-        .concat();
-        self.client
-            .query(&sql)
-            .param("t", tenant)
-            .param("device", device)
-            .param("b", bucket_s)
-            .param("from", from)
-            .param("to", to)
-            .fetch_all()
-            .await
+    pub(crate) fn block(&mut self, b: &Stored) {
+        match &mut self.at {
+            // A row seen twice (the same seq) counts once.
+            Some((ecg, lead, seq)) if *ecg == b.ecg_id && *lead == b.lead => {
+                if b.seq <= *seq {
+                    return;
+                }
+                *seq = b.seq;
+            }
+            _ => {
+                let key = (b.ecg_id, b.lead.clone());
+                self.running = Running::seeded(self.seeds.get(&key).copied().unwrap_or(0));
+                self.at = Some((key.0, key.1, b.seq));
+            }
+        }
+        let form = b.form();
+        let signs = Signs::of(&form);
+        let start = b.first_sample;
+        let started_us = micros(b.started_at);
+        let (from, to, size) = (self.from_us, self.to_us, self.bucket_us);
+        let place = |i: u64| {
+            let t = sample_micros(started_us, i, b.sample_rate_hz);
+            if t < from {
+                Place::Before
+            } else if t >= to {
+                Place::After
+            } else {
+                Place::In(t.div_euclid(size) * size)
+            }
+        };
+        for (p, r) in runs(start..start + signs.len() as u64, place) {
+            let summary = signs.summary((r.start - start) as usize..(r.end - start) as usize);
+            let crossings = self.running.cross(summary);
+            let Place::In(bucket) = p else {
+                continue;
+            };
+            let v = self.volume.entry(bucket).or_default();
+            v.samples += r.end - r.start;
+            if v.last_ecg != Some(b.ecg_id) {
+                v.ecgs += 1;
+                v.last_ecg = Some(b.ecg_id);
+            }
+            if crossings > 0 {
+                *self.crossings.entry((bucket, b.lead.clone())).or_default() += crossings;
+            }
+        }
+    }
+
+    pub(crate) fn finish(self) -> DeviceBuckets {
+        DeviceBuckets {
+            volume: self
+                .volume
+                .into_iter()
+                .map(|(start, v)| BucketVolume {
+                    start: time_of(start),
+                    ecgs: v.ecgs,
+                    samples: v.samples,
+                })
+                .collect(),
+            crossings: self
+                .crossings
+                .into_iter()
+                .map(|((start, lead), crossings)| BucketCrossings {
+                    start: time_of(start),
+                    lead,
+                    crossings,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn micros(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
+}
+
+fn time_of(us: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ecg_clickhouse::blocks::Form;
+
+    #[test]
+    fn buckets_count_samples_ecgs_and_crossings_seeded_before_the_range() {
+        // 500 Hz from the epoch: sample i at 2000 i µs. Range 4 ms..14 ms
+        // (samples 2..7), buckets of 4 ms from the epoch: 4..8, 8..12, 12..16.
+        let a = [1.0, -1.0, 0.0, 1.0, -1.0];
+        let b = [0.0, 1.0, -1.0, 1.0];
+        let mut d = Device::new((4_000, 14_000), 4_000, HashMap::new());
+        d.block(&Stored::of("I", 0, 0, &Form::physical(&a)));
+        d.block(&Stored::of("I", 1, 5, &Form::physical(&b)));
+        let mut other = Stored::of("I", 0, 0, &Form::physical(&[-1.0; 9]));
+        other.ecg_id = Uuid::from_u128(1);
+        d.block(&other);
+        let out = d.finish();
+        let volume: Vec<(i64, u64, u64)> = out
+            .volume
+            .iter()
+            .map(|v| (micros(v.start), v.ecgs, v.samples))
+            .collect();
+        // Samples 2, 3 | 4, 5 | 6; the other ECG's 2..7 too.
+        assert_eq!(volume, [(4_000, 2, 4), (8_000, 2, 4), (12_000, 2, 2)]);
+        let crossings: Vec<(i64, u64)> = out
+            .crossings
+            .iter()
+            .map(|c| (micros(c.start), c.crossings))
+            .collect();
+        // Sample 3 (+ after sample 1's -, behind a zero) and 4; 6 (+ after -).
+        assert_eq!(crossings, [(4_000, 1), (8_000, 1), (12_000, 1)]);
     }
 }

@@ -49,7 +49,8 @@ pub struct ListFilter {
 
 /// Per ECG of the tenant (in CTE `e`): status and counts, as columns `status`,
 /// `chunks`, `samples`, `failed`, `last_activity_at`. Shared with the status
-/// counts of `/v1/pipeline`.
+/// counts of `/v1/pipeline`. Chunks and samples are the placed ones
+/// (`blocks`); a waiting block counts as activity.
 pub(crate) const STATUS_CTES: &str = "
 p AS (SELECT ecg_id, 1 AS has_progress,
              argMax(next_seq, updated_at) AS next_seq,
@@ -59,24 +60,29 @@ p AS (SELECT ecg_id, 1 AS has_progress,
 w AS (SELECT ecg_id, uniqExact(seq) AS chunks, sum(samples) AS samples,
              max(is_final) AS final_seen, maxIf(seq, is_final) AS w_final,
              max(processed_at) AS w_last
-      FROM lead_chunks WHERE tenant = {t:String} AND ecg_id IN (SELECT ecg_id FROM e)
+      FROM blocks WHERE tenant = {t:String} AND ecg_id IN (SELECT ecg_id FROM e)
       GROUP BY ecg_id),
-f AS (SELECT ecg_id, count() AS failed, max(failed_at) AS f_last
-      FROM (SELECT ecg_id, failed_at FROM failed_chunks
+q AS (SELECT ecg_id, max(processed_at) AS q_last
+      FROM waiting_blocks WHERE tenant = {t:String} AND ecg_id IN (SELECT ecg_id FROM e)
+      GROUP BY ecg_id),
+f AS (SELECT ecg_id, count() AS failed, countIf(kind != 'conflict') AS refused,
+             max(failed_at) AS f_last
+      FROM (SELECT ecg_id, kind, failed_at FROM failed_chunks
             WHERE tenant = {t:String} AND ecg_id IN (SELECT ecg_id FROM e)
             ORDER BY failed_at DESC
             LIMIT 1 BY ecg_id, kafka_topic, kafka_partition, kafka_offset)
       GROUP BY ecg_id),
 s AS (SELECT ecg_id, device_id, sample_rate_hz, leads, units, started_at, final_seq,
              w.chunks AS chunks, w.samples AS samples, f.failed AS failed,
-             greatest(w.w_last, f.f_last) AS last_activity_at,
+             greatest(w.w_last, q.q_last, f.f_last) AS last_activity_at,
              coalesce(e.final_seq, p.p_final, if(w.final_seen, w.w_final, NULL)) AS known_final,
              if(p.has_progress = 1, p.next_seq, 0) AS written_next,
              multiIf(known_final IS NOT NULL AND written_next > known_final, 'complete',
-                     f.failed > 0, 'failed',
+                     f.refused > 0, 'failed',
                      known_final IS NOT NULL, 'processing',
                      'receiving') AS status
-      FROM e LEFT JOIN p USING (ecg_id) LEFT JOIN w USING (ecg_id) LEFT JOIN f USING (ecg_id)
+      FROM e LEFT JOIN p USING (ecg_id) LEFT JOIN w USING (ecg_id) LEFT JOIN q USING (ecg_id)
+           LEFT JOIN f USING (ecg_id)
       SETTINGS join_use_nulls = 0)";
 
 /// The tenant's ECGs, one row each (a whole upload's second row wins).

@@ -1,6 +1,9 @@
 //! What a dashboard polls: the ECGs receiving data now, and the tenant's
 //! share of the pipeline (rates, refusals, ECGs by status). Times are bound
 //! from the API's clock in milliseconds since the epoch.
+//!
+//! Rates count placed blocks (`blocks`); an ECG whose chunks only wait for
+//! a gap (`waiting_blocks`) is still active, with its lag and waiting count.
 
 use clickhouse::Row;
 use serde::Deserialize;
@@ -10,7 +13,7 @@ use uuid::Uuid;
 use super::Store;
 use super::list::{ECGS_CTE, STATUS_CTES};
 
-/// An ECG written to since the cutoff.
+/// An ECG written to (placed or waiting) since the cutoff.
 #[derive(Debug, Clone, Row, Deserialize)]
 pub struct ActiveRow {
     #[serde(with = "clickhouse::serde::uuid")]
@@ -18,9 +21,9 @@ pub struct ActiveRow {
     pub device_id: String,
     #[serde(with = "clickhouse::serde::time::datetime64::millis")]
     pub last_at: OffsetDateTime,
-    /// Samples written since the cutoff, all leads together.
+    /// Samples placed since the cutoff, all leads together.
     pub recent_samples: u64,
-    /// Of the newest written chunk.
+    /// Of the newest written chunk, placed or waiting.
     #[serde(with = "clickhouse::serde::time::datetime64::millis")]
     pub newest_produced: OffsetDateTime,
     #[serde(with = "clickhouse::serde::time::datetime64::millis")]
@@ -65,12 +68,22 @@ impl Store {
                         length(w.waiting) AS waiting
                  FROM (
                      SELECT ecg_id, any(device_id) AS device_id, max(processed_at) AS last_at,
-                            sum(samples) AS recent_samples,
+                            sumIf(samples, placed) AS recent_samples,
                             argMax(produced_at, (processed_at, seq)) AS newest_produced,
                             argMax(processed_at, (processed_at, seq)) AS newest_processed
-                     FROM lead_chunks
-                     WHERE tenant = {t:String}
-                       AND processed_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
+                     FROM (
+                         SELECT ecg_id, device_id, seq, samples, produced_at, processed_at,
+                                true AS placed
+                         FROM blocks
+                         WHERE tenant = {t:String}
+                           AND processed_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
+                         UNION ALL
+                         SELECT ecg_id, device_id, seq, samples, produced_at, processed_at,
+                                false AS placed
+                         FROM waiting_blocks
+                         WHERE tenant = {t:String}
+                           AND processed_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
+                     )
                      GROUP BY ecg_id
                  ) AS a
                  LEFT JOIN (
@@ -100,9 +113,9 @@ impl Store {
         self.client
             .query(
                 "WITH fromUnixTimestamp64Milli({w:Int64}, 'UTC') AS since,
-                      (SELECT (uniqExact(ecg_id, seq), sum(samples)) FROM lead_chunks
+                      (SELECT (uniqExact(ecg_id, seq), sum(samples)) FROM blocks
                        WHERE tenant = {t:String} AND produced_at >= since) AS ingested,
-                      (SELECT (uniqExact(ecg_id, seq), sum(samples)) FROM lead_chunks
+                      (SELECT (uniqExact(ecg_id, seq), sum(samples)) FROM blocks
                        WHERE tenant = {t:String} AND processed_at >= since) AS processed,
                       (SELECT (count(), countIf(failed_at >= fromUnixTimestamp64Milli({h:Int64}, 'UTC')),
                                countIf(produced_at >= since))
@@ -116,9 +129,14 @@ impl Store {
                         toUInt64(assumeNotNull(processed.2)) AS processed_samples,
                         toUInt64(assumeNotNull(dead.1)) AS dead_total,
                         toUInt64(assumeNotNull(dead.2)) AS dead_last_hour,
-                        toUInt64(assumeNotNull((SELECT uniqExact(ecg_id) FROM lead_chunks
-                         WHERE tenant = {t:String}
-                           AND processed_at >= fromUnixTimestamp64Milli({a:Int64}, 'UTC')))) AS active",
+                        toUInt64(assumeNotNull((SELECT uniqExact(ecg_id) FROM (
+                            SELECT ecg_id FROM blocks
+                            WHERE tenant = {t:String}
+                              AND processed_at >= fromUnixTimestamp64Milli({a:Int64}, 'UTC')
+                            UNION ALL
+                            SELECT ecg_id FROM waiting_blocks
+                            WHERE tenant = {t:String}
+                              AND processed_at >= fromUnixTimestamp64Milli({a:Int64}, 'UTC'))))) AS active",
             )
             .param("t", tenant)
             .param("w", window_ms)

@@ -1,10 +1,17 @@
 //! Reads from ClickHouse, always filtered by tenant and ECG and always with
-//! bound parameters. No query uses `FINAL`: the processor writes each chunk
-//! once, in seq order, so plain aggregates over `lead_chunks` are exact; the
+//! bound parameters. No query uses `FINAL`: the processor writes each block
+//! once (one row per ECG, lead and seq; `blocks` holds each ECG's chunks
+//! `0..n` without a gap), so plain aggregates over `blocks` are exact; the
 //! two ReplacingMergeTree tables are read so that unmerged duplicates cannot
 //! show (newest `ecg_progress` row, `LIMIT 1 BY` on `failed_chunks`).
+//!
+//! Values are read from the blocks themselves and decoded here (`blocks`),
+//! never from the per-sample `samples` view; crossings are counted by the
+//! `signal` kernel (`crate::series`), not in SQL. Totals are the processor's
+//! running totals through each lead's last placed block.
 
 mod activity;
+mod blocks;
 mod devices;
 mod list;
 mod live;
@@ -12,7 +19,7 @@ mod samples;
 mod windows;
 
 pub use activity::Activity;
-pub use devices::{BucketCrossings, BucketVolume};
+pub use devices::{BucketCrossings, BucketVolume, DeviceBuckets};
 pub use list::{ListFilter, ListRow};
 pub use live::{ActiveRow, PipelineRow, StatusRow};
 pub use samples::Bucket;
@@ -24,15 +31,24 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// What `lead_chunks` says about an ECG.
+/// What `blocks` says about an ECG: its placed chunks.
 #[derive(Debug, Clone, Row, Deserialize)]
 pub struct Written {
-    /// Distinct seqs written; chunks are written in seq order without gaps,
-    /// so this is also the next seq to write.
+    /// Distinct seqs placed; they are `0..chunks` without a gap, so this is
+    /// also the next seq to place.
     pub chunks: u64,
+    /// All leads together.
     pub samples: u64,
     pub final_seen: bool,
     pub final_seq: u32,
+}
+
+/// A chunk stored in `waiting_blocks`, not placed yet.
+#[derive(Debug, Clone, PartialEq, Row, Deserialize)]
+pub struct Waiting {
+    pub seq: u32,
+    /// All leads together.
+    pub samples: u64,
 }
 
 /// The newest row of `ecg_progress`: where the processor stands.
@@ -50,14 +66,19 @@ pub struct Progress {
 #[derive(Debug, Clone, Row, Deserialize)]
 pub struct FailedChunkRow {
     pub seq: Option<u32>,
+    /// `refused` or `conflict` (see `failed_chunks.kind`).
+    pub kind: String,
     pub reason: String,
     #[serde(with = "clickhouse::serde::time::datetime64::millis")]
     pub failed_at: OffsetDateTime,
     /// All refused chunks of the ECG, not only the rows returned.
     pub total: u64,
+    /// Of `total`, those not stored (conflicts excluded): what makes the
+    /// ECG `failed`.
+    pub refused: u64,
 }
 
-/// One lead's running totals through its last written chunk.
+/// One lead's running totals through its last placed block.
 #[derive(Debug, Clone, Row, Deserialize)]
 pub struct LeadTotals {
     pub lead: String,
@@ -102,12 +123,30 @@ impl Store {
                         sum(samples) AS samples,
                         max(is_final) AS final_seen,
                         maxIf(seq, is_final) AS final_seq
-                 FROM lead_chunks
+                 FROM blocks
                  WHERE tenant = {t:String} AND ecg_id = {id:UUID}",
             )
             .param("t", tenant)
             .param("id", id.to_string())
             .fetch_one()
+            .await
+    }
+
+    /// The chunks in `waiting_blocks`, by seq. A seq can briefly be in
+    /// `blocks` too (placed, its waiting rows not deleted yet): callers keep
+    /// only seqs beyond the placed prefix.
+    pub async fn waiting(&self, tenant: &str, id: Uuid) -> clickhouse::error::Result<Vec<Waiting>> {
+        self.client
+            .query(
+                "SELECT seq, sum(samples) AS samples
+                 FROM waiting_blocks
+                 WHERE tenant = {t:String} AND ecg_id = {id:UUID}
+                 GROUP BY seq
+                 ORDER BY seq",
+            )
+            .param("t", tenant)
+            .param("id", id.to_string())
+            .fetch_all()
             .await
     }
 
@@ -143,9 +182,10 @@ impl Store {
             .query(
                 // A replayed message is one failure: keep its newest row, the
                 // one a merge would keep. The window counts before LIMIT.
-                "SELECT seq, reason, failed_at, count() OVER () AS total
+                "SELECT seq, kind, reason, failed_at, count() OVER () AS total,
+                        countIf(kind != 'conflict') OVER () AS refused
                  FROM (
-                     SELECT seq, reason, failed_at, kafka_topic, kafka_partition, kafka_offset
+                     SELECT seq, kind, reason, failed_at, kafka_topic, kafka_partition, kafka_offset
                      FROM failed_chunks
                      WHERE tenant = {t:String} AND ecg_id = {id:UUID}
                      ORDER BY failed_at DESC
@@ -177,6 +217,8 @@ impl Store {
             .await
     }
 
+    /// Each lead's running totals through its last placed block (the
+    /// processor folded them; nothing is folded here).
     pub async fn lead_totals(
         &self,
         tenant: &str,
@@ -187,7 +229,7 @@ impl Store {
                 "SELECT lead,
                         argMax(samples_total, seq) AS samples,
                         argMax(crossings_total, seq) AS zero_crossings
-                 FROM lead_chunks
+                 FROM blocks
                  WHERE tenant = ? AND ecg_id = ?
                  GROUP BY lead",
             )

@@ -1,44 +1,41 @@
-//! Exact zero crossings per window of samples, computed in ClickHouse over
-//! `samples` with the semantics of the `signal` crate: a crossing is a sign
-//! change between consecutive non-zero samples (0.0 and -0.0 carry nothing,
-//! leading zeros have no sign), counted at the sample where the new sign is
-//! seen. Chunk boundaries do not exist here: the rows are one lead's whole
-//! signal in `sample_index` order, so a crossing that spans chunks counts
-//! once, in the window of its second sample.
+//! Exact zero crossings per window of samples, counted by the `signal`
+//! kernel over the stored blocks (see [`crate::series`]): a crossing is a
+//! sign change between consecutive non-zero samples (0.0 and -0.0 carry
+//! nothing, leading zeros have no sign), counted at the sample where the new
+//! sign is seen. A crossing that spans blocks counts once, in the window of
+//! its second sample; the sign before the range comes from the processor's
+//! running sign (`last_sign_total`) of the block before it, so the prefix is
+//! never read.
+
+use std::collections::HashMap;
 
 use clickhouse::Row;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::Store;
-
-/// The sign of a sample as the processor counts it, from the stored form:
-/// a digital ECG's from the exact count (adc - baseline), never the float;
-/// a decimal's from its integer; a raw float's own (sign(-0.0) is 0).
-pub(crate) const SIGN: &str = "multiIf(adc IS NOT NULL, sign(toInt64(assumeNotNull(adc)) - adc_baseline), \
-     value_codec = 'decimal', sign(value_int), sign(value_raw))";
+use super::blocks::{Stored, scan};
+use crate::series::{Running, Signs, runs};
 
 /// Crossings of one lead in one window.
-#[derive(Debug, Clone, Row, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WindowCount {
     pub lead: String,
     pub window: u64,
     pub crossings: u64,
 }
 
-/// Where a lead's scan may start: the end of its last written chunk that
-/// lies wholly before the range, and the running sign through it.
+/// A lead's running sign through its last block that ends before the range.
 #[derive(Debug, Clone, Row, Deserialize)]
 struct Seed {
     lead: String,
-    start: u64,
     sign: i8,
 }
 
 impl Store {
     /// Crossings per lead and window of `window_samples` samples, for the
     /// windows of samples `from..to` (`window = floor(index / window_samples)`),
-    /// windows without crossings omitted.
+    /// windows without crossings omitted, ordered by lead then window.
     pub async fn crossing_windows(
         &self,
         tenant: &str,
@@ -47,71 +44,211 @@ impl Store {
         from: u64,
         to: u64,
     ) -> clickhouse::error::Result<Vec<WindowCount>> {
-        // The previous non-zero sample of the first one in range may lie
-        // anywhere before `from`. Rather than scanning the whole prefix, each
-        // lead starts at the end of its last chunk before `from`, seeded with
-        // that chunk's `last_sign_total` (the processor's exact running sign)
-        // as one extra row just before it; the range is applied after the lag.
         let seeds: Vec<Seed> = self
             .client
             .query(
-                "SELECT lead, first_sample + samples AS start, last_sign_total AS sign
-                 FROM lead_chunks
+                "SELECT lead, argMax(last_sign_total, seq) AS sign
+                 FROM blocks
                  WHERE tenant = {t:String} AND ecg_id = {id:UUID}
                    AND first_sample + samples <= {from:UInt64}
-                 ORDER BY seq DESC
-                 LIMIT 1 BY lead",
+                 GROUP BY lead",
             )
             .param("t", tenant)
             .param("id", id.to_string())
             .param("from", from)
             .fetch_all()
             .await?;
-        let floor = seeds.iter().map(|s| s.start).min().unwrap_or(0);
-        let leads: Vec<&str> = seeds.iter().map(|s| s.lead.as_str()).collect();
-        let starts: Vec<u64> = seeds.iter().map(|s| s.start).collect();
-        let signs: Vec<i8> = seeds.iter().map(|s| s.sign).collect();
-        // A lead without a seed starts at 0: indexOf gives 0 and
-        // `starts[0]` is ClickHouse's default, 0.
-        let sql = format!(
-            "SELECT lead, toUInt64(floor(sample_index / {{w:Float64}})) AS window,
-                    toUInt64(countIf(prev != 0 AND prev != s)) AS crossings
-             FROM (
-                 SELECT lead, sample_index, s,
-                        lagInFrame(s) OVER (PARTITION BY lead ORDER BY sample_index
-                                            ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS prev
-                 FROM (
-                     SELECT lead, sample_index, toInt8({SIGN}) AS s
-                     FROM samples
-                     WHERE tenant = {{t:String}} AND ecg_id = {{id:UUID}}
-                       AND sample_index >= {{floor:UInt64}} AND sample_index < {{to:UInt64}}
-                       AND sample_index >= {{starts:Array(UInt64)}}[indexOf({{leads:Array(String)}}, lead)]
-                     UNION ALL
-                     -- Same column types as above, or UNION ALL makes Variants.
-                     SELECT toLowCardinality(seed.1) AS lead, toUInt64(seed.2 - 1) AS sample_index,
-                            toInt8(seed.3) AS s
-                     FROM (SELECT arrayJoin(arrayZip({{leads:Array(String)}}, {{starts:Array(UInt64)}},
-                                                     {{signs:Array(Int8)}})) AS seed)
-                 )
-                 WHERE s != 0
-             )
-             WHERE sample_index >= {{from:UInt64}}
-             GROUP BY lead, window
-             HAVING crossings > 0
-             ORDER BY lead, window"
-        );
-        self.client
-            .query(&sql)
+        let query = self
+            .client
+            .query(
+                "SELECT ?fields FROM blocks
+                 WHERE tenant = {t:String} AND ecg_id = {id:UUID}
+                   AND first_sample < {to:UInt64} AND first_sample + samples > {from:UInt64}
+                 ORDER BY lead, seq",
+            )
             .param("t", tenant)
             .param("id", id.to_string())
-            .param("w", window_samples)
             .param("from", from)
-            .param("to", to)
-            .param("floor", floor)
-            .param("leads", &leads)
-            .param("starts", &starts)
-            .param("signs", &signs)
-            .fetch_all()
-            .await
+            .param("to", to);
+        let windows = Windows::new(
+            window_samples,
+            from..to,
+            seeds.into_iter().map(|s| (s.lead, s.sign)).collect(),
+        );
+        let windows = scan(query, windows, |w, b| w.block(&b)).await?;
+        Ok(windows.out)
+    }
+}
+
+/// The fold: blocks of each lead in seq order, leads one after another.
+#[derive(Debug)]
+pub(crate) struct Windows {
+    per_window: f64,
+    range: std::ops::Range<u64>,
+    /// Per lead, the running sign before its first block read.
+    seeds: HashMap<String, i8>,
+    /// The lead being read and its last seq.
+    at: Option<(String, u32)>,
+    running: Running,
+    out: Vec<WindowCount>,
+}
+
+impl Windows {
+    pub(crate) fn new(
+        per_window: f64,
+        range: std::ops::Range<u64>,
+        seeds: HashMap<String, i8>,
+    ) -> Self {
+        Windows {
+            per_window,
+            range,
+            seeds,
+            at: None,
+            running: Running::default(),
+            out: Vec::new(),
+        }
+    }
+
+    pub(crate) fn block(&mut self, b: &Stored) {
+        match &mut self.at {
+            // A row seen twice (the same seq) counts once.
+            Some((lead, seq)) if *lead == b.lead => {
+                if b.seq <= *seq {
+                    return;
+                }
+                *seq = b.seq;
+            }
+            _ => {
+                let seed = self.seeds.get(&b.lead).copied().unwrap_or(0);
+                self.running = Running::seeded(seed);
+                self.at = Some((b.lead.clone(), b.seq));
+            }
+        }
+        let form = b.form();
+        let signs = Signs::of(&form);
+        let start = b.first_sample;
+        let end = start + signs.len() as u64;
+        let lo = self.range.start.clamp(start, end);
+        let hi = self.range.end.clamp(start, end);
+        let local = |i: u64| (i - start) as usize;
+        // Samples before the range only carry their sign.
+        if lo > start {
+            self.running.cross(signs.summary(0..local(lo)));
+        }
+        let w = self.per_window;
+        // As SQL's toUInt64(floor(index / w)) and the route's window_of.
+        for (window, r) in runs(lo..hi, |i| (i as f64 / w).floor() as u64) {
+            let crossings = self
+                .running
+                .cross(signs.summary(local(r.start)..local(r.end)));
+            if crossings == 0 {
+                continue;
+            }
+            match self.out.last_mut() {
+                Some(last) if last.window == window && last.lead == b.lead => {
+                    last.crossings += crossings;
+                }
+                _ => self.out.push(WindowCount {
+                    lead: b.lead.clone(),
+                    window,
+                    crossings,
+                }),
+            }
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn into_counts(self) -> Vec<WindowCount> {
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ecg_clickhouse::blocks::Form;
+    use ecg_signal::LeadSummary;
+    use proptest::prelude::*;
+
+    /// `values` stored as blocks cut at `cuts`, of lead "I".
+    fn blocks(values: &[f64], cuts: &[usize]) -> Vec<Stored> {
+        let mut bounds: Vec<usize> = cuts.iter().map(|&c| c.min(values.len())).collect();
+        bounds.extend([0, values.len()]);
+        bounds.sort_unstable();
+        bounds.dedup();
+        bounds
+            .windows(2)
+            .enumerate()
+            .map(|(seq, w)| {
+                Stored::of(
+                    "I",
+                    seq as u32,
+                    w[0] as u64,
+                    &Form::physical(&values[w[0]..w[1]]),
+                )
+            })
+            .collect()
+    }
+
+    /// Per window, by the definition, over the whole signal at once.
+    fn reference(values: &[f64], per_window: f64, range: std::ops::Range<u64>) -> Vec<(u64, u64)> {
+        let mut out = HashMap::new();
+        let mut last = 0.0f64;
+        for (i, &v) in values.iter().enumerate() {
+            if v == 0.0 {
+                continue;
+            }
+            let i = i as u64;
+            if last != 0.0 && (last > 0.0) != (v > 0.0) && range.contains(&i) {
+                *out.entry((i as f64 / per_window).floor() as u64)
+                    .or_insert(0) += 1;
+            }
+            last = v;
+        }
+        let mut out: Vec<(u64, u64)> = out.into_iter().collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// The fold as `crossing_windows` runs it: seeded by the running sign of
+    /// the blocks wholly before the range, fed the blocks that overlap it.
+    fn fold(blocks: &[Stored], per_window: f64, range: std::ops::Range<u64>) -> Vec<(u64, u64)> {
+        let mut seed = LeadSummary::EMPTY;
+        let mut w = None;
+        for b in blocks {
+            let end = b.first_sample + b.form().len() as u64;
+            if end <= range.start {
+                seed = seed.then(LeadSummary::of(&b.form().values()));
+            } else if b.first_sample < range.end {
+                let seeds = HashMap::from([("I".to_string(), seed.last.as_i8())]);
+                w.get_or_insert_with(|| Windows::new(per_window, range.clone(), seeds))
+                    .block(b);
+            }
+        }
+        w.map(|w| {
+            w.into_counts()
+                .iter()
+                .map(|c| (c.window, c.crossings))
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
+    proptest! {
+        #[test]
+        fn any_cut_into_blocks_and_any_range_gives_one_pass_per_window(
+            values in prop::collection::vec(
+                prop::sample::select(vec![0.0, -0.0, 1.5, -2.25, 0.1 + 0.2, -5e-324]),
+                0..400,
+            ),
+            cuts in prop::collection::vec(0usize..400, 0..8),
+            per_window in prop::sample::select(vec![1.0, 7.0, 10.0, 12.5, 1000.0]),
+            a in 0u64..420,
+            b in 0u64..420,
+        ) {
+            let range = a.min(b)..a.max(b);
+            let blocks = blocks(&values, &cuts);
+            prop_assert_eq!(fold(&blocks, per_window, range.clone()), reference(&values, per_window, range));
+        }
     }
 }
