@@ -365,6 +365,45 @@ impl Stack {
             .count("SELECT count() FROM samples WHERE ecg_id = ?", id)
             .await?;
         assert_eq!(rows, (n * leads.len()) as u64, "every sample once");
+        self.assert_one_row_per_chunk(id).await
+    }
+
+    /// Asserts that every (lead, seq) of ECG `id` has exactly one stored
+    /// row, placed or waiting, with plain SQL (no `FINAL`), and that the
+    /// placed chunks are gapless from 0.
+    pub async fn assert_one_row_per_chunk(&self, id: uuid::Uuid) -> anyhow::Result<()> {
+        let (chunks, not_once, gaps): (u64, u64, u64) = self
+            .clickhouse
+            .client()
+            .query(
+                "SELECT count(), countIf(rows != 1), countIf(placed AND seq >= placed_chunks)
+                 FROM (
+                     SELECT lead, seq, sum(n) AS rows, max(is_placed) AS placed
+                     FROM (
+                         SELECT lead, seq, count() AS n, true AS is_placed FROM blocks
+                         WHERE ecg_id = ? GROUP BY lead, seq
+                         UNION ALL
+                         SELECT lead, seq, count() AS n, false AS is_placed FROM waiting_blocks
+                         WHERE ecg_id = ?
+                           AND (lead, seq) NOT IN (SELECT lead, seq FROM blocks WHERE ecg_id = ?)
+                         GROUP BY lead, seq
+                     )
+                     GROUP BY lead, seq
+                 ) AS c
+                 CROSS JOIN (SELECT toUInt32(uniqExact(seq)) AS placed_chunks FROM blocks WHERE ecg_id = ?) AS p",
+            )
+            .bind(id.to_string())
+            .bind(id.to_string())
+            .bind(id.to_string())
+            .bind(id.to_string())
+            .fetch_one()
+            .await?;
+        anyhow::ensure!(chunks > 0, "ECG {id} has no stored chunk");
+        anyhow::ensure!(
+            not_once == 0,
+            "ECG {id}: {not_once} of {chunks} (lead, seq) pairs are not stored exactly once"
+        );
+        anyhow::ensure!(gaps == 0, "ECG {id}: placed chunks are not gapless from 0");
         Ok(())
     }
 

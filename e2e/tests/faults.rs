@@ -114,6 +114,7 @@ async fn crossings_survive_processor_crashes_mid_stream() -> anyhow::Result<()> 
         .count("SELECT count() FROM samples WHERE ecg_id = ?", id)
         .await?;
     assert_eq!(rows, 60_000, "every sample exactly once");
+    stack.assert_one_row_per_chunk(id).await?;
     stack.stop().await
 }
 

@@ -293,7 +293,7 @@ impl Core {
         self.inbox_samples = 0;
         let mut incoming = self.pipeline.take_deferred();
         incoming.append(&mut self.inbox);
-        if incoming.is_empty() {
+        if incoming.is_empty() && !self.pipeline.is_placing() {
             return Ok(());
         }
         let messages = incoming.len();
@@ -428,27 +428,42 @@ impl Core {
     }
 
     /// Reads back and places the parked chunks whose gap this batch filled,
-    /// a page of `batch.max_samples` samples at a time, until no ECG has a
-    /// placeable parked chunk left (a run placed here can make the next one
-    /// placeable). Memory stays bounded by the page.
+    /// pages of at most `batch.max_samples` samples (or one chunk), until
+    /// about `batch.max_samples` samples are read: the placed chunks join the
+    /// batch and are written with it, so memory stays bounded by the batch
+    /// size, however long the run after a gap. What is left is placed by the
+    /// next batches, due at once.
     async fn read_back_parked(
         &mut self,
         batch: &mut Batch,
         give_up: Instant,
     ) -> anyhow::Result<()> {
+        let budget = self.batch.max_samples as u64;
+        let mut read = 0u64;
         loop {
-            let requests = self.pipeline.placeable(batch);
+            let requests = self.pipeline.placeable(batch, budget);
             if requests.is_empty() {
+                return Ok(());
+            }
+            if read >= budget {
+                // This batch holds enough: the next one goes on (at once).
+                for (key, _, _) in requests {
+                    self.pipeline.continue_placing(key);
+                }
+                self.flush_at = Some(Instant::now());
                 return Ok(());
             }
             let mut progressed = false;
             for (key, from, to) in requests {
-                let page = self.page_end(from, to);
                 let sink = &self.sink;
                 let chunks = retry("read_parked", &self.batch, give_up, || {
-                    sink.read_parked(&key, from, page)
+                    sink.read_parked(&key, from, to)
                 })
                 .await?;
+                read += chunks
+                    .iter()
+                    .map(|(c, _)| (c.len() * c.header.leads.len()) as u64)
+                    .sum::<u64>();
                 let (before, refused) = (batch.ready.len(), batch.unplaceable.len());
                 self.pipeline.place_parked(batch, &key, chunks);
                 progressed |= batch.ready.len() > before || batch.unplaceable.len() > refused;
@@ -461,12 +476,6 @@ impl Core {
                 return Ok(());
             }
         }
-    }
-
-    /// The last seq of a read-back page from `from`: at most 64 chunks, so a
-    /// page of 12-lead 10,000-sample chunks stays under about 60 MB.
-    fn page_end(&self, from: u32, to: u32) -> u32 {
-        to.min(from.saturating_add(63))
     }
 
     /// Writes the batch's placed chunks (`table` = `blocks`) or parked ones

@@ -233,6 +233,9 @@ pub struct Pipeline {
     /// Messages put back for the next batch, after their ECG's state was
     /// discarded (their offsets count as waiting until then).
     deferred: Vec<Incoming>,
+    /// ECGs with parked chunks left to place after a batch's read-back
+    /// budget ran out: the next batches go on, messages or not.
+    placing: BTreeSet<EcgKey>,
 }
 
 impl Pipeline {
@@ -276,6 +279,11 @@ impl Pipeline {
             processed_at: Some(now),
             ..Default::default()
         };
+        // Placing that a previous batch left unfinished goes on here.
+        let placing = std::mem::take(&mut self.placing);
+        batch
+            .touched
+            .extend(placing.into_iter().filter(|k| self.ecgs.contains_key(k)));
         // ECGs whose state was discarded in this batch: their later
         // messages wait for the next one, when the state is reloaded.
         let mut discarded: HashSet<EcgKey> = HashSet::new();
@@ -384,18 +392,33 @@ impl Pipeline {
     /// seqs `from..=to` to read back from `waiting_blocks`. Chunks parked by
     /// this very batch (not written yet) are placed here first, straight
     /// from the batch: they never reach `waiting_blocks`.
-    pub fn placeable(&mut self, batch: &mut Batch) -> Vec<(EcgKey, u32, u32)> {
+    ///
+    /// Each request holds at most `budget` samples (all leads; at least one
+    /// chunk): what a read-back holds in memory at once.
+    pub fn placeable(&mut self, batch: &mut Batch, budget: u64) -> Vec<(EcgKey, u32, u32)> {
         let mut requests = Vec::new();
         for key in &batch.touched {
             let Some((_, state)) = self.ecgs.get_mut(key) else {
                 continue;
             };
             place_from_batch(state, key, &mut batch.parked, &mut batch.ready);
-            if let Some((from, to)) = state.placeable() {
+            if let Some((from, to)) = state.placeable_within(budget) {
                 requests.push((key.clone(), from, to));
             }
         }
         requests
+    }
+
+    /// The next batch goes on placing `key`'s parked chunks (this batch's
+    /// read-back budget ran out).
+    pub fn continue_placing(&mut self, key: EcgKey) {
+        self.placing.insert(key);
+    }
+
+    /// True when parked chunks are left to place: a batch is due even
+    /// without new messages.
+    pub fn is_placing(&self) -> bool {
+        !self.placing.is_empty()
     }
 
     /// Places parked chunks read back from storage, in seq order: they join
@@ -568,6 +591,8 @@ impl Pipeline {
         self.partitions.retain(|p, _| !partitions.contains(p));
         self.deferred
             .retain(|m| !partitions.contains(&m.pos.partition));
+        let ecgs = &self.ecgs;
+        self.placing.retain(|k| ecgs.contains_key(k));
     }
 
     /// ECG states held in memory.

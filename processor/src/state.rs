@@ -253,10 +253,18 @@ impl EcgState {
     /// contiguous run), to read back from storage; `None` when the next seq
     /// is not parked.
     pub fn placeable(&self) -> Option<(u32, u32)> {
+        self.placeable_within(u64::MAX)
+    }
+
+    /// [`EcgState::placeable`], cut where the run's samples (all leads)
+    /// would pass `budget`; at least one chunk.
+    pub fn placeable_within(&self, budget: u64) -> Option<(u32, u32)> {
         let mut last = None;
         let mut want = self.next_seq;
-        for &seq in self.parked.range(self.next_seq..).map(|(s, _)| s) {
-            if seq != want {
+        let mut taken = 0u64;
+        for (&seq, &samples) in self.parked.range(self.next_seq..) {
+            taken = taken.saturating_add(samples);
+            if seq != want || (last.is_some() && taken > budget) {
                 break;
             }
             last = Some(seq);

@@ -107,7 +107,7 @@ impl FakeStore {
     fn run(&mut self, pipeline: &mut Pipeline, incoming: Vec<Incoming>) -> Batch {
         let mut batch = pipeline.process(incoming, OffsetDateTime::UNIX_EPOCH);
         loop {
-            let requests = pipeline.placeable(&mut batch);
+            let requests = pipeline.placeable(&mut batch, u64::MAX);
             if requests.is_empty() {
                 break;
             }

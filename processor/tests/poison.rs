@@ -196,7 +196,7 @@ proptest! {
                 );
             }
             loop {
-                let requests = pipeline.placeable(&mut batch);
+                let requests = pipeline.placeable(&mut batch, u64::MAX);
                 if requests.is_empty() {
                     break;
                 }
