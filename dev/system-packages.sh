@@ -55,7 +55,7 @@ for pair in "${commands[@]}"; do
 done
 if command -v dpkg-query >/dev/null; then
   for pkg in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+    [[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) == 'install ok installed' ]] || missing+=("$pkg")
   done
 fi
 if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
