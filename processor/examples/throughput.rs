@@ -54,7 +54,12 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
 }
 
 /// The local ClickHouse server's pid, when `dev/stack.sh` started it.
+/// The ClickHouse server's pid: `ECG_BENCH_CLICKHOUSE_PID`, else the local
+/// stack's pid file.
 fn clickhouse_pid() -> Option<String> {
+    if let Ok(pid) = std::env::var("ECG_BENCH_CLICKHOUSE_PID") {
+        return Some(pid);
+    }
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.local/run/clickhouse.pid");
     Some(std::fs::read_to_string(path).ok()?.trim().to_string())
