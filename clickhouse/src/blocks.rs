@@ -389,35 +389,23 @@ pub async fn read_waiting(
     Ok(out)
 }
 
-/// Deletes one waiting chunk (all its leads): one that cannot be placed.
-pub async fn delete_waiting_seq(
-    client: &Client,
-    tenant: &str,
-    id: Uuid,
-    seq: u32,
-) -> clickhouse::error::Result<()> {
-    client
-        .query("DELETE FROM waiting_blocks WHERE tenant = ? AND ecg_id = ? AND seq = ?")
-        .bind(tenant)
-        .bind(id.to_string())
-        .bind(seq)
-        .execute()
-        .await
-}
-
-/// Deletes the waiting blocks of an ECG below seq `placed` (they are in
-/// `blocks` now). Lightweight delete: the rows vanish from reads at once.
+/// Deletes the waiting blocks of an ECG with seqs in `seqs`: those below
+/// its placed prefix (they are in `blocks` now), or one chunk that cannot
+/// be placed. Lightweight delete: the rows vanish from reads at once.
 pub async fn delete_waiting(
     client: &Client,
     tenant: &str,
     id: Uuid,
-    placed: u32,
+    seqs: std::ops::Range<u32>,
 ) -> clickhouse::error::Result<()> {
     client
-        .query("DELETE FROM waiting_blocks WHERE tenant = ? AND ecg_id = ? AND seq < ?")
+        .query(
+            "DELETE FROM waiting_blocks WHERE tenant = ? AND ecg_id = ? AND seq >= ? AND seq < ?",
+        )
         .bind(tenant)
         .bind(id.to_string())
-        .bind(placed)
+        .bind(seqs.start)
+        .bind(seqs.end)
         .execute()
         .await
 }

@@ -440,7 +440,9 @@ impl Pipeline {
             if chunk.seq < state.next_seq() {
                 continue;
             }
-            let (seq, original) = (chunk.seq, Original::reencoded(&chunk));
+            // Kept for a refusal's dead letter, encoded only then: a clone
+            // shares the sample buffers (Arrow buffers are reference-counted).
+            let (seq, kept) = (chunk.seq, chunk.clone());
             let placed = catch_unwind(AssertUnwindSafe(|| {
                 state.place_parked(Prepared::of(chunk), pos)
             }));
@@ -457,7 +459,7 @@ impl Pipeline {
                         seq: Some(seq),
                         kind: FailureKind::Refused,
                         reason,
-                        original,
+                        original: Original::reencoded(&kept),
                     });
                     batch.unplaceable.push((key.clone(), seq));
                     break;

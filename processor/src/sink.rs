@@ -213,12 +213,12 @@ impl Sink {
 
     /// Deletes one parked chunk that cannot be placed.
     pub async fn delete_parked_seq(&self, key: &EcgKey, seq: u32) -> clickhouse::error::Result<()> {
-        blocks::delete_waiting_seq(&self.client, &key.0, key.1, seq).await
+        blocks::delete_waiting(&self.client, &key.0, key.1, seq..seq.saturating_add(1)).await
     }
 
     /// Deletes an ECG's parked rows below `placed`: they are in `blocks`.
     pub async fn delete_parked(&self, key: &EcgKey, placed: u32) -> clickhouse::error::Result<()> {
-        blocks::delete_waiting(&self.client, &key.0, key.1, placed).await
+        blocks::delete_waiting(&self.client, &key.0, key.1, 0..placed).await
     }
 
     /// Records refused messages (and conflicts) in `failed_chunks`.
