@@ -52,3 +52,20 @@ impl ClickHouseConfig {
             .with_password(&self.password)
     }
 }
+
+#[cfg(test)]
+impl ClickHouseConfig {
+    /// A database named after the test, on the ClickHouse of `make test`
+    /// (`ECG_TEST_CLICKHOUSE_URL`); not created yet.
+    pub(crate) fn for_test(name: &str) -> Self {
+        ClickHouseConfig {
+            url: std::env::var("ECG_TEST_CLICKHOUSE_URL")
+                .unwrap_or_else(|_| "http://127.0.0.1:8123".into()),
+            database: format!(
+                "test_{name}_{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+            ..ClickHouseConfig::default()
+        }
+    }
+}

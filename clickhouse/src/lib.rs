@@ -1,26 +1,49 @@
-//! ecg-stream's ClickHouse schema and how to reach it.
+//! ecg-stream's ClickHouse schema, and the one home of the SQL on its
+//! tables: every row type, insert and read that a service runs is here, next
+//! to the migrations that define the tables. The services call these
+//! functions and write no SQL of their own on these tables. Every query
+//! binds its values (`?` or `{name:Type}`), never formats them in.
 //!
 //! Modules:
 //! - [`config`]: [`ClickHouseConfig`], the connection settings every service
 //!   shares, and the client built from them.
 //! - [`migrate`]: the one migration runner, used by the services at start, by
 //!   `ecg-migrate` (make), and by the tests.
-//! - [`rows`]: typed rows of the tables several services share.
-//! - [`blocks`]: tables `blocks` and `waiting_blocks`, the samples: the
-//!   stored forms of values, the row, and the reads and writes on them.
+//! - One module per table, with its row types, inserts and reads:
+//!   - [`ecgs`]: table `ecgs`, the ECG registry ([`EcgRow`]); the one
+//!     "newest row wins" read.
+//!   - [`blocks`]: tables `blocks` and `waiting_blocks`, the samples: the
+//!     stored forms of values, the row, the processor's writes and reloads,
+//!     and the query API's counts, totals and block cursors.
+//!   - [`progress`]: table `ecg_progress`, where each ECG stands in the
+//!     processor ([`progress::Progress`], typed once for writing and
+//!     reading).
+//!   - [`failed_chunks`]: table `failed_chunks`, refused messages and why.
+//! - Reads that join several tables, for the query API:
+//!   - [`status`]: the ECG list with its status, counts by status, an ECG's
+//!     last activity.
+//!   - [`live`]: the dashboard's active streams and pipeline figures.
+//! - [`units`]: how [`ecg_schemas::Units`] is stored (its text).
+//! - `insert`: the one batched INSERT every table's module writes with.
 //! - [`decimal`]: the decimal form of physical samples (`blocks`' `decimal`
 //!   codec); pure.
 //!
-//! The SQL lives in `clickhouse/migrations/NNNN_name.sql`: numbered,
-//! forward-only, each statement idempotent (`IF NOT EXISTS`) so two services
-//! starting together cannot trip over each other.
+//! The SQL of the schema lives in `clickhouse/migrations/NNNN_name.sql`:
+//! numbered, forward-only, each statement idempotent (`IF NOT EXISTS`) so
+//! two services starting together cannot trip over each other.
 
 pub mod blocks;
 pub mod config;
 pub mod decimal;
+pub mod ecgs;
+pub mod failed_chunks;
+mod insert;
+pub mod live;
 pub mod migrate;
-pub mod rows;
+pub mod progress;
+pub mod status;
+pub mod units;
 
 pub use config::ClickHouseConfig;
+pub use ecgs::EcgRow;
 pub use migrate::{MIGRATIONS, Migration, MigrationError, migrate};
-pub use rows::EcgRow;

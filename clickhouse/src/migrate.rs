@@ -212,6 +212,17 @@ mod blocks_upgrade;
 #[cfg(test)]
 mod old_schema;
 
+/// A fresh database named after the test, migrated, on the ClickHouse of
+/// `make test` (`ECG_TEST_CLICKHOUSE_URL`).
+#[cfg(test)]
+pub(crate) async fn test_database(name: &str) -> ClickHouseConfig {
+    let config = ClickHouseConfig::for_test(name);
+    migrate(&config)
+        .await
+        .expect("migrating; is `make test` running the stack?");
+    config
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,15 +254,7 @@ mod tests {
     /// nothing. Needs the ClickHouse of `make test`.
     #[tokio::test]
     async fn compact_samples_migration_keeps_every_existing_value_bit_for_bit() {
-        let config = ClickHouseConfig {
-            url: std::env::var("ECG_TEST_CLICKHOUSE_URL")
-                .unwrap_or_else(|_| "http://127.0.0.1:8123".into()),
-            database: format!(
-                "test_upgrade_{}",
-                &uuid::Uuid::new_v4().simple().to_string()[..8]
-            ),
-            ..ClickHouseConfig::default()
-        };
+        let config = ClickHouseConfig::for_test("upgrade");
         assert_eq!(apply(&config, &MIGRATIONS[..4]).await.unwrap(), 4);
         let client = config.client();
         // What the processor of migration 4 inserts: physical (decimals,

@@ -554,6 +554,12 @@ async fn a_resent_seq_with_other_samples_is_a_conflict_and_an_identical_one_a_du
         status(&stack, &token, streaming).await?["status"],
         "receiving"
     );
+    // Insights apply the same rule as the status.
+    let (code, insights) = stack
+        .get_json(Some(&token), &format!("/v1/ecgs/{streaming}/insights"))
+        .await?;
+    assert_eq!(code, 200, "{insights}");
+    assert_eq!(insights["status"], "receiving", "{insights}");
     assert!(stack.processor_running(), "the processor stopped");
     stack.stop().await
 }

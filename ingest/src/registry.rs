@@ -1,14 +1,14 @@
-//! The ECG registry: table `ecgs` in ClickHouse. The gateway writes a row
-//! when an ECG is opened and reads it to check that a chunk's ECG exists,
-//! belongs to the caller's tenant, and which leads it declared. Rows never
-//! change, so a found row is cached for the life of the process.
+//! The ECG registry: table `ecgs` in ClickHouse (its SQL is
+//! `ecg_clickhouse::ecgs`). The gateway writes a row when an ECG is opened
+//! and reads it to check that a chunk's ECG exists, belongs to the caller's
+//! tenant, and which leads it declared. Rows never change, so a found row is
+//! cached for the life of the process.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use clickhouse::Client;
-use ecg_clickhouse::EcgRow;
-use ecg_schemas::Units;
+use ecg_clickhouse::{EcgRow, ecgs};
 use uuid::Uuid;
 
 /// Bound on cached ECGs; past it the cache starts over (rows are cheap to
@@ -17,11 +17,6 @@ const CACHE_LIMIT: usize = 100_000;
 
 /// Registered ECGs by (tenant, id).
 type Cache = HashMap<(String, Uuid), Arc<EcgRow>>;
-
-/// The ECG's unit, as the chunk format carries it.
-pub fn units(record: &EcgRow) -> Units {
-    Units::parse(&record.units).unwrap_or_default()
-}
 
 #[derive(Clone)]
 pub struct Registry {
@@ -54,9 +49,7 @@ impl Registry {
 
     /// Registers a new ECG.
     pub async fn insert(&self, record: EcgRow) -> clickhouse::error::Result<()> {
-        let mut insert = self.client.insert::<EcgRow>("ecgs").await?;
-        insert.write(&record).await?;
-        insert.end().await?;
+        ecgs::insert(&self.client, &record).await?;
         self.remember(Arc::new(record));
         Ok(())
     }
@@ -72,18 +65,7 @@ impl Registry {
         if let Some(hit) = self.lock().get(&key) {
             return Ok(Some(hit.clone()));
         }
-        let found = self
-            .client
-            // A whole-signal upload adds a row with `final_seq`; until the
-            // table merges both exist, and the final one is the truth.
-            .query(
-                "SELECT ?fields FROM ecgs WHERE tenant = ? AND ecg_id = ? \
-                 ORDER BY isNull(final_seq), created_at DESC LIMIT 1",
-            )
-            .bind(tenant)
-            .bind(id.to_string())
-            .fetch_optional::<EcgRow>()
-            .await?;
+        let found = ecgs::latest(&self.client, tenant, id).await?;
         Ok(found.map(|r| {
             let r = Arc::new(r);
             self.remember(r.clone());

@@ -111,7 +111,7 @@ pub async fn create_ecg(
         device_id: header.device_id.clone(),
         sample_rate_hz: header.sample_rate_hz,
         leads: header.leads.clone(),
-        units: header.units.as_str().into(),
+        units: header.units,
         adc_gain: calibration.iter().flatten().map(|c| c.gain).collect(),
         adc_baseline: calibration.iter().flatten().map(|c| c.baseline).collect(),
         started_at: header.started_at,
@@ -332,7 +332,7 @@ fn header_of(ecg: &EcgRow) -> EcgHeader {
         tenant: ecg.tenant.clone(),
         device_id: ecg.device_id.clone(),
         sample_rate_hz: ecg.sample_rate_hz,
-        units: crate::registry::units(ecg),
+        units: ecg.units,
         started_at: ecg.started_at,
         leads: ecg.leads.clone(),
     }

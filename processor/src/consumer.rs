@@ -367,7 +367,7 @@ impl Core {
         })
         .await?;
         retry("write_progress", &self.batch, give_up, || {
-            sink.write_progress(&batch.progress, now)
+            sink.write_progress(&batch.progress)
         })
         .await?;
         if !batch.failures.is_empty() {
@@ -567,7 +567,7 @@ impl Core {
                         unwritten.extend(slots[j].take());
                     }
                 }
-                let progress = self.pipeline.rollback(&key, r.chunk.seq, unwritten);
+                let progress = self.pipeline.rollback(&key, r.chunk.seq, unwritten, now);
                 match batch
                     .progress
                     .iter_mut()

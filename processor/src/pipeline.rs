@@ -158,19 +158,9 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
-/// Where one ECG stands after a batch: what the `ecg_progress` table holds.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Progress {
-    pub tenant: String,
-    pub ecg_id: Uuid,
-    /// Chunks `0..next_seq` are written.
-    pub next_seq: u32,
-    /// Seqs received but waiting for an earlier one, ascending.
-    pub waiting: Vec<u32>,
-    /// Samples, all leads together, of the waiting chunks.
-    pub waiting_samples: u64,
-    pub final_seq: Option<u32>,
-}
+/// Where one ECG stands after a batch: a row of `ecg_progress`, stamped
+/// with the batch's `processed_at`.
+pub use ecg_clickhouse::progress::Progress;
 
 /// What one flush writes: chunks in a deterministic order (so a retried
 /// insert is byte-identical and ClickHouse deduplicates it) and failures.
@@ -475,6 +465,9 @@ impl Pipeline {
     /// Sets the batch's progress rows, the standing of every ECG it touched,
     /// and drops the states of the ECGs it completed.
     pub fn finish(&mut self, batch: &mut Batch) {
+        // Set by `process`, which built the batch (a batch built otherwise
+        // stamps the epoch: its rows lose to any newer row).
+        let now = batch.processed_at.unwrap_or(OffsetDateTime::UNIX_EPOCH);
         batch.progress = batch
             .touched
             .iter()
@@ -487,6 +480,7 @@ impl Pipeline {
                     final_seq: state.final_seq(),
                     tenant: key.0.clone(),
                     ecg_id: key.1,
+                    updated_at: now,
                 };
                 // A complete ECG's state is dropped: memory stays bounded by
                 // the ECGs in flight, not all ECGs ever seen. A late resend
@@ -506,8 +500,14 @@ impl Pipeline {
     /// discarded (rebuilt from ClickHouse before the next batch, which holds
     /// the chunks up to `refused`), and `unwritten` are offered again in the
     /// next batch (parked then: `refused` is missing). Returns the ECG's
-    /// standing to record in place of the batch's.
-    pub fn rollback(&mut self, key: &EcgKey, refused: u32, unwritten: Vec<Ready>) -> Progress {
+    /// standing at `now` to record in place of the batch's.
+    pub fn rollback(
+        &mut self,
+        key: &EcgKey,
+        refused: u32,
+        unwritten: Vec<Ready>,
+        now: OffsetDateTime,
+    ) -> Progress {
         let state = self.ecgs.get(key).map(|(_, s)| s);
         let final_seq = state
             .and_then(EcgState::final_seq)
@@ -535,6 +535,7 @@ impl Pipeline {
             waiting_samples: waiting.iter().map(|(_, n)| n).sum(),
             waiting: waiting.into_iter().map(|(seq, _)| seq).collect(),
             final_seq,
+            updated_at: now,
         }
     }
 

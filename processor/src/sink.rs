@@ -1,5 +1,7 @@
 //! ClickHouse adapter: loads ECG states, writes batches, reads parked
-//! chunks back.
+//! chunks back. Every row and statement is `ecg_clickhouse`'s (one module
+//! per table); this maps the pipeline's chunks, failures and progress onto
+//! them.
 //!
 //! A batch's placed chunks are written with one insert into `blocks`, its
 //! parked ones with one insert into `waiting_blocks` (`ecg_clickhouse::
@@ -17,45 +19,16 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use clickhouse::{Client, Row};
+use clickhouse::Client;
 use ecg_clickhouse::blocks::{self, Block, Codec, Form};
-use ecg_schemas::{Calibration, Chunk, EcgHeader, Signal, Units};
-use serde::Serialize;
+use ecg_clickhouse::failed_chunks::{self, Failed};
+use ecg_clickhouse::{ecgs, progress};
+use ecg_schemas::{Calibration, Chunk, EcgHeader, Signal};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::pipeline::{EcgKey, Failure, Progress};
 use crate::state::{EcgState, Position, Ready, StoredLead};
-
-#[derive(Debug, Row, Serialize)]
-struct FailedRow<'a> {
-    tenant: &'a str,
-    #[serde(with = "clickhouse::serde::uuid")]
-    ecg_id: Uuid,
-    seq: Option<u32>,
-    kind: &'a str,
-    reason: &'a str,
-    kafka_topic: &'a str,
-    kafka_partition: i32,
-    kafka_offset: i64,
-    #[serde(with = "clickhouse::serde::time::datetime64::millis")]
-    failed_at: OffsetDateTime,
-    #[serde(with = "clickhouse::serde::time::datetime64::millis")]
-    produced_at: OffsetDateTime,
-}
-
-#[derive(Debug, Row, Serialize)]
-struct ProgressRow<'a> {
-    tenant: &'a str,
-    #[serde(with = "clickhouse::serde::uuid")]
-    ecg_id: Uuid,
-    next_seq: u32,
-    waiting: &'a [u32],
-    waiting_samples: u64,
-    final_seq: Option<u32>,
-    #[serde(with = "clickhouse::serde::time::datetime64::millis")]
-    updated_at: OffsetDateTime,
-}
 
 /// Writes to and reads from ecg-stream's tables.
 #[derive(Clone)]
@@ -139,17 +112,7 @@ impl Sink {
     /// be read as far as their tenant (an undecodable message keyed by an ECG
     /// id), so the owner sees them in the ECG's status.
     pub async fn owners(&self, ids: &[Uuid]) -> clickhouse::error::Result<HashMap<Uuid, String>> {
-        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-        let rows: Vec<(String, String)> = self
-            .client
-            .query("SELECT DISTINCT toString(ecg_id), tenant FROM ecgs WHERE ecg_id IN ?")
-            .bind(&ids)
-            .fetch_all()
-            .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id, tenant)| Some((id.parse().ok()?, tenant)))
-            .collect())
+        ecgs::owners(&self.client, ids).await
     }
 
     /// The stored fingerprints of chunks, placed or parked.
@@ -227,57 +190,29 @@ impl Sink {
         failures: &[Failure],
         now: OffsetDateTime,
     ) -> clickhouse::error::Result<()> {
-        if failures.is_empty() {
-            return Ok(());
-        }
-        let mut insert = self.client.insert::<FailedRow<'_>>("failed_chunks").await?;
-        for f in failures {
-            insert
-                .write(&FailedRow {
-                    tenant: &f.tenant,
-                    ecg_id: f.ecg_id,
-                    seq: f.seq,
-                    kind: f.kind.as_str(),
-                    reason: &f.reason,
-                    kafka_topic: &self.topic,
-                    kafka_partition: f.pos.partition,
-                    kafka_offset: f.pos.offset,
-                    failed_at: now,
-                    produced_at: produced_at(f.pos.produced_at_ms),
-                })
-                .await?;
-        }
-        insert.end().await
+        let rows: Vec<Failed<'_>> = failures
+            .iter()
+            .map(|f| Failed {
+                tenant: &f.tenant,
+                ecg_id: f.ecg_id,
+                seq: f.seq,
+                kind: f.kind.as_str(),
+                reason: &f.reason,
+                kafka_topic: &self.topic,
+                kafka_partition: f.pos.partition,
+                kafka_offset: f.pos.offset,
+                failed_at: now,
+                produced_at: produced_at(f.pos.produced_at_ms),
+            })
+            .collect();
+        failed_chunks::insert(&self.client, &rows).await
     }
 
-    /// Records where each ECG stands. Written after its chunks: a status
-    /// read never claims more than is written.
-    pub async fn write_progress(
-        &self,
-        progress: &[Progress],
-        now: OffsetDateTime,
-    ) -> clickhouse::error::Result<()> {
-        if progress.is_empty() {
-            return Ok(());
-        }
-        let mut insert = self
-            .client
-            .insert::<ProgressRow<'_>>("ecg_progress")
-            .await?;
-        for p in progress {
-            insert
-                .write(&ProgressRow {
-                    tenant: &p.tenant,
-                    ecg_id: p.ecg_id,
-                    next_seq: p.next_seq,
-                    waiting: &p.waiting,
-                    waiting_samples: p.waiting_samples,
-                    final_seq: p.final_seq,
-                    updated_at: now,
-                })
-                .await?;
-        }
-        insert.end().await
+    /// Records where each ECG stands (rows stamped by the pipeline with the
+    /// batch's time). Written after its chunks: a status read never claims
+    /// more than is written.
+    pub async fn write_progress(&self, rows: &[Progress]) -> clickhouse::error::Result<()> {
+        progress::insert(&self.client, rows).await
     }
 }
 
@@ -342,7 +277,7 @@ fn block_row(r: &Ready, i: usize, now: OffsetDateTime) -> Block<'_> {
         // Validation caps leads at 32, so this fits.
         lead_index: i as u8,
         device_id: Cow::Borrowed(&h.device_id),
-        units: Cow::Borrowed(h.units.as_str()),
+        units: h.units,
         fingerprint: r.fingerprint,
         is_final: r.chunk.is_final,
         sample_rate_hz: h.sample_rate_hz,
@@ -387,7 +322,7 @@ fn chunk_of(rows: &[Block<'static>]) -> Option<(Chunk, Position)> {
         tenant: first.tenant.to_string(),
         device_id: first.device_id.to_string(),
         sample_rate_hz: first.sample_rate_hz,
-        units: Units::parse(&first.units)?,
+        units: first.units,
         started_at: first.started_at,
         leads: rows.iter().map(|r| r.lead.to_string()).collect(),
     };

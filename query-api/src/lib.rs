@@ -4,7 +4,9 @@
 //! Modules:
 //! - [`config`]: [`Config`], loaded by figment.
 //! - [`routes`]: the HTTP handlers, one file per resource.
-//! - [`store`]: the ClickHouse queries (parameterised, tenant-filtered).
+//! - [`store`]: the reads that fold stored blocks (crossings per window,
+//!   plot buckets, device buckets); their SQL, like every query on the
+//!   tables, is `ecg_clickhouse`'s.
 //! - [`series`]: what the block scans share, pure: signs of stored samples,
 //!   the running sign across blocks, runs of equal window or bucket.
 //! - [`params`]: strict query-string parsing (400 naming the parameter).
@@ -49,14 +51,14 @@ use tower_http::trace::TraceLayer;
 pub use config::Config;
 
 use crate::lag::LagProbe;
-use crate::store::Store;
 
 /// Shared by every handler.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub issuer: Arc<TokenIssuer>,
     pub verifier: Verifier,
-    pub store: Store,
+    /// ClickHouse, read through `ecg_clickhouse`'s functions.
+    pub clickhouse: clickhouse::Client,
     pub lag: Arc<LagProbe>,
     /// `streams.active_within_s`.
     pub active_within_s: u64,
@@ -103,7 +105,7 @@ impl AppState {
         Ok(AppState {
             verifier,
             issuer: Arc::new(issuer),
-            store: Store::new(config.clickhouse.client()),
+            clickhouse: config.clickhouse.client(),
             lag: Arc::new(LagProbe::new(&config.pipeline).context("configuring the lag probe")?),
             active_within_s: config.streams.active_within_s,
             pipeline_window_s: config.pipeline.window_s,

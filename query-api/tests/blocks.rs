@@ -1,4 +1,5 @@
-//! The store's reads over the block tables, against the ClickHouse of
+//! The reads over the block tables (the query API's folds in `store`, and
+//! `ecg_clickhouse`'s counts and totals), against the ClickHouse of
 //! `make test` (`ECG_TEST_CLICKHOUSE_URL`), each test in its own fresh,
 //! migrated database. Blocks are inserted as the processor writes them, cut
 //! at uneven places; every count is checked against one pass of the
@@ -6,10 +7,11 @@
 
 use std::borrow::Cow;
 
-use ecg_clickhouse::ClickHouseConfig;
+use clickhouse::Client;
 use ecg_clickhouse::blocks::{self, Block, Form};
-use ecg_query_api::store::Store;
-use ecg_schemas::Calibration;
+use ecg_clickhouse::{ClickHouseConfig, status};
+use ecg_query_api::store;
+use ecg_schemas::{Calibration, Units};
 use ecg_signal::LeadSummary;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -22,7 +24,7 @@ const STARTED_US: i64 = 1_769_904_000_000_000;
 const CUTS: &[usize] = &[37, 38, 100, 299, 300, 340, 341, 512, 800, 1003];
 const SAMPLES: usize = 1_200;
 
-async fn database(name: &str) -> (ClickHouseConfig, Store) {
+async fn database(name: &str) -> Client {
     let config = ClickHouseConfig {
         url: std::env::var("ECG_TEST_CLICKHOUSE_URL")
             .unwrap_or_else(|_| "http://127.0.0.1:8123".into()),
@@ -32,8 +34,7 @@ async fn database(name: &str) -> (ClickHouseConfig, Store) {
     ecg_clickhouse::migrate(&config)
         .await
         .expect("migrating; is `make test` running the stack?");
-    let store = Store::new(config.client());
-    (config, store)
+    config.client()
 }
 
 /// A physical lead: decimals, `0.0` and `-0.0` runs (some across chunk
@@ -91,7 +92,7 @@ fn lead_blocks(
                 seq: seq as u32,
                 lead_index: lead.1,
                 device_id: Cow::Owned(device.to_string()),
-                units: "mV".into(),
+                units: Units::Millivolts,
                 fingerprint: 1,
                 is_final: seq + 1 == n,
                 sample_rate_hz: RATE,
@@ -209,8 +210,7 @@ impl Owned for Form<'_> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn windows_over_blocks_equal_one_pass_of_the_kernel_from_any_sample() {
-    let (config, store) = database("query_blocks_windows").await;
-    let client = config.client();
+    let client = database("query_blocks_windows").await;
     let leads = [physical(1), physical(2)];
     let (id, digital) = (Uuid::new_v4(), Uuid::new_v4());
     // The physical lead I as counts: zeros stay exactly the baseline.
@@ -242,8 +242,7 @@ async fn windows_over_blocks_equal_one_pass_of_the_kernel_from_any_sample() {
         (37.5, 101, 1190),
         (500.0, 512, 513),
     ] {
-        let got = store
-            .crossing_windows("demo", id, per_window, from, to)
+        let got = store::crossing_windows(&client, "demo", id, per_window, from, to)
             .await
             .unwrap();
         for (lead, values) in ["I", "II"].iter().zip(&leads) {
@@ -258,19 +257,19 @@ async fn windows_over_blocks_equal_one_pass_of_the_kernel_from_any_sample() {
                 "lead {lead}, {per_window} per window, {from}..{to}"
             );
         }
-        let got: Vec<(u64, u64)> = store
-            .crossing_windows("demo", digital, per_window, from, to)
-            .await
-            .unwrap()
-            .iter()
-            .map(|c| (c.window, c.crossings))
-            .collect();
+        let got: Vec<(u64, u64)> =
+            store::crossing_windows(&client, "demo", digital, per_window, from, to)
+                .await
+                .unwrap()
+                .iter()
+                .map(|c| (c.window, c.crossings))
+                .collect();
         let want = expected(digital_prefix, per_window, from, to);
         assert_eq!(got, want, "digital, {per_window} per window, {from}..{to}");
     }
 
     // The totals are the last block's running totals: one pass.
-    let totals = store.lead_totals("demo", id).await.unwrap();
+    let totals = blocks::lead_totals(&client, "demo", id).await.unwrap();
     for t in &totals {
         let values = if t.lead == "I" { &leads[0] } else { &leads[1] };
         assert_eq!(t.samples, SAMPLES as u64);
@@ -286,8 +285,7 @@ async fn windows_over_blocks_equal_one_pass_of_the_kernel_from_any_sample() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plot_and_device_buckets_and_counts_read_the_blocks() {
-    let (config, store) = database("query_blocks_buckets").await;
-    let client = config.client();
+    let client = database("query_blocks_buckets").await;
     let leads = [physical(3), physical(4)];
     let id = Uuid::new_v4();
     client
@@ -315,8 +313,7 @@ async fn plot_and_device_buckets_and_counts_read_the_blocks() {
     // Plot buckets: min and max of each 7 samples from 5, bit for bit; the
     // waiting chunks are not placed, so not plotted.
     let lead_names = vec!["II".to_string(), "I".to_string()];
-    let got = store
-        .sample_buckets("demo", id, &lead_names, 5, 700, 7)
+    let got = store::sample_buckets(&client, "demo", id, &lead_names, 5, 700, 7)
         .await
         .unwrap();
     let mut want = Vec::new();
@@ -344,10 +341,15 @@ async fn plot_and_device_buckets_and_counts_read_the_blocks() {
     // Device buckets of 2 s (100 samples) from 1.1 s: samples 55..512 are
     // placed; crossings seeded by the sign before.
     let from_us = STARTED_US + 1_100_000;
-    let found = store
-        .device_buckets("demo", "dev", 2, (from_us, STARTED_US + 3_600_000_000))
-        .await
-        .unwrap();
+    let found = store::device_buckets(
+        &client,
+        "demo",
+        "dev",
+        2,
+        (from_us, STARTED_US + 3_600_000_000),
+    )
+    .await
+    .unwrap();
     let volume: Vec<(i64, u64, u64)> = found
         .volume
         .iter()
@@ -384,10 +386,10 @@ async fn plot_and_device_buckets_and_counts_read_the_blocks() {
     }
 
     // Counts: placed chunks and samples from blocks, waiting ones beyond.
-    let written = store.written("demo", id).await.unwrap();
+    let written = blocks::written(&client, "demo", id).await.unwrap();
     assert_eq!((written.chunks, written.samples), (8, 2 * placed_end));
     assert!(!written.final_seen);
-    let waiting = store.waiting("demo", id).await.unwrap();
+    let waiting = blocks::waiting(&client, "demo", id).await.unwrap();
     let want: Vec<(u32, u64)> = chunks()[9..]
         .iter()
         .enumerate()
@@ -395,6 +397,6 @@ async fn plot_and_device_buckets_and_counts_read_the_blocks() {
         .collect();
     let got: Vec<(u32, u64)> = waiting.iter().map(|w| (w.seq, w.samples)).collect();
     assert_eq!(got, want);
-    let activity = store.activity("demo", id).await.unwrap();
+    let activity = status::activity(&client, "demo", id).await.unwrap();
     assert!(activity.last_at > OffsetDateTime::UNIX_EPOCH);
 }

@@ -12,15 +12,6 @@ use super::old_schema::{
 };
 use super::*;
 
-fn test_config(name: &str) -> ClickHouseConfig {
-    ClickHouseConfig {
-        url: std::env::var("ECG_TEST_CLICKHOUSE_URL")
-            .unwrap_or_else(|_| "http://127.0.0.1:8123".into()),
-        database: format!("test_{name}_{}", &Uuid::new_v4().simple().to_string()[..8]),
-        ..ClickHouseConfig::default()
-    }
-}
-
 async fn drop_database(config: &ClickHouseConfig) {
     config
         .server_client()
@@ -112,7 +103,7 @@ async fn run_statements(client: &Client, statements: &[String]) {
 
 #[tokio::test]
 async fn samples_migration_to_blocks_keeps_every_value_and_total_bit_for_bit() {
-    let config = test_config("blocks_upgrade");
+    let config = ClickHouseConfig::for_test("blocks_upgrade");
     let (expected, chunks) = old_database(&config).await;
     let client = config.client();
     assert_eq!(placed_samples(&client).await, expected);
@@ -279,7 +270,7 @@ async fn samples_migration_to_blocks_keeps_every_value_and_total_bit_for_bit() {
 /// is dropped; once fixed, it runs to the end.
 #[tokio::test]
 async fn a_failed_copy_verification_keeps_the_old_tables() {
-    let config = test_config("blocks_upgrade_refused");
+    let config = ClickHouseConfig::for_test("blocks_upgrade_refused");
     let (mut expected, chunks) = old_database(&config).await;
     let client = config.client();
     // Chunk 3 of ECG A's lead I: one sample (index 50, 100 ms) in `samples` only.

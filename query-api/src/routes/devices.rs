@@ -6,12 +6,14 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use ecg_auth::{Authorized, EcgRead};
+use ecg_clickhouse::ecgs;
 use ecg_schemas::api::{DeviceBucket, DeviceInsights, ErrorBody};
 use time::{Duration, OffsetDateTime};
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::params::{self, Params};
+use crate::store;
 
 const BUCKETS: &[(&str, u64)] = &[("1m", 60), ("1h", 3_600), ("1d", 86_400)];
 /// Without `from`, the range is this many buckets before `to`.
@@ -69,14 +71,11 @@ pub async fn device_insights(
         ));
     }
     let tenant = &auth.0.tenant;
-    if !state.store.device_exists(tenant, &device_id).await? {
+    if !ecgs::device_exists(&state.clickhouse, tenant, &device_id).await? {
         return Err(ApiError::NoDevice(device_id));
     }
     let range = (params::micros(from), params::micros(to));
-    let found = state
-        .store
-        .device_buckets(tenant, &device_id, secs, range)
-        .await?;
+    let found = store::device_buckets(&state.clickhouse, tenant, &device_id, secs, range).await?;
     let mut buckets: BTreeMap<OffsetDateTime, DeviceBucket> = found
         .volume
         .into_iter()

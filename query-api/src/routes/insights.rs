@@ -14,8 +14,9 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::params::{self, Params};
 use crate::routes::status::{position, status_of};
-use crate::store::LeadTotals;
-use ecg_clickhouse::EcgRow;
+use crate::store;
+use ecg_clickhouse::blocks::{self, LeadTotals};
+use ecg_clickhouse::{EcgRow, ecgs, failed_chunks, progress};
 
 /// The window lengths offered, in seconds.
 pub const WINDOWS: &[(&str, u64)] = &[("1s", 1), ("10s", 10), ("1m", 60)];
@@ -60,16 +61,15 @@ pub async fn ecg_insights(
         return Err(ApiError::param("window", "from and to need a window"));
     }
     let tenant = &auth.0.tenant;
-    let ecg = state
-        .store
-        .ecg(tenant, id)
+    let ch = &state.clickhouse;
+    let ecg = ecgs::latest(ch, tenant, id)
         .await?
         .ok_or(ApiError::NotFound(id))?;
     let (written, progress, failed, totals) = tokio::try_join!(
-        state.store.written(tenant, id),
-        state.store.progress(tenant, id),
-        state.store.failed_count(tenant, id),
-        state.store.lead_totals(tenant, id)
+        blocks::written(ch, tenant, id),
+        progress::newest(ch, tenant, id),
+        failed_chunks::refused(ch, tenant, id),
+        blocks::lead_totals(ch, tenant, id)
     )?;
     let status = status_of(&position(&ecg, &written, progress), failed);
     let windows = match window {
@@ -156,10 +156,7 @@ async fn windows(
     let counts = if range.is_empty() {
         Vec::new()
     } else {
-        state
-            .store
-            .crossing_windows(tenant, id, per_window, from, to)
-            .await?
+        store::crossing_windows(&state.clickhouse, tenant, id, per_window, from, to).await?
     };
     let zeros: BTreeMap<String, u64> = ecg.leads.iter().map(|l| (l.clone(), 0)).collect();
     let mut series: Vec<Window> = range

@@ -3,15 +3,15 @@
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use ecg_auth::{Authorized, EcgRead};
+use ecg_clickhouse::status::{self, ListFilter, ListRow};
+use ecg_schemas::Status;
 use ecg_schemas::api::{EcgPage, EcgSummary, ErrorBody};
-use ecg_schemas::{Status, Units};
 use time::OffsetDateTime;
 
 use crate::AppState;
 use crate::cursor::Cursor;
 use crate::error::ApiError;
 use crate::params::{self, Params};
-use crate::store::{ListFilter, ListRow};
 
 const DEFAULT_LIMIT: u64 = 50;
 const MAX_LIMIT: u64 = 500;
@@ -62,10 +62,14 @@ pub async fn list_ecgs(
         status: q.choice("status", STATUSES)?.map(|(s, _)| s),
         from_us: from.map(params::micros),
         to_us: to.map(params::micros),
-        after: q.one("cursor")?.map(Cursor::decode).transpose()?,
+        after: q
+            .one("cursor")?
+            .map(Cursor::decode)
+            .transpose()?
+            .map(|c| (c.started_at_us, c.id)),
         limit: q.int("limit", 1..=MAX_LIMIT)?.unwrap_or(DEFAULT_LIMIT),
     };
-    let mut rows = state.store.list(&auth.0.tenant, &filter).await?;
+    let mut rows = status::list(&state.clickhouse, &auth.0.tenant, &filter).await?;
     let next_cursor = if rows.len() as u64 > filter.limit {
         rows.truncate(filter.limit as usize);
         rows.last().map(|r| {
@@ -96,7 +100,7 @@ fn summary(r: ListRow) -> Result<EcgSummary, ApiError> {
         status,
         sample_rate_hz: r.sample_rate_hz,
         leads: r.leads,
-        units: Units::parse(&r.units).unwrap_or_default(),
+        units: r.units,
         started_at: r.started_at,
         last_activity_at: (r.last_activity_at > OffsetDateTime::UNIX_EPOCH)
             .then_some(r.last_activity_at),

@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use ecg_auth::{Authorized, EcgRead};
+use ecg_clickhouse::{live, status};
 use ecg_schemas::api::{ConsumerLag, DeadLettered, ErrorBody, Pipeline, Rate, StatusCounts};
 use time::{Duration, OffsetDateTime};
 
@@ -47,13 +48,14 @@ pub async fn pipeline(
             .and_then(|r| r)
     };
     let (figures, statuses, lag) = tokio::join!(
-        state.store.pipeline(
+        live::pipeline(
+            &state.clickhouse,
             tenant,
             ago(window_s),
             ago(3_600),
             ago(state.active_within_s)
         ),
-        state.store.status_counts(tenant),
+        status::status_counts(&state.clickhouse, tenant),
         lag
     );
     let (f, s) = (figures?, statuses?);

@@ -12,12 +12,13 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use ecg_auth::{Authorized, EcgRead};
-use ecg_schemas::Units;
+use ecg_clickhouse::{blocks, ecgs};
 use ecg_schemas::api::{ErrorBody, LeadSeries, SamplesPage};
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::params::{self, Params};
+use crate::store;
 
 /// The media type of an Arrow IPC stream.
 pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
@@ -66,9 +67,7 @@ pub async fn ecg_samples(
         .int("max_points", 2..=MAX_POINTS)?
         .unwrap_or(DEFAULT_POINTS);
     let tenant = &auth.0.tenant;
-    let ecg = state
-        .store
-        .ecg(tenant, id)
+    let ecg = ecgs::latest(&state.clickhouse, tenant, id)
         .await?
         .ok_or(ApiError::NotFound(id))?;
     let mut leads: Vec<String> = Vec::new();
@@ -87,9 +86,7 @@ pub async fn ecg_samples(
         leads.clone_from(&ecg.leads);
     }
     let (rate, t0) = (ecg.sample_rate_hz, ecg.started_at);
-    let end = state
-        .store
-        .lead_totals(tenant, id)
+    let end = blocks::lead_totals(&state.clickhouse, tenant, id)
         .await?
         .iter()
         .map(|t| t.samples)
@@ -102,10 +99,7 @@ pub async fn ecg_samples(
         .max(first);
     let bucket = (last - first).div_ceil(max_points).max(1);
     let buckets = if last > first {
-        state
-            .store
-            .sample_buckets(tenant, id, &leads, first, last, bucket)
-            .await?
+        store::sample_buckets(&state.clickhouse, tenant, id, &leads, first, last, bucket).await?
     } else {
         Vec::new()
     };
@@ -135,7 +129,7 @@ pub async fn ecg_samples(
     }
     Ok(Json(SamplesPage {
         id,
-        units: Units::parse(&ecg.units).unwrap_or_default(),
+        units: ecg.units,
         sample_rate_hz: rate,
         started_at: t0,
         from: from.unwrap_or_else(|| params::time_of(first, t0, rate)),

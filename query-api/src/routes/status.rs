@@ -5,16 +5,17 @@ use std::collections::BTreeSet;
 use axum::Json;
 use axum::extract::{Path, State};
 use ecg_auth::{Authorized, EcgRead};
+use ecg_clickhouse::blocks::{self, Written};
+use ecg_clickhouse::progress::{self, Progress};
+use ecg_clickhouse::{EcgRow, ecgs, failed_chunks, status};
+use ecg_schemas::Status;
 use ecg_schemas::api::{EcgStatus, ErrorBody, FailedChunk, FailedKind};
-use ecg_schemas::{Status, Units};
 use time::OffsetDateTime;
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::gaps;
 use crate::params;
-use crate::store::{Progress, Written};
-use ecg_clickhouse::EcgRow;
 
 /// How many missing and waiting seqs a status lists; the counts are exact.
 const LISTED_SEQS: usize = 1000;
@@ -45,17 +46,16 @@ pub async fn ecg_status(
 ) -> Result<Json<EcgStatus>, ApiError> {
     let id = params::ecg_id(&raw_id)?;
     let tenant = &auth.0.tenant;
-    let ecg = state
-        .store
-        .ecg(tenant, id)
+    let ch = &state.clickhouse;
+    let ecg = ecgs::latest(ch, tenant, id)
         .await?
         .ok_or(ApiError::NotFound(id))?;
     let (written, progress, failed, activity, stored_waiting) = tokio::try_join!(
-        state.store.written(tenant, id),
-        state.store.progress(tenant, id),
-        state.store.failed_chunks(tenant, id, LISTED_FAILURES),
-        state.store.activity(tenant, id),
-        state.store.waiting(tenant, id)
+        blocks::written(ch, tenant, id),
+        progress::newest(ch, tenant, id),
+        failed_chunks::listed(ch, tenant, id, LISTED_FAILURES),
+        status::activity(ch, tenant, id),
+        blocks::waiting(ch, tenant, id)
     )?;
     // The chunks stored in waiting_blocks beyond the placed prefix: a seq
     // placed a moment ago can still have its waiting rows, and counts once.
@@ -97,7 +97,7 @@ pub async fn ecg_status(
         status,
         sample_rate_hz: ecg.sample_rate_hz,
         leads: ecg.leads,
-        units: Units::parse(&ecg.units).unwrap_or_default(),
+        units: ecg.units,
         adc,
         started_at: ecg.started_at,
         chunks_processed: written.chunks,
@@ -178,6 +178,7 @@ pub(crate) fn status_of(p: &Position, failed: u64) -> Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ecg_schemas::Units;
     use uuid::Uuid;
 
     fn ecg(final_seq: Option<u32>) -> EcgRow {
@@ -187,7 +188,7 @@ mod tests {
             device_id: "d".into(),
             sample_rate_hz: 500.0,
             leads: vec!["I".into()],
-            units: "mV".into(),
+            units: Units::Millivolts,
             adc_gain: Vec::new(),
             adc_baseline: Vec::new(),
             started_at: OffsetDateTime::UNIX_EPOCH,
@@ -207,10 +208,13 @@ mod tests {
 
     fn progress(next_seq: u32, waiting: &[u32], final_seq: Option<u32>) -> Option<Progress> {
         Some(Progress {
+            tenant: "demo".into(),
+            ecg_id: Uuid::nil(),
             next_seq,
             waiting: waiting.to_vec(),
             waiting_samples: waiting.len() as u64 * 10,
             final_seq,
+            updated_at: OffsetDateTime::UNIX_EPOCH,
         })
     }
 

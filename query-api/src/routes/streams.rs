@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use ecg_auth::{Authorized, EcgRead};
+use ecg_clickhouse::live;
 use ecg_schemas::api::{ActiveStream, ActiveStreams, ErrorBody};
 use time::{Duration, OffsetDateTime};
 
@@ -42,7 +43,7 @@ pub async fn active_streams(
         .unwrap_or(state.active_within_s);
     let at = OffsetDateTime::now_utc();
     let since = at - Duration::seconds(within_s as i64);
-    let rows = state.store.active(&auth.0.tenant, millis(since)).await?;
+    let rows = live::active(&state.clickhouse, &auth.0.tenant, millis(since)).await?;
     let streams = rows
         .into_iter()
         .map(|r| ActiveStream {

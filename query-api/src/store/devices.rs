@@ -5,13 +5,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use clickhouse::Row;
-use serde::Deserialize;
+use clickhouse::Client;
+use ecg_clickhouse::blocks::{self, Stored};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::Store;
-use super::blocks::{Stored, scan};
+use super::blocks::scan;
 use crate::series::{Running, Signs, runs, sample_micros};
 
 /// Samples and ECGs of one time bucket.
@@ -38,86 +37,25 @@ pub struct DeviceBuckets {
     pub crossings: Vec<BucketCrossings>,
 }
 
-/// The device's placed blocks, bound with `{t}` and `{device}`. The `ecgs`
-/// subquery lets the primary key (tenant, ecg_id, ...) skip other ECGs.
-const DEVICE_BLOCKS: &str = "tenant = {t:String} AND device_id = {device:String}
-     AND ecg_id IN (SELECT ecg_id FROM ecgs WHERE tenant = {t:String} AND device_id = {device:String})";
-
-/// Of those, the blocks with samples in `{from}..{to}` (µs).
-const IN_RANGE: &str = "first_ts < fromUnixTimestamp64Micro({to:Int64}, 'UTC')
-     AND last_ts >= fromUnixTimestamp64Micro({from:Int64}, 'UTC')";
-
-/// An ECG lead's running sign through its last block before the range.
-#[derive(Debug, Clone, Row, Deserialize)]
-struct Seed {
-    #[serde(with = "clickhouse::serde::uuid")]
-    ecg_id: Uuid,
-    lead: String,
-    sign: i8,
-}
-
-impl Store {
-    /// Whether the tenant has any ECG of this device.
-    pub async fn device_exists(
-        &self,
-        tenant: &str,
-        device: &str,
-    ) -> clickhouse::error::Result<bool> {
-        let n: u64 = self
-            .client
-            .query("SELECT count() FROM ecgs WHERE tenant = {t:String} AND device_id = {device:String}")
-            .param("t", tenant)
-            .param("device", device)
-            .fetch_one()
-            .await?;
-        Ok(n > 0)
-    }
-
-    /// Samples, ECGs and crossings per lead in buckets of `bucket_s`
-    /// seconds (aligned to the epoch) of sample time `from..to` (µs). The
-    /// sign before `from` is taken into account, so a crossing is never lost
-    /// at the edge.
-    pub async fn device_buckets(
-        &self,
-        tenant: &str,
-        device: &str,
-        bucket_s: u64,
-        (from, to): (i64, i64),
-    ) -> clickhouse::error::Result<DeviceBuckets> {
-        let seeds_sql = format!(
-            "SELECT ecg_id, lead, argMax(last_sign_total, seq) AS sign
-             FROM blocks
-             WHERE {DEVICE_BLOCKS} AND last_ts < fromUnixTimestamp64Micro({{from:Int64}}, 'UTC')
-               AND ecg_id IN (SELECT ecg_id FROM blocks WHERE {DEVICE_BLOCKS} AND {IN_RANGE})
-             GROUP BY ecg_id, lead"
-        );
-        let seeds: Vec<Seed> = self
-            .client
-            .query(&seeds_sql)
-            .param("t", tenant)
-            .param("device", device)
-            .param("from", from)
-            .param("to", to)
-            .fetch_all()
-            .await?;
-        let query = self
-            .client
-            .query(&format!(
-                "SELECT ?fields FROM blocks WHERE {DEVICE_BLOCKS} AND {IN_RANGE}
-                 ORDER BY ecg_id, lead, seq"
-            ))
-            .param("t", tenant)
-            .param("device", device)
-            .param("from", from)
-            .param("to", to);
-        let seeds = seeds
-            .into_iter()
-            .map(|s| ((s.ecg_id, s.lead), s.sign))
-            .collect();
-        let bucket_us = i64::try_from(bucket_s.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
-        let fold = Device::new((from, to), bucket_us, seeds);
-        Ok(scan(query, fold, |d, b| d.block(&b)).await?.finish())
-    }
+/// Samples, ECGs and crossings per lead in buckets of `bucket_s` seconds
+/// (aligned to the epoch) of sample time `from..to` (µs). The sign before
+/// `from` is taken into account, so a crossing is never lost at the edge.
+pub async fn device_buckets(
+    client: &Client,
+    tenant: &str,
+    device: &str,
+    bucket_s: u64,
+    (from, to): (i64, i64),
+) -> clickhouse::error::Result<DeviceBuckets> {
+    let seeds = blocks::device_signs_before(client, tenant, device, (from, to)).await?;
+    let cursor = blocks::device_blocks(client, tenant, device, (from, to))?;
+    let seeds = seeds
+        .into_iter()
+        .map(|(ecg_id, lead, sign)| ((ecg_id, lead), sign))
+        .collect();
+    let bucket_us = i64::try_from(bucket_s.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
+    let fold = Device::new((from, to), bucket_us, seeds);
+    Ok(scan(cursor, fold, |d, b| d.block(&b)).await?.finish())
 }
 
 /// Where a sample's time lies.
@@ -254,6 +192,7 @@ fn time_of(us: i64) -> OffsetDateTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::blocks::stored;
     use ecg_clickhouse::blocks::Form;
 
     #[test]
@@ -263,9 +202,9 @@ mod tests {
         let a = [1.0, -1.0, 0.0, 1.0, -1.0];
         let b = [0.0, 1.0, -1.0, 1.0];
         let mut d = Device::new((4_000, 14_000), 4_000, HashMap::new());
-        d.block(&Stored::of("I", 0, 0, &Form::physical(&a)));
-        d.block(&Stored::of("I", 1, 5, &Form::physical(&b)));
-        let mut other = Stored::of("I", 0, 0, &Form::physical(&[-1.0; 9]));
+        d.block(&stored("I", 0, 0, &Form::physical(&a)));
+        d.block(&stored("I", 1, 5, &Form::physical(&b)));
+        let mut other = stored("I", 0, 0, &Form::physical(&[-1.0; 9]));
         other.ecg_id = Uuid::from_u128(1);
         d.block(&other);
         let out = d.finish();

@@ -2,10 +2,11 @@
 //! min and max, so a peak inside a bucket is still drawn. Read from the
 //! blocks that overlap the range, decoded bit for bit, bucketed here.
 
+use clickhouse::Client;
+use ecg_clickhouse::blocks::{self, Stored};
 use uuid::Uuid;
 
-use super::Store;
-use super::blocks::{Stored, scan};
+use super::blocks::scan;
 use crate::series::runs;
 
 /// One bucket of one lead.
@@ -18,35 +19,20 @@ pub struct Bucket {
     pub max: f64,
 }
 
-impl Store {
-    /// Samples `from..to` of `leads`, in buckets of `bucket` consecutive
-    /// samples counted from `from`, ordered by lead then time.
-    pub async fn sample_buckets(
-        &self,
-        tenant: &str,
-        id: Uuid,
-        leads: &[String],
-        from: u64,
-        to: u64,
-        bucket: u64,
-    ) -> clickhouse::error::Result<Vec<Bucket>> {
-        let query = self
-            .client
-            .query(
-                "SELECT ?fields FROM blocks
-                 WHERE tenant = {t:String} AND ecg_id = {id:UUID}
-                   AND lead IN {leads:Array(String)}
-                   AND first_sample < {to:UInt64} AND first_sample + samples > {from:UInt64}
-                 ORDER BY lead, seq",
-            )
-            .param("t", tenant)
-            .param("id", id.to_string())
-            .param("leads", leads)
-            .param("from", from)
-            .param("to", to);
-        let buckets = Buckets::new(from..to, bucket);
-        Ok(scan(query, buckets, |s, b| s.block(&b)).await?.out)
-    }
+/// Samples `from..to` of `leads`, in buckets of `bucket` consecutive samples
+/// counted from `from`, ordered by lead then time.
+pub async fn sample_buckets(
+    client: &Client,
+    tenant: &str,
+    id: Uuid,
+    leads: &[String],
+    from: u64,
+    to: u64,
+    bucket: u64,
+) -> clickhouse::error::Result<Vec<Bucket>> {
+    let cursor = blocks::overlapping_leads(client, tenant, id, leads, (from, to))?;
+    let buckets = Buckets::new(from..to, bucket);
+    Ok(scan(cursor, buckets, |s, b| s.block(&b)).await?.out)
 }
 
 /// The fold: blocks of each lead in seq order, leads one after another.
@@ -115,6 +101,7 @@ impl Buckets {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::blocks::stored;
     use ecg_clickhouse::blocks::Form;
     use ecg_schemas::Calibration;
 
@@ -128,11 +115,11 @@ mod tests {
             baseline: 1024,
         };
         let mut s = Buckets::new(1..9, 3);
-        s.block(&Stored::of("I", 0, 0, &Form::physical(&a)));
-        s.block(&Stored::of("I", 0, 0, &Form::physical(&a)));
-        s.block(&Stored::of("I", 1, 4, &Form::physical(&b)));
-        s.block(&Stored::of("I", 2, 7, &Form::adc(&counts, c)));
-        s.block(&Stored::of("II", 0, 0, &Form::physical(&b)));
+        s.block(&stored("I", 0, 0, &Form::physical(&a)));
+        s.block(&stored("I", 0, 0, &Form::physical(&a)));
+        s.block(&stored("I", 1, 4, &Form::physical(&b)));
+        s.block(&stored("I", 2, 7, &Form::adc(&counts, c)));
+        s.block(&stored("II", 0, 0, &Form::physical(&b)));
         let got: Vec<(&str, u64, f64, f64)> = s
             .out
             .iter()

@@ -9,12 +9,11 @@
 
 use std::collections::HashMap;
 
-use clickhouse::Row;
-use serde::Deserialize;
+use clickhouse::Client;
+use ecg_clickhouse::blocks::{self, Stored};
 use uuid::Uuid;
 
-use super::Store;
-use super::blocks::{Stored, scan};
+use super::blocks::scan;
 use crate::series::{Running, Signs, runs};
 
 /// Crossings of one lead in one window.
@@ -25,59 +24,22 @@ pub struct WindowCount {
     pub crossings: u64,
 }
 
-/// A lead's running sign through its last block that ends before the range.
-#[derive(Debug, Clone, Row, Deserialize)]
-struct Seed {
-    lead: String,
-    sign: i8,
-}
-
-impl Store {
-    /// Crossings per lead and window of `window_samples` samples, for the
-    /// windows of samples `from..to` (`window = floor(index / window_samples)`),
-    /// windows without crossings omitted, ordered by lead then window.
-    pub async fn crossing_windows(
-        &self,
-        tenant: &str,
-        id: Uuid,
-        window_samples: f64,
-        from: u64,
-        to: u64,
-    ) -> clickhouse::error::Result<Vec<WindowCount>> {
-        let seeds: Vec<Seed> = self
-            .client
-            .query(
-                "SELECT lead, argMax(last_sign_total, seq) AS sign
-                 FROM blocks
-                 WHERE tenant = {t:String} AND ecg_id = {id:UUID}
-                   AND first_sample + samples <= {from:UInt64}
-                 GROUP BY lead",
-            )
-            .param("t", tenant)
-            .param("id", id.to_string())
-            .param("from", from)
-            .fetch_all()
-            .await?;
-        let query = self
-            .client
-            .query(
-                "SELECT ?fields FROM blocks
-                 WHERE tenant = {t:String} AND ecg_id = {id:UUID}
-                   AND first_sample < {to:UInt64} AND first_sample + samples > {from:UInt64}
-                 ORDER BY lead, seq",
-            )
-            .param("t", tenant)
-            .param("id", id.to_string())
-            .param("from", from)
-            .param("to", to);
-        let windows = Windows::new(
-            window_samples,
-            from..to,
-            seeds.into_iter().map(|s| (s.lead, s.sign)).collect(),
-        );
-        let windows = scan(query, windows, |w, b| w.block(&b)).await?;
-        Ok(windows.out)
-    }
+/// Crossings per lead and window of `window_samples` samples, for the
+/// windows of samples `from..to` (`window = floor(index / window_samples)`),
+/// windows without crossings omitted, ordered by lead then window.
+pub async fn crossing_windows(
+    client: &Client,
+    tenant: &str,
+    id: Uuid,
+    window_samples: f64,
+    from: u64,
+    to: u64,
+) -> clickhouse::error::Result<Vec<WindowCount>> {
+    let seeds = blocks::lead_signs_before(client, tenant, id, from).await?;
+    let cursor = blocks::overlapping(client, tenant, id, (from, to))?;
+    let windows = Windows::new(window_samples, from..to, seeds.into_iter().collect());
+    let windows = scan(cursor, windows, |w, b| w.block(&b)).await?;
+    Ok(windows.out)
 }
 
 /// The fold: blocks of each lead in seq order, leads one after another.
@@ -166,6 +128,7 @@ impl Windows {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::blocks::stored;
     use ecg_clickhouse::blocks::Form;
     use ecg_signal::LeadSummary;
     use proptest::prelude::*;
@@ -180,7 +143,7 @@ mod tests {
             .windows(2)
             .enumerate()
             .map(|(seq, w)| {
-                Stored::of(
+                stored(
                     "I",
                     seq as u32,
                     w[0] as u64,
