@@ -26,6 +26,13 @@ CONFIG = """<clickhouse>
     <listen_host>{host}</listen_host>
     <http_port>{http_port}</http_port>
     <tcp_port>{tcp_port}</tcp_port>
+    <!-- What each query read (read_rows, read_bytes): BENCHMARKS.md and analysts use it. -->
+    <query_log>
+        <database>system</database>
+        <table>query_log</table>
+        <flush_interval_milliseconds>1000</flush_interval_milliseconds>
+        <ttl>event_date + INTERVAL 3 DAY</ttl>
+    </query_log>
 </clickhouse>
 """
 
