@@ -192,3 +192,96 @@ async fn bad_input_gets_a_precise_4xx_and_produces_nothing() -> anyhow::Result<(
     );
     stack.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn query_parameters_must_agree_with_the_body_and_refusals_are_json() -> anyhow::Result<()> {
+    let stack = Stack::start_with("params", &ecg_e2e::kafka_brokers(), |c| {
+        c.upload.max_json_bytes = 1_000;
+    })
+    .await?;
+    let demo = stack.token("demo", "demo-secret", None).await?;
+    let (status, _, created) = send(
+        stack
+            .http
+            .post(format!("{}/v1/ecgs", stack.ingest))
+            .bearer_auth(&demo)
+            .json(&ecg_body()),
+    )
+    .await?;
+    assert_eq!(status, 202, "{created}");
+    let chunks = format!(
+        "{}/v1/ecgs/{}/chunks",
+        stack.ingest,
+        created["id"].as_str().unwrap()
+    );
+    let chunk = json!({"seq": 0, "samples": {"I": [1.0], "II": [2.0]}});
+    let csv = |query: &str, body: String| {
+        stack
+            .http
+            .post(format!("{chunks}{query}"))
+            .bearer_auth(&demo)
+            .header("content-type", "text/csv")
+            .body(body)
+    };
+    let refusals = [
+        // The query contradicts the JSON body: which one did the client mean?
+        (
+            stack
+                .http
+                .post(format!("{chunks}?seq=1"))
+                .bearer_auth(&demo)
+                .json(&chunk),
+            400,
+            "?seq",
+        ),
+        (
+            stack
+                .http
+                .post(format!("{chunks}?final=true"))
+                .bearer_auth(&demo)
+                .json(&chunk),
+            400,
+            "?final",
+        ),
+        (csv("", "I,II\n1,2\n".into()), 400, "?seq"),
+        (
+            csv("?seq=0&final=true&x=1", "I,II\n1,2\n".into()),
+            400,
+            "?x",
+        ),
+    ];
+    for (req, want, field) in refusals {
+        let (status, headers, answer) = send(req).await?;
+        assert_eq!(
+            (status, answer["field"].as_str()),
+            (want, Some(field)),
+            "{answer}"
+        );
+        assert_eq!(headers["content-type"], "application/json");
+    }
+    // A CSV body over the limit is not called JSON.
+    let big = format!("I,II\n{}", "1.5,2.5\n".repeat(200));
+    let (status, _, answer) = send(csv("?seq=0", big)).await?;
+    assert_eq!(status, 413, "{answer}");
+    assert_eq!(answer["limit"], 1_000);
+    let message = answer["message"].as_str().unwrap();
+    assert!(!message.contains("JSON"), "{message}");
+    assert!(message.contains("upload.max_json_bytes"), "{message}");
+
+    // A query that repeats the body is fine.
+    let (status, _, answer) = send(
+        stack
+            .http
+            .post(format!("{chunks}?seq=0&final=false"))
+            .bearer_auth(&demo)
+            .json(&chunk),
+    )
+    .await?;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(
+        stack.messages_in_topic().await?,
+        1,
+        "only the agreeing chunk"
+    );
+    stack.stop().await
+}

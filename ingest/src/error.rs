@@ -12,8 +12,12 @@ use ecg_schemas::api::ErrorBody;
 pub enum ApiError {
     #[error("{0}")]
     Invalid(#[from] Invalid),
+    /// A query or path parameter is wrong (unknown, repeated, malformed, or
+    /// contradicting the body): 400 naming it (`?seq`, `id`).
+    #[error("{message}")]
+    BadParam { field: String, message: String },
     #[error(
-        "JSON body larger than the limit of {limit} bytes; send large recordings with PUT /v1/ecgs/{{id}}/signal as text/csv or application/vnd.apache.arrow.stream, which is streamed"
+        "the body is larger than the limit of {limit} bytes (upload.max_json_bytes) for one request; send large recordings with PUT /v1/ecgs/{{id}}/signal as text/csv or application/vnd.apache.arrow.stream, which is streamed"
     )]
     TooLarge { limit: usize },
     #[error("the upload holds more than the limit of {limit} samples (all leads together)")]
@@ -23,6 +27,12 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("no ECG {0}")]
     NotFound(uuid::Uuid),
+    /// No route has this path.
+    #[error("no endpoint {path}; see /openapi.json for the gateway's endpoints")]
+    NoRoute { path: String },
+    /// The path exists, the method does not.
+    #[error("{path} does not take {method}; see /openapi.json for the methods it takes")]
+    MethodNotAllowed { method: String, path: String },
     #[error("{0}")]
     Conflict(String),
     #[error("over the client's {} budget; retry in {retry_after:?}", budget.as_str())]
@@ -41,6 +51,16 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+impl ApiError {
+    /// 400 naming the parameter `field`.
+    pub fn param(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::BadParam {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, error, field, limit) = match &self {
@@ -49,6 +69,12 @@ impl IntoResponse for ApiError {
                 "invalid_field",
                 Some(e.field.clone()),
                 e.limit,
+            ),
+            ApiError::BadParam { field, .. } => (
+                StatusCode::BAD_REQUEST,
+                "invalid_param",
+                Some(field.clone()),
+                None,
             ),
             ApiError::TooLarge { limit } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -68,7 +94,15 @@ impl IntoResponse for ApiError {
                 None,
                 None,
             ),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None, None),
+            ApiError::NotFound(_) | ApiError::NoRoute { .. } => {
+                (StatusCode::NOT_FOUND, "not_found", None, None)
+            }
+            ApiError::MethodNotAllowed { .. } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                None,
+                None,
+            ),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None, None),
             ApiError::RateLimited { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, "rate_limited", None, None)

@@ -5,6 +5,7 @@
 //! Modules:
 //! - [`config`]: [`Config`], loaded by figment.
 //! - [`routes`]: the HTTP handlers.
+//! - [`params`]: query and path parameters, read strictly.
 //! - [`budget`]: how many bytes of request bodies are held at once.
 //! - [`upload`]: whole recordings streamed in one request, spooled and cut
 //!   into chunks.
@@ -20,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod params;
 pub mod producer;
 pub mod quota;
 pub mod registry;
@@ -109,6 +111,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(metrics::render))
         .merge(openapi::routes())
+        // Last, so that they cover every route above: errors are JSON
+        // everywhere, unknown paths and methods included.
+        .fallback(routes::no_route)
+        .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -3,16 +3,15 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use ecg_auth::{Authorized, EcgWrite};
 use ecg_schemas::api::ErrorBody;
 use ecg_schemas::api::{Accepted, ChunkRequest, CreateEcg};
 use ecg_schemas::samples::{Columns, lead_columns};
-use ecg_schemas::{Chunk, EcgHeader, Invalid, Signal, input, json};
-use serde::{Deserialize, Serialize};
+use ecg_schemas::{Chunk, EcgHeader, Signal, input, json};
+use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -20,6 +19,7 @@ use std::sync::Arc;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::params::{EcgId, Params};
 use crate::upload::{self, SignalFormat};
 use ecg_clickhouse::EcgRow;
 
@@ -33,6 +33,7 @@ use ecg_clickhouse::EcgRow;
     request_body(content = CreateEcg, content_type = "application/json"),
     responses(
         (status = 202, description = "Accepted: every chunk is acknowledged by Kafka", body = Accepted, headers(("Location" = String, description = "The status URL"))),
+        (status = 400, description = "A query parameter: this endpoint reads none (`field` names it, e.g. `?x`)", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody, headers(("WWW-Authenticate" = String))),
         (status = 403, description = "The token lacks scope ecg:write", body = ErrorBody),
         (status = 413, description = "Body over the JSON limit (`limit` says which)", body = ErrorBody),
@@ -47,10 +48,12 @@ use ecg_clickhouse::EcgRow;
 pub async fn create_ecg(
     State(state): State<AppState>,
     auth: Authorized<EcgWrite>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     state.rate_limits.request(&auth.0.client_id)?;
+    Params::parse(query.as_deref(), &[])?;
     BodyFormat::of(&headers, &[BodyFormat::Json])?;
     let (bytes, _held) = state.bodies.read(body).await?;
     let mut req: CreateEcg = json::decode(&bytes)?;
@@ -133,7 +136,7 @@ pub async fn create_ecg(
     path = "/v1/ecgs/{id}/chunks",
     tag = "ecgs",
     summary = "Send one chunk of a streamed ECG",
-    description = "A JSON body carries `seq`, `final` and `samples`. A CSV body (header = lead names, optional leading time column) or an Arrow IPC stream (one numeric column per lead) carries only samples, with `?seq=N&final=true|false`. Chunks may arrive in any order and be resent; each (ECG, seq) counts once.",
+    description = "A JSON body carries `seq`, `final` and `samples`. A CSV body (header = lead names, optional leading time column) or an Arrow IPC stream (one numeric column per lead) carries only samples, with `?seq=N&final=true|false`; a JSON body may repeat them in the query only as they are in the body. Chunks may arrive in any order and be resent; each (ECG, seq) counts once.",
     params(
         ("id" = Uuid, Path, description = "The ECG id returned by POST /v1/ecgs"),
         ("seq" = Option<u32>, Query, maximum = 2147483647, description = "The chunk's seq (CSV and Arrow bodies only), 0 to `limits.max_seq` (2,147,483,647 by default)"),
@@ -149,6 +152,7 @@ pub async fn create_ecg(
     ),
     responses(
         (status = 202, description = "Accepted: the chunk is acknowledged by Kafka", body = Accepted),
+        (status = 400, description = "A malformed id (`field`: `id`), or a query parameter that is unknown, repeated, malformed, missing (`seq` with a CSV or Arrow body) or contradicts a JSON body's `seq` or `final` (`field`: `?seq`, `?final`)", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody, headers(("WWW-Authenticate" = String))),
         (status = 403, description = "The token lacks scope ecg:write", body = ErrorBody),
         (status = 404, description = "No such ECG for this tenant", body = ErrorBody),
@@ -165,23 +169,25 @@ pub async fn create_ecg(
 pub async fn post_chunk(
     State(state): State<AppState>,
     auth: Authorized<EcgWrite>,
-    Path(id): Path<Uuid>,
-    query: Result<Query<ChunkParams>, QueryRejection>,
+    EcgId(id): EcgId,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     state.rate_limits.request(&auth.0.client_id)?;
-    let ecg = lookup(&state, &auth.0.tenant, id).await?;
+    let params = ChunkParams::parse(query.as_deref())?;
     let format = BodyFormat::of(
         &headers,
         &[BodyFormat::Json, BodyFormat::Csv, BodyFormat::Arrow],
     )?;
+    let ecg = lookup(&state, &auth.0.tenant, id).await?;
     // Held until the answer: the samples made from the body live that long.
     let (bytes, _held) = state.bodies.read(body).await?;
     let body_len = bytes.len() as u64;
     let (seq, is_final, columns) = match format {
         BodyFormat::Json => {
             let req = json::decode_chunk(&bytes)?;
+            params.agree_with(req.seq, req.r#final)?;
             (
                 req.seq,
                 req.r#final,
@@ -189,16 +195,15 @@ pub async fn post_chunk(
             )
         }
         BodyFormat::Csv | BodyFormat::Arrow => {
-            let Query(params) = query.map_err(|e| Invalid::new("", e.body_text()))?;
             let seq = params.seq.ok_or_else(|| {
-                Invalid::new("/seq", "CSV and Arrow bodies need the chunk's seq as a query parameter: ?seq=N[&final=true]")
+                ApiError::param("?seq", "CSV and Arrow bodies need the chunk's seq as a query parameter: ?seq=N[&final=true]")
             })?;
             let columns = match format {
                 BodyFormat::Csv => Columns::Values(input::csv(&bytes, &ecg.leads)?),
                 // The samples stay in the body's memory (see `input`).
                 _ => input::arrow_columns(bytes)?,
             };
-            (seq, params.r#final, columns)
+            (seq, params.r#final.unwrap_or(false), columns)
         }
     };
     let seq_field = match format {
@@ -247,6 +252,7 @@ pub async fn post_chunk(
     ),
     responses(
         (status = 202, description = "Accepted: every chunk is acknowledged by Kafka", body = Accepted),
+        (status = 400, description = "A malformed id (`field`: `id`), or a query parameter: this endpoint reads none", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody, headers(("WWW-Authenticate" = String))),
         (status = 403, description = "The token lacks scope ecg:write", body = ErrorBody),
         (status = 404, description = "No such ECG for this tenant", body = ErrorBody),
@@ -263,16 +269,18 @@ pub async fn post_chunk(
 pub async fn put_signal(
     State(state): State<AppState>,
     auth: Authorized<EcgWrite>,
-    Path(id): Path<Uuid>,
+    EcgId(id): EcgId,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     state.rate_limits.request(&auth.0.client_id)?;
-    let ecg = lookup(&state, &auth.0.tenant, id).await?;
+    Params::parse(query.as_deref(), &[])?;
     let format = match BodyFormat::of(&headers, &[BodyFormat::Csv, BodyFormat::Arrow])? {
         BodyFormat::Csv => SignalFormat::Csv,
         _ => SignalFormat::Arrow,
     };
+    let ecg = lookup(&state, &auth.0.tenant, id).await?;
     if let Some(last) = ecg.final_seq {
         return Err(ApiError::Conflict(format!(
             "ECG {id} already has its whole signal (chunks 0 to {last}); open a new ECG for another recording"
@@ -423,14 +431,58 @@ fn accepted(id: Uuid, chunks: u32) -> Response {
         .into_response()
 }
 
-/// Query parameters of a chunk sent as CSV or Arrow (JSON bodies carry
-/// them inside).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChunkParams {
+/// Query parameters of a chunk: needed with CSV and Arrow bodies; a JSON
+/// body carries them inside, and may repeat them in the query only as they
+/// are in the body.
+#[derive(Debug)]
+struct ChunkParams {
     seq: Option<u32>,
-    #[serde(default)]
-    r#final: bool,
+    r#final: Option<bool>,
+}
+
+impl ChunkParams {
+    fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
+        let params = Params::parse(raw, &["seq", "final"])?;
+        Ok(ChunkParams {
+            seq: params.u32("seq")?,
+            r#final: params.boolean("final")?,
+        })
+    }
+
+    /// A JSON body's `seq` and `final` against the query's: a query that
+    /// says otherwise is a 400, not silently ignored.
+    fn agree_with(&self, seq: u32, is_final: bool) -> Result<(), ApiError> {
+        if let Some(q) = self.seq.filter(|&q| q != seq) {
+            return Err(ApiError::param(
+                "?seq",
+                format!("?seq={q} contradicts the body's seq {seq}; send one or make them agree"),
+            ));
+        }
+        if let Some(q) = self.r#final.filter(|&q| q != is_final) {
+            return Err(ApiError::param(
+                "?final",
+                format!(
+                    "?final={q} contradicts the body's final {is_final}; send one or make them agree"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Any path no route has: 404 with a JSON body.
+pub async fn no_route(uri: Uri) -> ApiError {
+    ApiError::NoRoute {
+        path: uri.path().to_string(),
+    }
+}
+
+/// A route's path with a method it does not take: 405 with a JSON body.
+pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+    }
 }
 
 /// The body formats the gateway reads.

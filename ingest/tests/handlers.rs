@@ -271,7 +271,7 @@ async fn the_openapi_document_covers_every_endpoint_and_error_body() {
         let op = &spec["paths"][path][method];
         assert!(op.is_object(), "{method} {path} missing from the spec");
         if path.starts_with("/v1") {
-            for status in ["202", "401", "403", "415", "422", "429", "503"] {
+            for status in ["202", "400", "401", "403", "415", "422", "429", "503"] {
                 assert!(
                     op["responses"][status].is_object(),
                     "{method} {path} lacks {status}"
@@ -328,4 +328,213 @@ async fn metrics_count_requests_by_route_and_readyz_reports_what_is_down() {
         "{text}"
     );
     assert!(text.contains("ecg_ingest_producer_queue_depth"), "{text}");
+}
+
+/// Any request: its status, `Content-Type` and JSON body (null if none).
+async fn request(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    token: &str,
+    content_type: &str,
+    body: &str,
+) -> (StatusCode, String, Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = app.clone().oneshot(req).await.unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        content_type,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// A request and what it must get: method, URI, content type, body;
+/// status, `error` and `field`.
+type Refusal<'a> = (
+    &'a str,
+    String,
+    &'a str,
+    &'a str,
+    u16,
+    &'a str,
+    Option<&'a str>,
+);
+
+/// Each refusal is answered before the (closed) registry or broker is
+/// reached: none of them is a 500 or a 503.
+#[tokio::test]
+async fn every_refusal_is_json_naming_the_field_at_fault() {
+    let (app, key) = setup();
+    let t = token(&key, "ecg:write");
+    let id = uuid::Uuid::new_v4();
+    let chunk = r#"{"seq": 1, "samples": {"I": [1.0]}}"#;
+    let json = "application/json";
+    let create = ecg(None);
+    let cases: Vec<Refusal> = vec![
+        // A malformed id names the path parameter.
+        (
+            "POST",
+            "/v1/ecgs/not-a-uuid/chunks".into(),
+            json,
+            chunk,
+            400,
+            "invalid_param",
+            Some("id"),
+        ),
+        (
+            "PUT",
+            "/v1/ecgs/42/signal".into(),
+            "text/csv",
+            "I\n1\n",
+            400,
+            "invalid_param",
+            Some("id"),
+        ),
+        // Unknown paths and methods: JSON, not empty bodies.
+        (
+            "GET",
+            "/v1/nothing".into(),
+            json,
+            "",
+            404,
+            "not_found",
+            None,
+        ),
+        (
+            "GET",
+            "/v1/ecgs".into(),
+            json,
+            "",
+            405,
+            "method_not_allowed",
+            None,
+        ),
+        (
+            "DELETE",
+            format!("/v1/ecgs/{id}/chunks"),
+            json,
+            "",
+            405,
+            "method_not_allowed",
+            None,
+        ),
+        // Query parameters are read strictly.
+        (
+            "POST",
+            "/v1/ecgs?dry_run=1".into(),
+            json,
+            &create,
+            400,
+            "invalid_param",
+            Some("?dry_run"),
+        ),
+        (
+            "POST",
+            format!("/v1/ecgs/{id}/chunks?seq=abc"),
+            json,
+            chunk,
+            400,
+            "invalid_param",
+            Some("?seq"),
+        ),
+        (
+            "POST",
+            format!("/v1/ecgs/{id}/chunks?seq=1&seq=2"),
+            "text/csv",
+            "I\n1\n",
+            400,
+            "invalid_param",
+            Some("?seq"),
+        ),
+        (
+            "POST",
+            format!("/v1/ecgs/{id}/chunks?final=yes"),
+            json,
+            chunk,
+            400,
+            "invalid_param",
+            Some("?final"),
+        ),
+        (
+            "POST",
+            format!("/v1/ecgs/{id}/chunks?sequence=1"),
+            json,
+            chunk,
+            400,
+            "invalid_param",
+            Some("?sequence"),
+        ),
+        (
+            "PUT",
+            format!("/v1/ecgs/{id}/signal?final=true"),
+            "text/csv",
+            "I\n1\n",
+            400,
+            "invalid_param",
+            Some("?final"),
+        ),
+        // A missing field is named by the pointer, not only in the message.
+        (
+            "POST",
+            "/v1/ecgs".into(),
+            json,
+            r#"{"sample_rate_hz": 500, "leads": ["I"]}"#,
+            422,
+            "invalid_field",
+            Some("/device_id"),
+        ),
+        // NaN and Infinity are samples that are not finite.
+        (
+            "POST",
+            "/v1/ecgs".into(),
+            json,
+            r#"{"device_id": "d", "sample_rate_hz": 500, "leads": ["I"], "signal": {"I": [1, NaN]}}"#,
+            422,
+            "invalid_field",
+            Some("/signal/I/1"),
+        ),
+    ];
+    for (method, uri, content_type, body, status, error, field) in cases {
+        let (got, got_type, answer) = request(&app, method, &uri, &t, content_type, body).await;
+        let what = format!("{method} {uri} {body}: {got} {answer}");
+        assert_eq!(got.as_u16(), status, "{what}");
+        assert_eq!(got_type, "application/json", "{what}");
+        assert_eq!(answer["error"], error, "{what}");
+        assert!(!answer["message"].as_str().unwrap().is_empty(), "{what}");
+        match field {
+            Some(field) => assert_eq!(answer["field"], field, "{what}"),
+            None => assert!(answer.get("field").is_none(), "{what}"),
+        }
+    }
+    let (_, _, nan) = request(
+        &app,
+        "POST",
+        "/v1/ecgs",
+        &t,
+        json,
+        r#"{"device_id": "d", "sample_rate_hz": 500, "leads": ["I"], "signal": {"I": [Infinity]}}"#,
+    )
+    .await;
+    assert!(
+        nan["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("sample 0 is Infinity; samples must be finite numbers"),
+        "{nan}"
+    );
 }
