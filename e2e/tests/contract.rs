@@ -285,3 +285,67 @@ async fn query_parameters_must_agree_with_the_body_and_refusals_are_json() -> an
     );
     stack.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_csv_column_that_is_no_lead_is_refused_by_name_and_time_must_keep_the_rate()
+-> anyhow::Result<()> {
+    let stack = Stack::start("csv_columns").await?;
+    let demo = stack.token("demo", "demo-secret", None).await?;
+    let (status, _, created) = send(
+        stack
+            .http
+            .post(format!("{}/v1/ecgs", stack.ingest))
+            .bearer_auth(&demo)
+            .json(&json!({"device_id": "d", "sample_rate_hz": 250, "leads": ["II", "V1"]})),
+    )
+    .await?;
+    assert_eq!(status, 202, "{created}");
+    let ecg = format!(
+        "{}/v1/ecgs/{}",
+        stack.ingest,
+        created["id"].as_str().unwrap()
+    );
+    let chunk = |body: &str| {
+        stack
+            .http
+            .post(format!("{ecg}/chunks?seq=0"))
+            .bearer_auth(&demo)
+            .header("content-type", "text/csv")
+            .body(body.to_string())
+    };
+    let signal = |body: &str| {
+        stack
+            .http
+            .put(format!("{ecg}/signal"))
+            .bearer_auth(&demo)
+            .header("content-type", "text/csv")
+            .body(body.to_string())
+    };
+    let refusals = [
+        // A stray lead first was taken for time and dropped; last, it was
+        // an "unknown lead". Both are named now, in either request.
+        (chunk("I,II,V1\n1,2,3\n"), "/samples/I"),
+        (chunk("II,V1,I\n1,2,3\n"), "/samples/I"),
+        (signal("I,II,V1\n1,2,3\n"), "/samples/I"),
+        // Time going backwards, or 0.5 s steps at 250 Hz.
+        (chunk("t,II,V1\n5,1,2\n0,3,4\n"), "/samples/t/1"),
+        (chunk("t,II,V1\n0,1,2\n0.5,3,4\n"), "/samples/t/1"),
+        (
+            signal("time,II,V1\n0,1,2\n0.004,1,2\n0.5,3,4\n"),
+            "/samples/time/2",
+        ),
+    ];
+    for (req, field) in refusals {
+        let (status, _, answer) = send(req).await?;
+        assert_eq!(
+            (status, answer["field"].as_str()),
+            (422, Some(field)),
+            "{answer}"
+        );
+    }
+    // A time column named as one, stepping at the rate, is skipped.
+    let (status, _, answer) = send(chunk("t_ms,II,V1\n1000,1,2\n1004,3,4\n")).await?;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(stack.messages_in_topic().await?, 1, "only the valid chunk");
+    stack.stop().await
+}

@@ -84,13 +84,8 @@ pub fn open(path: &Path, format: FileFormat, leads: &[String]) -> anyhow::Result
                 .split(',')
                 .map(|n| n.trim().trim_matches('"').to_string())
                 .collect();
-            // The gateway skips a leading time column (one not named as a lead).
-            if names.len() > 1
-                && matches!(
-                    names[0].to_ascii_lowercase().as_str(),
-                    "time" | "t" | "seconds" | "time_s"
-                )
-            {
+            // The gateway skips a leading time column, named as one.
+            if names.len() > 1 && ecg_schemas::input::time_column_unit(&names[0]).is_some() {
                 names.remove(0);
             }
             if names.iter().any(String::is_empty) {

@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let leads = vec!["I".to_string(), "II".to_string()];
     let decoded = if format % 2 == 0 {
-        input::csv(body, &leads).map(Columns::Values)
+        input::csv(body, &leads, 500.0).map(Columns::Values)
     } else {
         input::arrow_columns(bytes::Bytes::copy_from_slice(body))
     };

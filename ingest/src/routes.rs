@@ -136,7 +136,7 @@ pub async fn create_ecg(
     path = "/v1/ecgs/{id}/chunks",
     tag = "ecgs",
     summary = "Send one chunk of a streamed ECG",
-    description = "A JSON body carries `seq`, `final` and `samples`. A CSV body (header = lead names, optional leading time column) or an Arrow IPC stream (one numeric column per lead) carries only samples, with `?seq=N&final=true|false`; a JSON body may repeat them in the query only as they are in the body. Chunks may arrive in any order and be resent; each (ECG, seq) counts once.",
+    description = "A JSON body carries `seq`, `final` and `samples`. A CSV body (header = lead names, optionally after a time column named `t`, `time`, `seconds`, `t_s`, `time_s` (seconds) or `t_ms`, `time_ms` (milliseconds) whose values step by one sample period a line; any other column that is not a lead is a 422 naming it) or an Arrow IPC stream (one numeric column per lead) carries only samples, with `?seq=N&final=true|false`; a JSON body may repeat them in the query only as they are in the body. Chunks may arrive in any order and be resent; each (ECG, seq) counts once.",
     params(
         ("id" = Uuid, Path, description = "The ECG id returned by POST /v1/ecgs"),
         ("seq" = Option<u32>, Query, maximum = 2147483647, description = "The chunk's seq (CSV and Arrow bodies only), 0 to `limits.max_seq` (2,147,483,647 by default)"),
@@ -199,7 +199,9 @@ pub async fn post_chunk(
                 ApiError::param("?seq", "CSV and Arrow bodies need the chunk's seq as a query parameter: ?seq=N[&final=true]")
             })?;
             let columns = match format {
-                BodyFormat::Csv => Columns::Values(input::csv(&bytes, &ecg.leads)?),
+                BodyFormat::Csv => {
+                    Columns::Values(input::csv(&bytes, &ecg.leads, ecg.sample_rate_hz)?)
+                }
                 // The samples stay in the body's memory (see `input`).
                 _ => input::arrow_columns(bytes)?,
             };
@@ -244,7 +246,7 @@ pub async fn post_chunk(
     path = "/v1/ecgs/{id}/signal",
     tag = "ecgs",
     summary = "Upload a whole recording of any size, streamed",
-    description = "The body (CSV: header = lead names, optional leading time column; or an Arrow IPC stream: one numeric column per lead, any batch sizes) is cut into chunks as it is read and validated whole before anything is produced: a bad sample anywhere gives 422 and changes nothing. The 202 comes once every chunk is acknowledged by Kafka; the ECG is then final. Memory use does not grow with the body.",
+    description = "The body (CSV: header = lead names, optionally after a time column as for chunks, whose values step by one sample period a line; any other column is a 422 naming it; or an Arrow IPC stream: one numeric column per lead, any batch sizes) is cut into chunks as it is read and validated whole before anything is produced: a bad sample anywhere gives 422 and changes nothing. The 202 comes once every chunk is acknowledged by Kafka; the ECG is then final. Memory use does not grow with the body.",
     params(("id" = Uuid, Path, description = "The ECG id returned by POST /v1/ecgs")),
     request_body(
         description = "The whole signal",

@@ -148,7 +148,9 @@ fn spool(
     let digital = calibration.is_some();
     let rows = settings.chunk_samples.max(1);
     let mut blocks = match format {
-        SignalFormat::Csv => SignalBlocks::csv(reader, &header.leads, digital, rows)?,
+        SignalFormat::Csv => {
+            SignalBlocks::csv(reader, &header.leads, header.sample_rate_hz, digital, rows)?
+        }
         SignalFormat::Arrow => SignalBlocks::arrow(reader, &header.leads, digital, rows),
     };
     let file = match &settings.spool_dir {

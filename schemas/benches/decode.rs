@@ -158,7 +158,7 @@ fn main() {
         "CSV chunk body -> validated samples",
         csv_body.len(),
         || {
-            let s = input::csv(black_box(csv_body.as_bytes()), &leads).unwrap();
+            let s = input::csv(black_box(csv_body.as_bytes()), &leads, 500.0).unwrap();
             black_box(limits.take_signal("/samples", &leads, None, s).unwrap());
         },
     );

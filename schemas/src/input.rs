@@ -5,8 +5,12 @@
 //! format-specific reaches Kafka.
 //!
 //! - `text/csv`: a header line of lead names, then one line per sample
-//!   instant. A first column that is not a declared lead is a time column
-//!   (e.g. `time`): its values must be numbers and are otherwise ignored.
+//!   instant. The first column may instead be a time column, named as one
+//!   ([`TIME_COLUMNS`]: `t`, `time`, `seconds`, `t_s`, `time_s` in seconds,
+//!   `t_ms`, `time_ms` in milliseconds): its values must step by one
+//!   sample period a line ([`TimeColumn`]) and are otherwise ignored. Any
+//!   other column that is not a declared lead is refused, naming it: a lead
+//!   is never dropped without a word.
 //! - `application/vnd.apache.arrow.stream`: one column per lead, named by
 //!   the lead, non-null, of a numeric type that converts to `f64` exactly
 //!   (Float64, Float32, Int8/16/32, UInt8/16/32); any number of batches.
@@ -31,15 +35,110 @@ use bytes::Bytes;
 
 use crate::Invalid;
 use crate::samples::{Columns, LeadColumns};
+use crate::validate::escape;
 
 /// Content type of Arrow IPC stream bodies.
 pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
 /// Content type of CSV bodies.
 pub const CSV: &str = "text/csv";
 
+/// Names a CSV column may have to be read as time (ASCII case ignored),
+/// and their unit in seconds.
+pub const TIME_COLUMNS: [(&str, f64); 7] = [
+    ("t", 1.0),
+    ("time", 1.0),
+    ("seconds", 1.0),
+    ("t_s", 1.0),
+    ("time_s", 1.0),
+    ("t_ms", 1e-3),
+    ("time_ms", 1e-3),
+];
+
+/// The unit in seconds of a time column named `name`, if it is named as
+/// one ([`TIME_COLUMNS`]).
+pub fn time_column_unit(name: &str) -> Option<f64> {
+    TIME_COLUMNS
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|&(_, unit)| unit)
+}
+
+/// The time column of a CSV body. Its values must be numbers that step by
+/// one sample period (`1 / sample_rate_hz`) a line: the value of line `i`
+/// lies within half a period of `first + i / sample_rate_hz`. Half a
+/// period, because times are printed rounded (360 Hz in milliseconds
+/// steps by 3, 3, 2 ms) and because a time off by half a sample or more
+/// says the declared rate, or the order of the lines, is wrong.
+#[derive(Debug, Clone)]
+pub(crate) struct TimeColumn {
+    name: String,
+    /// One sample period in the column's unit.
+    period: f64,
+    unit: &'static str,
+    sample_rate_hz: f64,
+    /// The first time and its line's index in the signal.
+    first: Option<(f64, u64)>,
+}
+
+impl TimeColumn {
+    /// The time column named `name` of an ECG sampled at `sample_rate_hz`,
+    /// or `None` when the name is not a time column's.
+    pub(crate) fn new(name: &str, sample_rate_hz: f64) -> Option<Self> {
+        let unit = time_column_unit(name)?;
+        Some(TimeColumn {
+            name: name.to_string(),
+            period: 1.0 / sample_rate_hz / unit,
+            unit: if unit == 1.0 { "s" } else { "ms" },
+            sample_rate_hz,
+            first: None,
+        })
+    }
+
+    /// Checks the time of the sample at `index` in the signal, on CSV line
+    /// `line`.
+    pub(crate) fn check(&mut self, field: &[u8], index: u64, line: u64) -> Result<(), Invalid> {
+        let at = || format!("/samples/{}/{index}", escape(&self.name));
+        let Some(time) = crate::number::parse_f64(field).filter(|t| t.is_finite()) else {
+            return Err(Invalid::new(
+                at(),
+                format!(
+                    "CSV line {line}: time {:?} is not a number",
+                    String::from_utf8_lossy(field)
+                ),
+            ));
+        };
+        let (first, first_index) = *self.first.get_or_insert((time, index));
+        let expected = first + (index - first_index) as f64 * self.period;
+        if (time - expected).abs() > self.period / 2.0 {
+            return Err(Invalid::new(
+                at(),
+                format!(
+                    "CSV line {line}: time {time} {unit} is not {expected} {unit}; the time column {name:?} must step by one sample period ({period} {unit} at the declared {rate} Hz) a line, within half a period",
+                    unit = self.unit,
+                    name = self.name,
+                    period = self.period,
+                    rate = self.sample_rate_hz,
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A CSV column that is neither a declared lead nor the time column.
+pub(crate) fn unknown_column(name: &str, leads: &[String]) -> Invalid {
+    let times: Vec<&str> = TIME_COLUMNS.iter().map(|(n, _)| *n).collect();
+    Invalid::new(
+        format!("/samples/{}", escape(name)),
+        format!(
+            "CSV column {name:?} is not a lead of this ECG ({leads:?}); only the first column may be something else, a time column named {times:?}"
+        ),
+    )
+}
+
 /// Reads a CSV chunk body whose columns are `leads` (in any order), with an
-/// optional leading time column.
-pub fn csv(body: &[u8], leads: &[String]) -> Result<LeadColumns, Invalid> {
+/// optional leading time column checked against `sample_rate_hz`.
+pub fn csv(body: &[u8], leads: &[String], sample_rate_hz: f64) -> Result<LeadColumns, Invalid> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)
@@ -49,10 +148,17 @@ pub fn csv(body: &[u8], leads: &[String]) -> Result<LeadColumns, Invalid> {
         .map_err(|e| Invalid::new("", format!("unreadable CSV header: {e}")))?
         .clone();
     let names: Vec<&str> = headers.iter().collect();
-    let skip_time = names
-        .first()
-        .is_some_and(|first| !leads.iter().any(|l| l == first))
-        && names.len() > 1;
+    let mut time = None;
+    for (i, name) in names.iter().enumerate() {
+        if leads.iter().any(|l| l == name) {
+            continue;
+        }
+        match TimeColumn::new(name, sample_rate_hz) {
+            Some(column) if i == 0 && names.len() > 1 => time = Some(column),
+            _ => return Err(unknown_column(name, leads)),
+        }
+    }
+    let skip_time = time.is_some();
     let columns: Vec<&str> = names[usize::from(skip_time)..].to_vec();
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); columns.len()];
     for (row, record) in reader.records().enumerate() {
@@ -69,15 +175,8 @@ pub fn csv(body: &[u8], leads: &[String]) -> Result<LeadColumns, Invalid> {
                 ),
             ));
         }
-        if skip_time && crate::number::parse_f64(record[0].as_bytes()).is_none() {
-            return Err(Invalid::new(
-                "",
-                format!(
-                    "CSV line {}: time {:?} is not a number",
-                    row + 2,
-                    &record[0]
-                ),
-            ));
+        if let Some(time) = &mut time {
+            time.check(record[0].as_bytes(), row as u64, row as u64 + 2)?;
         }
         for (i, field) in record.iter().skip(usize::from(skip_time)).enumerate() {
             let value = crate::number::parse_f64(field.as_bytes()).ok_or_else(|| {
@@ -283,7 +382,7 @@ mod tests {
     #[test]
     fn csv_with_time_column_reads_every_lead() {
         let body = b"time,II,I\n0.000,1,-0.0\n0.002,2.5,3\n";
-        let s = csv(body, &leads()).unwrap();
+        let s = csv(body, &leads(), 500.0).unwrap();
         assert_eq!(s["I"], vec![-0.0, 3.0]);
         assert!(s["I"][0].is_sign_negative());
         assert_eq!(s["II"], vec![1.0, 2.5]);
@@ -292,10 +391,71 @@ mod tests {
 
     #[test]
     fn csv_bad_number_points_at_lead_and_row() {
-        let err = csv(b"I,II\n1,2\n3,x\n", &leads()).unwrap_err();
+        let err = csv(b"I,II\n1,2\n3,x\n", &leads(), 500.0).unwrap_err();
         assert_eq!(err.field, "/samples/II/1");
-        let err = csv(b"I,II\n1\n", &leads()).unwrap_err();
+        let err = csv(b"I,II\n1\n", &leads(), 500.0).unwrap_err();
         assert!(err.message.contains("1 fields"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_column_that_is_no_lead_is_refused_by_name_unless_named_as_time() {
+        let leads: Vec<String> = vec!["II".into(), "V1".into()];
+        // A stray lead first or last: named, never dropped.
+        for body in [
+            &b"I,II,V1\n1,2,3\n"[..],
+            b"II,V1,I\n1,2,3\n",
+            b"II,I,V1\n1,2,3\n",
+        ] {
+            let err = csv(body, &leads, 250.0).unwrap_err();
+            assert_eq!(err.field, "/samples/I", "{err:?}");
+            assert!(err.message.contains("\"I\" is not a lead"), "{err:?}");
+        }
+        // A time name is skipped only first.
+        let err = csv(b"II,time,V1\n1,0,3\n", &leads, 250.0).unwrap_err();
+        assert_eq!(err.field, "/samples/time");
+        for (name, step) in [
+            ("t", "0.004"),
+            ("TIME", "0.004"),
+            ("t_ms", "4"),
+            ("time_ms", "4"),
+        ] {
+            let body = format!("{name},II,V1\n0,1,2\n{step},3,4\n");
+            let s = csv(body.as_bytes(), &leads, 250.0).unwrap();
+            assert_eq!(s["II"], vec![1.0, 3.0], "{name}");
+        }
+    }
+
+    #[test]
+    fn time_must_step_by_one_sample_period() {
+        let leads: Vec<String> = vec!["I".into()];
+        // Backwards, and 0.5 s steps at 250 Hz.
+        for (body, index) in [
+            ("t,I\n5,1\n0,2\n", 1),
+            ("t,I\n0,1\n0.5,2\n", 1),
+            ("t_ms,I\n0,1\n4,2\n8,3\n8,4\n", 3),
+            ("t,I\n0,1\nx,2\n", 1),
+        ] {
+            let err = csv(body.as_bytes(), &leads, 250.0).unwrap_err();
+            let name = body.split(',').next().unwrap();
+            assert_eq!(
+                err.field,
+                format!("/samples/{name}/{index}"),
+                "{body}: {err:?}"
+            );
+            assert!(
+                err.message.contains(&format!("line {}", index + 2)),
+                "{err:?}"
+            );
+        }
+        // Any start; times rounded when printed (360 Hz to the millisecond).
+        let mut body = String::from("t,I\n");
+        for i in 0..1_000 {
+            body.push_str(&format!("{:.3},1\n", 12.5 + f64::from(i) / 360.0));
+        }
+        assert_eq!(
+            csv(body.as_bytes(), &leads, 360.0).unwrap()["I"].len(),
+            1_000
+        );
     }
 
     #[test]

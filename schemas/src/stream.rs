@@ -14,7 +14,7 @@ use arrow_ipc::reader::StreamDecoder;
 use arrow_ipc::root_as_message;
 
 use crate::Invalid;
-use crate::input::append_column;
+use crate::input::{TimeColumn, append_column, unknown_column};
 use crate::validate::{adc_count_message, escape, is_adc_count};
 
 /// Largest Arrow IPC message (metadata + body) accepted in a stream; a
@@ -48,15 +48,17 @@ impl<R> std::fmt::Debug for SignalBlocks<R> {
 
 impl<R: Read> SignalBlocks<R> {
     /// A CSV body: a header of lead names (every declared lead, any order,
-    /// optionally after a time column), then one line per sample instant.
-    /// Reads the header now.
+    /// optionally after a time column, checked against `sample_rate_hz` as
+    /// in [`crate::input::csv`]), then one line per sample instant. Reads
+    /// the header now.
     pub fn csv(
         reader: R,
         leads: &[String],
+        sample_rate_hz: f64,
         digital: bool,
         block_rows: usize,
     ) -> Result<Self, Invalid> {
-        let source = CsvSource::new(reader, leads)?;
+        let source = CsvSource::new(reader, leads, sample_rate_hz)?;
         Ok(Self::new(Source::Csv(source), leads, digital, block_rows))
     }
 
@@ -138,6 +140,7 @@ struct CsvSource<R> {
     /// For each CSV column: the declared lead it holds, or `None` for the
     /// time column.
     targets: Vec<Option<usize>>,
+    time: Option<TimeColumn>,
     leads: Vec<String>,
     record: csv::ByteRecord,
     /// Line number of the next record (the header is line 1).
@@ -145,7 +148,7 @@ struct CsvSource<R> {
 }
 
 impl<R: Read> CsvSource<R> {
-    fn new(reader: R, leads: &[String]) -> Result<Self, Invalid> {
+    fn new(reader: R, leads: &[String], sample_rate_hz: f64) -> Result<Self, Invalid> {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .trim(csv::Trim::All)
@@ -157,19 +160,19 @@ impl<R: Read> CsvSource<R> {
             .iter()
             .map(str::to_owned)
             .collect();
-        let skip_time = names.len() > 1 && !leads.iter().any(|l| *l == names[0]);
         let mut targets = Vec::with_capacity(names.len());
         let mut seen = vec![false; leads.len()];
+        let mut time = None;
         for (i, name) in names.iter().enumerate() {
-            if i == 0 && skip_time {
-                targets.push(None);
-                continue;
-            }
             let Some(lead) = leads.iter().position(|l| l == name) else {
-                return Err(Invalid::new(
-                    format!("/samples/{}", escape(name)),
-                    format!("unknown lead {name:?} in the CSV header; this ECG declares {leads:?}"),
-                ));
+                match TimeColumn::new(name, sample_rate_hz) {
+                    Some(column) if i == 0 && names.len() > 1 => {
+                        time = Some(column);
+                        targets.push(None);
+                        continue;
+                    }
+                    _ => return Err(unknown_column(name, leads)),
+                }
             };
             if std::mem::replace(&mut seen[lead], true) {
                 return Err(Invalid::new(
@@ -191,6 +194,7 @@ impl<R: Read> CsvSource<R> {
         Ok(CsvSource {
             reader,
             targets,
+            time,
             leads: leads.to_vec(),
             record: csv::ByteRecord::new(),
             line: 2,
@@ -221,26 +225,28 @@ impl<R: Read> CsvSource<R> {
                 ));
             }
             for (field, target) in self.record.iter().zip(&self.targets) {
-                let value = crate::number::parse_f64(field);
-                match (target, value) {
-                    (Some(lead), Some(v)) => block[*lead].push(v),
-                    (None, Some(_)) => {}
-                    (target, None) => {
-                        let field = String::from_utf8_lossy(field);
-                        let at = match target {
-                            Some(lead) => format!(
-                                "/samples/{}/{}",
-                                escape(&self.leads[*lead]),
-                                first + n as u64
-                            ),
-                            None => String::new(),
-                        };
-                        return Err(Invalid::new(
-                            at,
-                            format!("CSV line {}: {field:?} is not a number", self.line),
-                        ));
+                let Some(lead) = target else {
+                    // Only the time column has no lead.
+                    if let Some(time) = &mut self.time {
+                        time.check(field, first + n as u64, self.line)?;
                     }
-                }
+                    continue;
+                };
+                let Some(v) = crate::number::parse_f64(field) else {
+                    return Err(Invalid::new(
+                        format!(
+                            "/samples/{}/{}",
+                            escape(&self.leads[*lead]),
+                            first + n as u64
+                        ),
+                        format!(
+                            "CSV line {}: {:?} is not a number",
+                            self.line,
+                            String::from_utf8_lossy(field)
+                        ),
+                    ));
+                };
+                block[*lead].push(v);
             }
             self.line += 1;
             n += 1;
@@ -461,8 +467,8 @@ mod tests {
 
     #[test]
     fn csv_is_cut_into_blocks_in_declared_lead_order() {
-        let body = b"time,II,I\n0,1,-1\n1,2,-2\n2,3,-3\n3,4,-4\n4,5,-5\n";
-        let blocks = SignalBlocks::csv(&body[..], &leads(), false, 2).unwrap();
+        let body = b"time,II,I\n0,1,-1\n0.002,2,-2\n0.004,3,-3\n0.006,4,-4\n0.008,5,-5\n";
+        let blocks = SignalBlocks::csv(&body[..], &leads(), 500.0, false, 2).unwrap();
         let got = all_blocks(blocks).unwrap();
         assert_eq!(
             got,
@@ -477,29 +483,50 @@ mod tests {
     #[test]
     fn csv_errors_name_the_sample_in_the_whole_signal() {
         let body = b"I,II\n1,2\n3,4\n5,x\n";
-        let err =
-            all_blocks(SignalBlocks::csv(&body[..], &leads(), false, 2).unwrap()).unwrap_err();
+        let err = all_blocks(SignalBlocks::csv(&body[..], &leads(), 500.0, false, 2).unwrap())
+            .unwrap_err();
         assert_eq!(err.field, "/samples/II/2");
         assert!(err.message.contains("line 4"), "{}", err.message);
 
         let body = b"I,II\n1,2\n3,4\n5,NaN\n";
-        let err =
-            all_blocks(SignalBlocks::csv(&body[..], &leads(), false, 2).unwrap()).unwrap_err();
+        let err = all_blocks(SignalBlocks::csv(&body[..], &leads(), 500.0, false, 2).unwrap())
+            .unwrap_err();
         assert_eq!(err.field, "/samples/II/2");
 
         let body = b"I,II\n1,2\n3,4.5\n";
-        let err = all_blocks(SignalBlocks::csv(&body[..], &leads(), true, 1).unwrap()).unwrap_err();
+        let err = all_blocks(SignalBlocks::csv(&body[..], &leads(), 500.0, true, 1).unwrap())
+            .unwrap_err();
         assert_eq!(err.field, "/samples/II/1");
         assert!(err.message.contains("ADC counts"), "{}", err.message);
     }
 
     #[test]
-    fn csv_header_must_name_exactly_the_declared_leads() {
-        let err = SignalBlocks::csv(&b"I,V1\n1,2\n"[..], &leads(), false, 2).unwrap_err();
+    fn a_stray_column_is_refused_and_time_is_checked_across_blocks() {
+        let err =
+            SignalBlocks::csv(&b"V1,I,II\n1,2,3\n"[..], &leads(), 500.0, false, 2).unwrap_err();
         assert_eq!(err.field, "/samples/V1");
-        let err = SignalBlocks::csv(&b"time,I\n0,1\n"[..], &leads(), false, 2).unwrap_err();
+        assert!(err.message.contains("not a lead"), "{}", err.message);
+        // Line 5 (sample 3, in the second block of two) goes back in time.
+        let body = b"t_ms,I,II\n0,1,1\n2,1,1\n4,1,1\n2,1,1\n";
+        let err = all_blocks(SignalBlocks::csv(&body[..], &leads(), 500.0, false, 2).unwrap())
+            .unwrap_err();
+        assert_eq!(err.field, "/samples/t_ms/3");
+        assert!(err.message.contains("line 5"), "{}", err.message);
+        // 0.5 s steps at 250 Hz.
+        let body = b"time,I,II\n0,1,1\n0.5,1,1\n";
+        let err = all_blocks(SignalBlocks::csv(&body[..], &leads(), 250.0, false, 2).unwrap())
+            .unwrap_err();
+        assert_eq!(err.field, "/samples/time/1");
+    }
+
+    #[test]
+    fn csv_header_must_name_exactly_the_declared_leads() {
+        let err = SignalBlocks::csv(&b"I,V1\n1,2\n"[..], &leads(), 500.0, false, 2).unwrap_err();
+        assert_eq!(err.field, "/samples/V1");
+        let err = SignalBlocks::csv(&b"time,I\n0,1\n"[..], &leads(), 500.0, false, 2).unwrap_err();
         assert!(err.message.contains("\"II\" is missing"), "{}", err.message);
-        let err = SignalBlocks::csv(&b"I,II,I\n1,2,3\n"[..], &leads(), false, 2).unwrap_err();
+        let err =
+            SignalBlocks::csv(&b"I,II,I\n1,2,3\n"[..], &leads(), 500.0, false, 2).unwrap_err();
         assert!(err.message.contains("twice"), "{}", err.message);
     }
 
