@@ -46,6 +46,10 @@ pub struct EcgRow {
     pub started_at: OffsetDateTime,
     /// Known when the whole signal came in one request.
     pub final_seq: Option<u32>,
+    /// For an ECG made final by `PUT .../signal`: the digest of that body
+    /// (migration 12), which tells an identical retry from another body.
+    /// Empty otherwise.
+    pub signal_digest: String,
 }
 
 impl EcgRow {
@@ -136,6 +140,7 @@ mod tests {
             adc_baseline: Vec::new(),
             started_at: OffsetDateTime::UNIX_EPOCH,
             final_seq,
+            signal_digest: String::new(),
         }
     }
 

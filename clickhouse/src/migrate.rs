@@ -72,6 +72,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "samples_as_blocks",
         sql: include_str!("../migrations/0011_samples_as_blocks.sql"),
     },
+    Migration {
+        version: 12,
+        name: "signal_digest",
+        sql: include_str!("../migrations/0012_signal_digest.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -349,3 +349,81 @@ async fn a_csv_column_that_is_no_lead_is_refused_by_name_and_time_must_keep_the_
     assert_eq!(stack.messages_in_topic().await?, 1, "only the valid chunk");
     stack.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_identical_signal_retry_gets_the_first_answer_and_another_body_409() -> anyhow::Result<()>
+{
+    let stack = Stack::start("signal_retry").await?;
+    let demo = stack.token("demo", "demo-secret", None).await?;
+    let create = format!("{}/v1/ecgs", stack.ingest);
+    let (status, _, created) = send(
+        stack
+            .http
+            .post(&create)
+            .bearer_auth(&demo)
+            .json(&ecg_body()),
+    )
+    .await?;
+    assert_eq!(status, 202, "{created}");
+    let signal = format!(
+        "{}/v1/ecgs/{}/signal",
+        stack.ingest,
+        created["id"].as_str().unwrap()
+    );
+    let body: String = std::iter::once("I,II\n".to_string())
+        .chain((0..5_000).map(|i| format!("{},{}\n", i % 7, -(i % 5))))
+        .collect();
+    let put = |body: String| {
+        stack
+            .http
+            .put(&signal)
+            .bearer_auth(&demo)
+            .header("content-type", "text/csv")
+            .body(body)
+    };
+    let (status, _, first) = send(put(body.clone())).await?;
+    assert_eq!(status, 202, "{first}");
+    assert!(first["chunks"].as_u64() > Some(1), "{first}");
+    // Watermarks, not chunks: the broker may count a batch of them once.
+    let produced = stack.messages_in_topic().await?;
+    assert!(produced > 0);
+
+    // The client lost the answer and retries: the same answer, nothing new.
+    let (status, _, again) = send(put(body.clone())).await?;
+    assert_eq!((status, &again), (202, &first));
+    // Another body is a conflict, even one sample apart.
+    let other = body.replacen("\n0,0\n", "\n0,1\n", 1);
+    assert_ne!(other, body);
+    let (status, _, conflict) = send(put(other)).await?;
+    assert_eq!(
+        (status, conflict["error"].as_str()),
+        (409, Some("conflict")),
+        "{conflict}"
+    );
+    assert_eq!(
+        stack.messages_in_topic().await?,
+        produced,
+        "retries produced nothing"
+    );
+
+    // An ECG given its signal when opened has no PUT to repeat: 409.
+    let (_, _, whole) = send(stack.http.post(&create).bearer_auth(&demo).json(&json!({
+        "device_id": "d", "sample_rate_hz": 500, "leads": ["I"], "signal": {"I": [1.0, -1.0]}
+    })))
+    .await?;
+    let (status, _, answer) = send(
+        stack
+            .http
+            .put(format!(
+                "{}/v1/ecgs/{}/signal",
+                stack.ingest,
+                whole["id"].as_str().unwrap()
+            ))
+            .bearer_auth(&demo)
+            .header("content-type", "text/csv")
+            .body("I\n1\n-1\n"),
+    )
+    .await?;
+    assert_eq!(status, 409, "{answer}");
+    stack.stop().await
+}

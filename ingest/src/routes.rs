@@ -119,6 +119,7 @@ pub async fn create_ecg(
         adc_baseline: calibration.iter().flatten().map(|c| c.baseline).collect(),
         started_at: header.started_at,
         final_seq: chunks.last().map(|c| c.seq),
+        signal_digest: String::new(),
     };
     state
         .registry
@@ -258,12 +259,12 @@ pub async fn post_chunk(
         (status = 401, description = "Missing or invalid token", body = ErrorBody, headers(("WWW-Authenticate" = String))),
         (status = 403, description = "The token lacks scope ecg:write", body = ErrorBody),
         (status = 404, description = "No such ECG for this tenant", body = ErrorBody),
-        (status = 409, description = "The ECG already has its whole signal", body = ErrorBody),
+        (status = 409, description = "The ECG already has its whole signal, from another body (an identical retry of the PUT that gave it gets that PUT's 202 again, producing nothing)", body = ErrorBody),
         (status = 413, description = "More samples than `upload.max_signal_samples` (`limit`)", body = ErrorBody),
         (status = 415, description = "Not CSV or Arrow IPC", body = ErrorBody),
         (status = 422, description = "Invalid sample or structure (`field` names lead and sample index)", body = ErrorBody),
         (status = 429, description = "Over the client's request rate", body = ErrorBody, headers(("Retry-After" = u64))),
-        (status = 503, description = "Kafka did not acknowledge in time; retry the same PUT (it is idempotent)", body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 503, description = "Kafka did not acknowledge in time; retry the same PUT (it is idempotent: once one has succeeded, the same body gets its 202 again)", body = ErrorBody, headers(("Retry-After" = u64))),
     ),
     security(("bearer" = ["ecg:write"]))
 )]
@@ -284,8 +285,19 @@ pub async fn put_signal(
     };
     let ecg = lookup(&state, &auth.0.tenant, id).await?;
     if let Some(last) = ecg.final_seq {
+        if ecg.signal_digest.is_empty() {
+            return Err(ApiError::Conflict(format!(
+                "ECG {id} already has its whole signal (chunks 0 to {last}), given when it was opened; open a new ECG for another recording"
+            )));
+        }
+        // The upload that made the ECG final, retried because its answer
+        // was lost: answered as it was, producing nothing again.
+        if upload::digest(body, format).await? == ecg.signal_digest {
+            tracing::info!(chunks = last + 1, "identical retry of the whole signal");
+            return Ok(accepted(id, last + 1));
+        }
         return Err(ApiError::Conflict(format!(
-            "ECG {id} already has its whole signal (chunks 0 to {last}); open a new ECG for another recording"
+            "ECG {id} already has its whole signal (chunks 0 to {last}) from another body; an identical retry of that PUT gets its answer again; open a new ECG for another recording"
         )));
     }
     let started = std::time::Instant::now();
@@ -312,6 +324,7 @@ pub async fn put_signal(
         .registry
         .insert(EcgRow {
             final_seq: Some(last),
+            signal_digest: uploaded.digest,
             ..(*ecg).clone()
         })
         .await

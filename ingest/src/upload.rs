@@ -14,7 +14,10 @@
 //!   produced, the spool deleted with its file handle;
 //! - retrying the same PUT (after a 503, or a connection lost before the
 //!   answer) produces the same chunks with the same seqs, which the processor
-//!   recognises as duplicates: the upload is idempotent.
+//!   recognises as duplicates: the upload is idempotent. Once an upload has
+//!   made the ECG final, the body's [`digest`] (kept in `ecgs`) tells an
+//!   identical retry, answered as the first upload was without producing
+//!   anything, from another body, a conflict.
 
 use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::path::PathBuf;
@@ -70,7 +73,7 @@ impl SignalFormat {
 }
 
 /// What was accepted.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Uploaded {
     /// Chunks produced (seqs `0..chunks`).
     pub chunks: u32,
@@ -78,6 +81,41 @@ pub struct Uploaded {
     pub samples_per_lead: u64,
     /// Body bytes read.
     pub bytes: u64,
+    /// The body's digest, as [`digest`] gives it.
+    pub digest: String,
+}
+
+/// Hashes an upload's format and body bytes (XXH3-128; no cryptographic
+/// strength is needed: the body comes from the ECG's own client).
+struct BodyDigest(xxhash_rust::xxh3::Xxh3);
+
+impl BodyDigest {
+    fn new(format: SignalFormat) -> Self {
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        hasher.update(format.label().as_bytes());
+        hasher.update(b"\0");
+        BodyDigest(hasher)
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(&self) -> String {
+        format!("{:032x}", self.0.digest128())
+    }
+}
+
+/// The digest of a whole body (read to its end, nothing kept): the same
+/// for the same format and bytes, however the body is cut into frames.
+pub async fn digest(body: Body, format: SignalFormat) -> Result<String, ApiError> {
+    let mut digest = BodyDigest::new(format);
+    let mut frames = body.into_data_stream();
+    while let Some(frame) = frames.next().await {
+        let frame = frame.map_err(|e| Invalid::new("", format!("could not read the body: {e}")))?;
+        digest.update(&frame);
+    }
+    Ok(digest.finish())
 }
 
 /// Reads, validates and spools `body`, then produces its chunks.
@@ -105,9 +143,13 @@ pub async fn upload(
             )
         })
     };
+    let mut digest = BodyDigest::new(format);
     let mut frames = body.into_data_stream();
     while let Some(frame) = frames.next().await {
         let frame = frame.map_err(io::Error::other);
+        if let Ok(bytes) = &frame {
+            digest.update(bytes);
+        }
         let failed = frame.is_err();
         if frames_tx.send(frame).await.is_err() || failed {
             // The spooler stopped (bad body) or the connection broke: its
@@ -123,6 +165,7 @@ pub async fn upload(
         chunks: spooled.chunks,
         samples_per_lead: spooled.samples_per_lead,
         bytes: spooled.bytes,
+        digest: digest.finish(),
     };
     produce(spooled, &header.ecg_id.to_string(), settings, producer).await?;
     Ok(uploaded)

@@ -131,7 +131,7 @@ async fn samples_migration_to_blocks_keeps_every_value_and_total_bit_for_bit() {
     run_statements(&client, &statements[..=copy]).await;
     run_statements(&client, &statements[copy..=copy]).await;
     // Then the runner applies it.
-    assert_eq!(apply(&config, MIGRATIONS).await.unwrap(), 1);
+    assert_eq!(apply(&config, &MIGRATIONS[..11]).await.unwrap(), 1);
 
     assert_eq!(placed_samples(&client).await, expected);
     assert_eq!(lead_chunks(&client).await, chunks);
@@ -293,7 +293,7 @@ async fn a_failed_copy_verification_keeps_the_old_tables() {
         .unwrap();
     insert.end().await.unwrap();
 
-    let err = apply(&config, MIGRATIONS).await.unwrap_err();
+    let err = apply(&config, &MIGRATIONS[..11]).await.unwrap_err();
     assert!(
         matches!(err, MigrationError::Statement { version: 11, .. }),
         "{err}"
@@ -321,7 +321,7 @@ async fn a_failed_copy_verification_keeps_the_old_tables() {
 
     // The orphan gets its lead_chunks row; the migration completes.
     write_lead_chunk(&client, &orphan).await;
-    assert_eq!(apply(&config, MIGRATIONS).await.unwrap(), 1);
+    assert_eq!(apply(&config, &MIGRATIONS[..11]).await.unwrap(), 1);
     expected.insert(
         (Uuid::from_u128(0xA), "I".into(), 50),
         (1.25f64.to_bits(), None, 3),

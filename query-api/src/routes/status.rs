@@ -193,6 +193,7 @@ mod tests {
             adc_baseline: Vec::new(),
             started_at: OffsetDateTime::UNIX_EPOCH,
             final_seq,
+            signal_digest: String::new(),
         }
     }
 
