@@ -10,7 +10,8 @@
 //!
 //! Defaults: 50,000,000 samples over 20 ECGs of 12 leads at 500 Hz, in
 //! messages of 1,000 samples per lead (2 s). `ECG_BATCH__MAX_SAMPLES` and
-//! `ECG_BATCH__MAX_LATENCY_MS` tune the processor's batches. Prints samples
+//! `ECG_BATCH__MAX_LATENCY_MS` tune the processor's batches, `ECG_BENCH_KAFKA`
+//! ("name=value,…") adds librdkafka consumer properties. Prints samples
 //! per second and the processor's peak RSS growth; drops its topic and
 //! database afterwards.
 
@@ -177,6 +178,13 @@ async fn main() -> anyhow::Result<()> {
             brokers: brokers.clone(),
             topic: topic.clone(),
             group_id: format!("bench-{run}"),
+            // ECG_BENCH_KAFKA="name=value,name=value": librdkafka consumer
+            // properties to try (fetch sizes, for example).
+            properties: env_or("ECG_BENCH_KAFKA", "")
+                .split(',')
+                .filter_map(|p| p.split_once('='))
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .collect(),
             ..Default::default()
         },
         batch: ecg_processor::config::BatchConfig {
@@ -203,18 +211,34 @@ async fn main() -> anyhow::Result<()> {
     ));
     let client = clickhouse.client();
     let want_rows = (messages * LEADS) as u64;
+    // The first stored block and the samples stored by then: joining the
+    // consumer group is start-up, not throughput, and is reported apart.
+    let mut first: Option<(Instant, u64)> = None;
     loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
         anyhow::ensure!(!processor.is_finished(), "the processor stopped early");
-        let rows: u64 = client
-            .query("SELECT count() FROM lead_chunks")
+        let (rows, stored): (u64, u64) = client
+            .query("SELECT count(), sum(samples) FROM blocks")
             .fetch_one()
             .await?;
+        if rows > 0 && first.is_none() {
+            first = Some((Instant::now(), stored));
+        }
         if rows >= want_rows {
             break;
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    if let Some((at, stored)) = first {
+        let steady = at.elapsed().as_secs_f64();
+        println!(
+            "first block stored {:.2} s after the start (group join, first fetch, first batch); \
+             from then on: {:.2} M samples/s ({} samples in {steady:.2} s)",
+            (at - started).as_secs_f64(),
+            (samples as u64 - stored) as f64 / steady / 1e6,
+            samples as u64 - stored,
+        );
+    }
     let cpu_after = (cpu_seconds("self"), ch_pid.as_deref().and_then(cpu_seconds));
     shutdown.cancel();
     processor.await??;

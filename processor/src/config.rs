@@ -104,7 +104,11 @@ impl KafkaConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BatchConfig {
-    /// Flush once this many samples (all leads) are consumed.
+    /// Flush once this many samples (all leads) are consumed. Real-time
+    /// streams usually flush on `max_latency_ms` first; this bounds a batch
+    /// when a backlog is read (a 24-hour upload, a restart): one INSERT per
+    /// million samples keeps ClickHouse's per-insert and merge costs small,
+    /// for about 30 MB of batch in memory.
     pub max_samples: usize,
     /// Flush at the latest this long after the first message of a batch.
     pub max_latency_ms: u64,
@@ -122,7 +126,7 @@ pub struct BatchConfig {
 impl Default for BatchConfig {
     fn default() -> Self {
         BatchConfig {
-            max_samples: 200_000,
+            max_samples: 1_000_000,
             max_latency_ms: 300,
             retry_initial_ms: 100,
             retry_max_ms: 5_000,

@@ -1,11 +1,11 @@
 //! Insight freshness: how long from a chunk's 202 until the insights
 //! endpoint counts it. One probe device streams a 12-lead chunk every
 //! `period` while the fleet runs; while any chunk is not yet seen, one
-//! poller asks `GET /v1/ecgs/{id}/insights` every 20 ms, and a chunk's
+//! poller asks `GET /v1/ecgs/{id}/insights` every 100 ms, and a chunk's
 //! freshness is the time from its 202 until lead I's sample count includes
 //! it. The probe's own load is one device's (6,000 samples/s) plus at most
-//! 50 polls a second (it was one poller per chunk in flight before
-//! 2026-11-23 18:50 UTC, several times that at a second of freshness).
+//! 10 polls a second (50 until 2026-12-07, see [`POLL`]; one poller per
+//! chunk in flight before 2026-11-23 18:50 UTC).
 //!
 //! [`Probe::warm_up`] first sends one chunk and waits until it is visible,
 //! unrecorded: the processors of a fresh deployment join their consumer group
@@ -28,8 +28,12 @@ const LEADS: [&str; 12] = [
 ];
 /// Samples per lead per chunk: 0.5 s at 500 Hz.
 const CHUNK: usize = 250;
-/// Time between two polls of the insights.
-const POLL: Duration = Duration::from_millis(20);
+/// Time between two polls of the insights: fine enough for a 2 s freshness
+/// target, and 10 requests a second. At 20 ms (before 2026-12-07) the poller
+/// alone was about half a core of this ClickHouse (each insights request runs
+/// 5 small queries, 2-5 ms of server CPU each, mostly fixed per-query cost),
+/// and it, not the pipeline, decided the ingest tail.
+const POLL: Duration = Duration::from_millis(100);
 /// A chunk never seen is given up on here and counts as this long.
 const GIVE_UP: Duration = Duration::from_secs(60);
 
