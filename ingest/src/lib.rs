@@ -15,9 +15,12 @@
 //! - [`metrics`]: Prometheus metrics.
 //! - [`openapi`]: the OpenAPI document and Swagger UI.
 //! - [`error`]: [`error::ApiError`], the one error type of the handlers.
+//! - [`connection`]: `Connection: close` on refusals of requests with a
+//!   body, whose unread rest makes the connection unusable.
 
 pub mod budget;
 pub mod config;
+pub mod connection;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
@@ -115,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         // everywhere, unknown paths and methods included.
         .fallback(routes::no_route)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(axum::middleware::from_fn(connection::close_after_refusal))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -538,3 +538,39 @@ async fn every_refusal_is_json_naming_the_field_at_fault() {
         "{nan}"
     );
 }
+
+/// A refusal answered before the body is read to its end leaves the rest of
+/// the body on the connection: the answer must tell the client to close it,
+/// or the client's next request on that pooled connection fails.
+#[tokio::test]
+async fn a_refused_request_with_a_body_tells_the_client_to_close_the_connection() {
+    let (app, key) = setup();
+    let t = token(&key, "ecg:write");
+    let body = "I\n1\n";
+    let with_body = Request::post("/v1/ecgs")
+        .header(header::AUTHORIZATION, format!("Bearer {t}"))
+        .header(header::CONTENT_TYPE, "text/csv")
+        .header(header::CONTENT_LENGTH, body.len())
+        .body(Body::from(body))
+        .unwrap();
+    let response = app.clone().oneshot(with_body).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        response
+            .headers()
+            .get(header::CONNECTION)
+            .map(|v| v.as_bytes()),
+        Some(&b"close"[..])
+    );
+
+    // Without a body nothing is left unread: the connection stays usable.
+    for uri in ["/nowhere", "/healthz"] {
+        let bodiless = Request::get(uri).body(Body::empty()).unwrap();
+        let response = app.clone().oneshot(bodiless).await.unwrap();
+        assert!(
+            response.headers().get(header::CONNECTION).is_none(),
+            "{uri}: {:?}",
+            response.headers()
+        );
+    }
+}
