@@ -1,8 +1,9 @@
-//! Table `ecgs` (migrations 1 and 3): one row per ECG, written by the
-//! gateway when the ECG is opened, read by every service.
+//! Table `ecgs` (migrations 1, 3, 12 and 13): one row per ECG, written by
+//! the gateway when the ECG is opened, read by every service.
 //!
-//! The table is a `ReplacingMergeTree`: a whole-signal upload writes a
-//! second row with `final_seq`, and until a merge both rows exist. Every
+//! The table is a `ReplacingMergeTree`: once the gateway knows the final seq
+//! (a whole-signal upload, a chunk marked final, an end) it writes a second
+//! row with `final_seq`, and until a merge both rows exist. Every
 //! read here that wants one row per ECG orders by [`NEWEST_FIRST`], so the
 //! final row wins, merged or not: [`latest`] for one ECG, and the list's
 //! per-ECG pick (`crate::status`).

@@ -77,6 +77,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "signal_digest",
         sql: include_str!("../migrations/0012_signal_digest.sql"),
     },
+    Migration {
+        version: 13,
+        name: "final_seq_of_streams",
+        sql: include_str!("../migrations/0013_final_seq_of_streams.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -63,6 +63,32 @@ pub async fn newest(
         .await
 }
 
+/// The final seq the processor last recorded for an ECG.
+#[derive(Debug, Clone, PartialEq, Row, Deserialize)]
+pub struct KnownFinal {
+    pub tenant: String,
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub ecg_id: Uuid,
+    pub final_seq: Option<u32>,
+}
+
+/// Per ECG of `ids` with a progress row: the final seq of its newest row.
+/// For a stream ended by an end mark (`POST /v1/ecgs/{id}/end`) this row is
+/// the only record of the final seq: no stored chunk is marked final.
+pub async fn finals(client: &Client, ids: &[Uuid]) -> clickhouse::error::Result<Vec<KnownFinal>> {
+    let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    client
+        .query(
+            "SELECT tenant, ecg_id, argMax(final_seq, updated_at) AS final_seq
+             FROM ecg_progress
+             WHERE ecg_id IN ?
+             GROUP BY tenant, ecg_id",
+        )
+        .bind(&ids)
+        .fetch_all()
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +116,14 @@ mod tests {
         let id = new.ecg_id;
         assert_eq!(newest(&client, "demo", id).await.unwrap(), Some(new));
         assert_eq!(newest(&client, "other", id).await.unwrap(), None);
+        let finals = finals(&client, &[id, Uuid::from_u128(2)]).await.unwrap();
+        assert_eq!(
+            finals,
+            vec![KnownFinal {
+                tenant: "demo".into(),
+                ecg_id: id,
+                final_seq: Some(9),
+            }]
+        );
     }
 }

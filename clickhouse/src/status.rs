@@ -6,11 +6,12 @@
 //! The status is computed in SQL because the list filters and pages on it.
 //! It follows the query API's `routes::status::status_of` rule for rule (the
 //! e2e test `query_list` checks both agree on every ECG): complete once the
-//! written prefix passes the final seq, else failed if a chunk was refused,
-//! else processing once the final seq is known, else receiving. Each table
+//! written prefix passes the final seq, else failed if a chunk was refused
+//! (kind `refused`: its seq is missing), else processing once the final seq
+//! is known, else receiving. Each table
 //! is read as its own module reads it: the newest `ecgs` row
-//! ([`crate::ecgs`]), the newest `ecg_progress` row, each `failed_chunks`
-//! message once.
+//! ([`crate::ecgs`]), the newest `ecg_progress` row, each failure once
+//! ([`crate::failed_chunks::FAILURE_KEY`]).
 
 use clickhouse::{Client, Row};
 use ecg_schemas::Units;
@@ -19,6 +20,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::ecgs::NEWEST_FIRST;
+use crate::failed_chunks::{FAILURE_KEY, MAKES_FAILED};
 
 /// One ECG of a page, as the list query returns it.
 #[derive(Debug, Clone, Row, Deserialize)]
@@ -69,26 +71,28 @@ e AS (SELECT ecg_id, device_id, sample_rate_hz, leads, units, started_at, final_
 /// Per ECG of the tenant (in CTE `e`): status and counts, as columns `status`,
 /// `chunks`, `samples`, `failed`, `last_activity_at`. Chunks and samples are
 /// the placed ones (`blocks`); a waiting block counts as activity.
-const STATUS_CTES: &str = "
+fn status_ctes() -> String {
+    format!(
+        "
 p AS (SELECT ecg_id, 1 AS has_progress,
              argMax(next_seq, updated_at) AS next_seq,
              argMax(final_seq, updated_at) AS p_final
-      FROM ecg_progress WHERE tenant = {t:String} AND ecg_id IN (SELECT ecg_id FROM e)
+      FROM ecg_progress WHERE tenant = {{t:String}} AND ecg_id IN (SELECT ecg_id FROM e)
       GROUP BY ecg_id),
 w AS (SELECT ecg_id, uniqExact(seq) AS chunks, sum(samples) AS samples,
              max(is_final) AS final_seen, maxIf(seq, is_final) AS w_final,
              max(processed_at) AS w_last
-      FROM blocks WHERE tenant = {t:String} AND ecg_id IN (SELECT ecg_id FROM e)
+      FROM blocks WHERE tenant = {{t:String}} AND ecg_id IN (SELECT ecg_id FROM e)
       GROUP BY ecg_id),
 q AS (SELECT ecg_id, max(processed_at) AS q_last
-      FROM waiting_blocks WHERE tenant = {t:String} AND ecg_id IN (SELECT ecg_id FROM e)
+      FROM waiting_blocks WHERE tenant = {{t:String}} AND ecg_id IN (SELECT ecg_id FROM e)
       GROUP BY ecg_id),
-f AS (SELECT ecg_id, count() AS failed, countIf(kind != 'conflict') AS refused,
+f AS (SELECT ecg_id, count() AS failed, countIf({MAKES_FAILED}) AS refused,
              max(failed_at) AS f_last
-      FROM (SELECT ecg_id, kind, failed_at FROM failed_chunks
-            WHERE tenant = {t:String} AND ecg_id IN (SELECT ecg_id FROM e)
+      FROM (SELECT ecg_id, seq, kind, reason, failed_at FROM failed_chunks
+            WHERE tenant = {{t:String}} AND ecg_id IN (SELECT ecg_id FROM e)
             ORDER BY failed_at DESC
-            LIMIT 1 BY ecg_id, kafka_topic, kafka_partition, kafka_offset)
+            LIMIT 1 BY ecg_id, {FAILURE_KEY})
       GROUP BY ecg_id),
 s AS (SELECT ecg_id, device_id, sample_rate_hz, leads, units, started_at, final_seq,
              w.chunks AS chunks, w.samples AS samples, f.failed AS failed,
@@ -101,7 +105,9 @@ s AS (SELECT ecg_id, device_id, sample_rate_hz, leads, units, started_at, final_
                      'receiving') AS status
       FROM e LEFT JOIN p USING (ecg_id) LEFT JOIN w USING (ecg_id) LEFT JOIN q USING (ecg_id)
            LEFT JOIN f USING (ecg_id)
-      SETTINGS join_use_nulls = 0)";
+      SETTINGS join_use_nulls = 0)"
+    )
+}
 
 /// One page of the tenant's ECGs, newest first; `limit + 1` rows at most so
 /// the caller knows whether another page follows.
@@ -121,7 +127,7 @@ pub async fn list(
         "WITH ",
         &ecgs,
         ",",
-        STATUS_CTES,
+        &status_ctes(),
         "
          SELECT ecg_id, device_id, sample_rate_hz, leads, units, started_at,
                 toUnixTimestamp64Micro(started_at) AS started_at_us, status,
@@ -169,7 +175,7 @@ pub async fn status_counts(
         "WITH ",
         &ecgs_cte("1"),
         ",",
-        STATUS_CTES,
+        &status_ctes(),
         "
          SELECT countIf(status = 'receiving') AS receiving,
                 countIf(status = 'processing') AS processing,

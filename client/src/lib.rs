@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use ecg_schemas::EcgStatus;
-use ecg_schemas::api::{Accepted, ChunkRequest, CreateEcg, ErrorBody, Insights};
+use ecg_schemas::api::{Accepted, ChunkRequest, CreateEcg, EndStream, ErrorBody, Insights};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -155,6 +155,18 @@ impl Api {
             .bearer_auth(&self.token)
             .header("content-type", "application/json")
             .body(body)
+            .send()
+            .await?;
+        decode(r).await
+    }
+
+    /// `POST /v1/ecgs/{id}/end`: chunk `final_seq` is the stream's last.
+    pub async fn end_stream(&self, id: Uuid, final_seq: u32) -> Result<Accepted, ClientError> {
+        let r = self
+            .http
+            .post(format!("{}/v1/ecgs/{id}/end", self.ingest))
+            .bearer_auth(&self.token)
+            .json(&EndStream { final_seq })
             .send()
             .await?;
         decode(r).await

@@ -457,6 +457,52 @@ impl Stack {
         Ok(())
     }
 
+    /// Produces `payload` (an encoded chunk) straight to this stack's topic,
+    /// keyed by ECG `key`, past the gateway's checks: how tests make the
+    /// processor meet messages no gateway sends.
+    pub async fn produce_direct(&self, key: &str, payload: &[u8]) -> anyhow::Result<()> {
+        use rdkafka::producer::{FutureProducer, FutureRecord};
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &self.brokers)
+            .create()?;
+        producer
+            .send(
+                FutureRecord::to(&self.topic).key(key).payload(payload),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)?;
+        Ok(())
+    }
+
+    /// Makes the processor refuse chunk `seq` of `tenant`'s ECG `id`: a chunk
+    /// with a NaN sample, produced past the gateway (which would answer
+    /// 422). The ECG turns `failed` (the chunk is missing) until it
+    /// completes.
+    pub async fn send_refused_chunk(
+        &self,
+        tenant: &str,
+        id: uuid::Uuid,
+        seq: u32,
+    ) -> anyhow::Result<()> {
+        use ecg_schemas::{Chunk, EcgHeader, Signal, Units};
+        let chunk = Chunk {
+            header: EcgHeader {
+                ecg_id: id,
+                tenant: tenant.into(),
+                device_id: "rogue".into(),
+                sample_rate_hz: 500.0,
+                units: Units::Millivolts,
+                started_at: time::OffsetDateTime::UNIX_EPOCH,
+                leads: vec!["I".into()],
+            },
+            seq,
+            is_final: false,
+            samples: Signal::from_vecs(vec![vec![f64::NAN]]),
+        };
+        self.produce_direct(&id.to_string(), &chunk.encode()?).await
+    }
+
     /// Messages in this stack's topic, from its partitions' watermarks.
     pub async fn messages_in_topic(&self) -> anyhow::Result<i64> {
         use rdkafka::consumer::{BaseConsumer, Consumer};

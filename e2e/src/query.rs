@@ -54,6 +54,29 @@ impl Stack {
         Ok(())
     }
 
+    /// `POST` of a JSON body to the gateway: the status code and the JSON
+    /// answer (null when the answer is not JSON).
+    pub async fn post_ingest(
+        &self,
+        token: &str,
+        path: &str,
+        body: &Value,
+    ) -> anyhow::Result<(u16, Value)> {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.ingest))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        let bytes = r.bytes().await?;
+        Ok((
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        ))
+    }
+
     /// `GET` on the query API: the status code and the JSON body (null when
     /// the body is not JSON).
     pub async fn get_json(&self, token: Option<&str>, path: &str) -> anyhow::Result<(u16, Value)> {

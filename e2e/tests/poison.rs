@@ -9,7 +9,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use ecg_e2e::{Stack, wait_for};
 use ecg_schemas::{Chunk, EcgHeader, Signal, Units};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -93,24 +92,11 @@ fn samples(from: usize, n: usize) -> Value {
     json!({ "I": v })
 }
 
-fn producer() -> anyhow::Result<FutureProducer> {
-    Ok(rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", ecg_e2e::kafka_brokers())
-        .create()?)
-}
-
 /// Produces a chunk straight to the topic, past the gateway's checks.
-async fn produce(producer: &FutureProducer, stack: &Stack, chunk: &Chunk) -> anyhow::Result<()> {
-    let key = chunk.header.ecg_id.to_string();
-    let payload = chunk.encode()?;
-    producer
-        .send(
-            FutureRecord::to(&stack.topic).key(&key).payload(&payload),
-            Duration::from_secs(10),
-        )
+async fn produce(stack: &Stack, chunk: &Chunk) -> anyhow::Result<()> {
+    stack
+        .produce_direct(&chunk.header.ecg_id.to_string(), &chunk.encode()?)
         .await
-        .map_err(|(e, _)| e)?;
-    Ok(())
 }
 
 fn header(id: Uuid, started_at: OffsetDateTime) -> EcgHeader {
@@ -222,7 +208,6 @@ async fn extreme_seqs_and_start_times_are_refused_by_the_gateway_and_the_process
     // seq that once panicked it (u32::MAX, final), the first seq past the
     // limit, a start time past the range. Then the ECG's real chunk 0,
     // which must be processed: the partition keeps flowing.
-    let producer = producer()?;
     let started = datetime!(2026-01-01 00:00 UTC);
     let direct = |seq: u32, is_final: bool, started_at: OffsetDateTime| Chunk {
         header: header(id, started_at),
@@ -236,7 +221,7 @@ async fn extreme_seqs_and_start_times_are_refused_by_the_gateway_and_the_process
         direct(2_147_483_648, false, started),
         direct(1, false, datetime!(2250-06-01 00:00 UTC)),
     ] {
-        produce(&producer, &stack, &chunk).await?;
+        produce(&stack, &chunk).await?;
     }
     send(
         &stack,

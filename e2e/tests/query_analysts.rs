@@ -63,7 +63,7 @@ async fn the_readme_examples_run_and_agree_with_the_api() -> anyhow::Result<()> 
     let other = stack.token("other", "other-secret", None).await?;
     let open = |device: &str, started: &str| json!({"device_id": device, "sample_rate_hz": 500, "leads": ["I", "II"], "started_at": started});
     // Two days of device watch-17 (4 s each, two chunks), another tenant's
-    // ECG, and one refused chunk (after the final one).
+    // ECG, and one chunk after the final one, which the processor ignores.
     let day1 = stack
         .open_ecg(&demo, open("watch-17", "2026-11-21T10:00:00Z"))
         .await?;
@@ -82,8 +82,32 @@ async fn the_readme_examples_run_and_agree_with_the_api() -> anyhow::Result<()> 
         }
         stack.wait_complete(&demo, id, 4000).await?;
     }
+    // A chunk after day 2's final one: the gateway answers 409, so it comes
+    // past it, as from a gateway that did not know the end yet.
+    let (status, body) = stack
+        .post_ingest(
+            &demo,
+            &format!("/v1/ecgs/{day2}/chunks"),
+            &json!({"seq": 3, "samples": {"I": [1.0], "II": [1.0]}}),
+        )
+        .await?;
+    assert_eq!(status, 409, "{body}");
+    let stray = ecg_schemas::Chunk {
+        header: ecg_schemas::EcgHeader {
+            ecg_id: day2,
+            tenant: "demo".into(),
+            device_id: "watch-17".into(),
+            sample_rate_hz: 500.0,
+            units: ecg_schemas::Units::Millivolts,
+            started_at: time::macros::datetime!(2026-11-22 10:00 UTC),
+            leads: vec!["I".into(), "II".into()],
+        },
+        seq: 3,
+        is_final: false,
+        samples: ecg_schemas::Signal::from_vecs(vec![vec![1.0], vec![1.0]]),
+    };
     stack
-        .send_chunk(&demo, day2, 3, json!({"I": [1.0], "II": [1.0]}), false)
+        .produce_direct(&day2.to_string(), &stray.encode()?)
         .await?;
     stack
         .send_chunk(
@@ -145,9 +169,10 @@ async fn the_readme_examples_run_and_agree_with_the_api() -> anyhow::Result<()> 
         let i = row["sample_index"].as_u64().unwrap_or(0) as usize;
         assert_eq!(row["value"].as_f64(), Some(lead_ii[i]), "{row}");
     }
-    // 4. The refused chunk, once.
+    // 4. The ignored chunk, once.
     let refused = rows(&stack, &blocks[3]).await?;
     assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["kind"], "ignored", "{refused:?}");
     assert_eq!(
         (refused[0]["chunks"].as_u64(), refused[0]["ecgs"].as_u64()),
         (Some(1), Some(1))

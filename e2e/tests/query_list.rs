@@ -86,7 +86,7 @@ async fn the_list_pages_newest_first_filters_and_matches_each_status() -> anyhow
     assert_eq!(ids(&o), [theirs.to_string()]);
 
     // A processing ECG (final chunk 1 waits for 0) and a failed one (chunk
-    // 2 refused after the final 1, and 0 never came): the list's statuses,
+    // 0 refused, so final chunk 1 waits for good): the list's statuses,
     // computed in SQL, are the status endpoint's for all four.
     let processing = stack
         .open_ecg(&demo, open("watch-c", "2026-01-01T09:00:00Z"))
@@ -99,9 +99,7 @@ async fn the_list_pages_newest_first_filters_and_matches_each_status() -> anyhow
             .send_chunk(&demo, id, 1, json!({"I": [1.0]}), true)
             .await?;
     }
-    stack
-        .send_chunk(&demo, failed, 2, json!({"I": [1.0]}), false)
-        .await?;
+    stack.send_refused_chunk("demo", failed, 0).await?;
     ecg_e2e::wait_for(
         std::time::Duration::from_secs(30),
         "the refusal",
@@ -122,7 +120,7 @@ async fn the_list_pages_newest_first_filters_and_matches_each_status() -> anyhow
         .await?;
     assert_eq!(ids(&f), [failed.to_string()]);
     assert_eq!(f["items"][0]["failed_chunks_count"], 1);
-    // Received: chunk 1 (waiting) and chunk 2 (refused); nothing written.
+    // Received: chunk 1 (waiting) and chunk 0 (refused); nothing written.
     let (_, st) = stack
         .get_json(Some(&demo), &format!("/v1/ecgs/{failed}"))
         .await?;

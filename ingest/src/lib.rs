@@ -110,6 +110,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ecgs", post(routes::create_ecg))
         .route("/v1/ecgs/{id}/chunks", post(routes::post_chunk))
         .route("/v1/ecgs/{id}/signal", put(routes::put_signal))
+        .route("/v1/ecgs/{id}/end", post(routes::end_stream))
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(metrics::render))

@@ -4,7 +4,7 @@
 
 use axum::Router;
 use ecg_schemas::api::BearerAuth;
-use ecg_schemas::api::{Accepted, ChunkRequest, CreateEcg, ErrorBody, Units};
+use ecg_schemas::api::{Accepted, ChunkRequest, CreateEcg, EndStream, ErrorBody, Units};
 use ecg_schemas::samples::Calibration;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -23,10 +23,11 @@ use crate::routes;
         routes::create_ecg,
         routes::post_chunk,
         routes::put_signal,
+        routes::end_stream,
         routes::healthz,
         routes::readyz,
     ),
-    components(schemas(CreateEcg, ChunkRequest, Accepted, ErrorBody, Units, Calibration, routes::Readiness)),
+    components(schemas(CreateEcg, ChunkRequest, EndStream, Accepted, ErrorBody, Units, Calibration, routes::Readiness)),
     modifiers(&BearerAuth),
     tags((name = "ecgs", description = "ECG submission"), (name = "operations", description = "Health and readiness"))
 )]

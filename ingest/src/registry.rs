@@ -1,14 +1,19 @@
 //! The ECG registry: table `ecgs` in ClickHouse (its SQL is
 //! `ecg_clickhouse::ecgs`). The gateway writes a row when an ECG is opened
 //! and reads it to check that a chunk's ECG exists, belongs to the caller's
-//! tenant, and which leads it declared. Rows never change, so a found row is
-//! cached for the life of the process.
+//! tenant, and which leads it declared. An ECG's row changes once at most:
+//! when its final seq becomes known (a whole-signal upload, a chunk marked
+//! final, an end), the gateway writes it again with `final_seq`. A found row
+//! is cached for the life of the process and replaced when this gateway
+//! writes the final row; another gateway instance keeps its row without the
+//! final seq, so a chunk it lets past the final one reaches the processor,
+//! which ignores it (the ECG is unharmed).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use clickhouse::Client;
-use ecg_clickhouse::{EcgRow, ecgs};
+use ecg_clickhouse::{EcgRow, blocks, ecgs};
 use uuid::Uuid;
 
 /// Bound on cached ECGs; past it the cache starts over (rows are cheap to
@@ -71,6 +76,15 @@ impl Registry {
             self.remember(r.clone());
             r
         }))
+    }
+
+    /// The highest seq of the ECG stored so far, placed or waiting.
+    pub async fn highest_stored_seq(
+        &self,
+        tenant: &str,
+        id: Uuid,
+    ) -> clickhouse::error::Result<Option<u32>> {
+        blocks::highest_seq(&self.client, tenant, id).await
     }
 
     fn remember(&self, record: Arc<EcgRow>) {

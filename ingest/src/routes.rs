@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use ecg_auth::{Authorized, EcgWrite};
 use ecg_schemas::api::ErrorBody;
-use ecg_schemas::api::{Accepted, ChunkRequest, CreateEcg};
+use ecg_schemas::api::{Accepted, ChunkRequest, CreateEcg, EndStream};
 use ecg_schemas::samples::{Columns, lead_columns};
 use ecg_schemas::{Chunk, EcgHeader, Signal, input, json};
 use serde::Serialize;
@@ -220,12 +220,20 @@ pub async fn post_chunk(
         ecg.calibration().as_deref(),
         columns,
     )?;
-    if let Some(last) = ecg.final_seq {
-        if seq > last || (is_final && seq != last) {
+    match ecg.final_seq {
+        Some(last) if seq > last => {
             return Err(ApiError::Conflict(format!(
-                "ECG {id} is final with last chunk {last}; chunk {seq} cannot be added"
+                "ECG {id} ended with chunk {last}; chunk {seq} comes after it and cannot be added"
             )));
         }
+        Some(last) if is_final && seq != last => {
+            return Err(ApiError::Conflict(format!(
+                "ECG {id} ended with chunk {last}; chunk {seq} cannot be marked final"
+            )));
+        }
+        Some(_) => {}
+        None if is_final => can_end_at(&state, &ecg, seq).await?,
+        None => {}
     }
     let count = signal_samples(&samples);
     state.rate_limits.samples(&auth.0.client_id, count)?;
@@ -236,8 +244,104 @@ pub async fn post_chunk(
         samples,
     };
     state.producer.send(std::slice::from_ref(&chunk)).await?;
+    if is_final {
+        record_end(&state, &ecg, seq).await;
+    }
     crate::metrics::accepted(format.label(), body_len, count);
     Ok(accepted(id, 1))
+}
+
+/// `POST /v1/ecgs/{id}/end`: ends a stream whose last chunk went out
+/// without `final`.
+#[utoipa::path(
+    post,
+    path = "/v1/ecgs/{id}/end",
+    tag = "ecgs",
+    summary = "End a streamed ECG after its last chunk",
+    description = "Says which chunk is the ECG's last, for a device that learns it has stopped only after sending it (otherwise mark the last chunk `final`). The last chunk may be sent before or after the end. Ending again at the same seq is answered 202 again; chunks after the final seq are then refused with 409.",
+    params(("id" = Uuid, Path, description = "The ECG id")),
+    request_body(content = EndStream, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Accepted: the end is acknowledged by Kafka (`chunks`: 0)", body = Accepted, headers(("Location" = String, description = "The status URL"))),
+        (status = 400, description = "A malformed id (`field`: `id`) or a query parameter (this endpoint reads none)", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 403, description = "The token lacks scope ecg:write", body = ErrorBody),
+        (status = 404, description = "No such ECG for this tenant", body = ErrorBody),
+        (status = 409, description = "The ECG already ended at another seq, or a later chunk than `final_seq` already arrived", body = ErrorBody),
+        (status = 413, description = "Body over the JSON limit", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 422, description = "Invalid body (`field`: `/final_seq`, `limit` when over `limits.max_seq`)", body = ErrorBody),
+        (status = 429, description = "Over the client's rate limit", body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 503, description = "Kafka did not acknowledge in time; the end was not accepted", body = ErrorBody, headers(("Retry-After" = u64))),
+    ),
+    security(("bearer" = ["ecg:write"]))
+)]
+#[tracing::instrument(skip_all, fields(tenant = %auth.0.tenant, ecg_id = %id))]
+pub async fn end_stream(
+    State(state): State<AppState>,
+    auth: Authorized<EcgWrite>,
+    EcgId(id): EcgId,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    state.rate_limits.request(&auth.0.client_id)?;
+    Params::parse(query.as_deref(), &[])?;
+    BodyFormat::of(&headers, &[BodyFormat::Json])?;
+    let ecg = lookup(&state, &auth.0.tenant, id).await?;
+    let (bytes, _held) = state.bodies.read(body).await?;
+    let EndStream { final_seq } = json::decode(&bytes)?;
+    state.limits.check_seq("/final_seq", final_seq)?;
+    match ecg.final_seq {
+        // Said again (a retry whose answer was lost): answered as before.
+        Some(last) if last == final_seq => return Ok(accepted(id, 0)),
+        Some(last) => {
+            return Err(ApiError::Conflict(format!(
+                "ECG {id} already ended with chunk {last}; it cannot end with chunk {final_seq}"
+            )));
+        }
+        None => can_end_at(&state, &ecg, final_seq).await?,
+    }
+    let mark = Chunk::end_mark(header_of(&ecg), final_seq);
+    state.producer.send(std::slice::from_ref(&mark)).await?;
+    record_end(&state, &ecg, final_seq).await;
+    tracing::info!(final_seq, "stream ended");
+    Ok(accepted(id, 0))
+}
+
+/// 409 unless chunk `seq` can be the last of an ECG whose final seq is not
+/// known yet: no later chunk is stored. A later chunk still on its way
+/// through Kafka is not seen here; the processor then refuses the final
+/// mark once (see `processor/README.md`).
+async fn can_end_at(state: &AppState, ecg: &EcgRow, seq: u32) -> Result<(), ApiError> {
+    let stored = state
+        .registry
+        .highest_stored_seq(&ecg.tenant, ecg.ecg_id)
+        .await
+        .map_err(|e| {
+            ApiError::Internal(anyhow::Error::new(e).context("reading the stored seqs"))
+        })?;
+    match stored {
+        Some(later) if later > seq => Err(ApiError::Conflict(format!(
+            "chunk {seq} cannot be the last chunk of ECG {}: chunk {later} already arrived",
+            ecg.ecg_id
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Records the ECG's final seq in the registry once Kafka has the chunk or
+/// end mark that says it, so later chunks get 409 here. The processor knows
+/// the end from Kafka either way: a failure to record it is logged, and the
+/// request is still accepted.
+async fn record_end(state: &AppState, ecg: &EcgRow, seq: u32) {
+    let row = EcgRow {
+        final_seq: Some(seq),
+        ..ecg.clone()
+    };
+    if let Err(e) = state.registry.insert(row).await {
+        tracing::warn!(error = %e, final_seq = seq, "could not record the final seq in the registry");
+    }
 }
 
 /// `PUT /v1/ecgs/{id}/signal`: the whole signal of an opened ECG, streamed
@@ -287,7 +391,7 @@ pub async fn put_signal(
     if let Some(last) = ecg.final_seq {
         if ecg.signal_digest.is_empty() {
             return Err(ApiError::Conflict(format!(
-                "ECG {id} already has its whole signal (chunks 0 to {last}), given when it was opened; open a new ECG for another recording"
+                "ECG {id} already has its whole signal (chunks 0 to {last}), given when it was opened or streamed; open a new ECG for another recording"
             )));
         }
         // The upload that made the ECG final, retried because its answer

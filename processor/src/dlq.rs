@@ -22,7 +22,8 @@ use crate::pipeline::Failure;
 /// Header names added to a dead-lettered message.
 pub mod headers {
     pub const REASON: &str = "ecg-dlq-reason";
-    /// `refused` (not stored) or `conflict` (a resent seq with other samples).
+    /// `refused` (not stored), `conflict` (a resent seq with other samples) or
+    /// `ignored` (not stored, nothing lost: e.g. a chunk after the final one).
     pub const KIND: &str = "ecg-dlq-kind";
     pub const SOURCE_TOPIC: &str = "ecg-dlq-source-topic";
     pub const SOURCE_PARTITION: &str = "ecg-dlq-source-partition";

@@ -73,6 +73,10 @@ pub enum FailureKind {
     /// The chunk's seq was already stored with other samples; the stored
     /// chunk is kept and stays valid.
     Conflict,
+    /// The message contradicts what is known but loses nothing (a chunk
+    /// after the final one, a wrong end mark): not stored, the ECG is
+    /// unchanged and does not turn `failed`.
+    Ignored,
 }
 
 impl FailureKind {
@@ -81,6 +85,7 @@ impl FailureKind {
         match self {
             FailureKind::Refused => "refused",
             FailureKind::Conflict => "conflict",
+            FailureKind::Ignored => "ignored",
         }
     }
 }
@@ -360,7 +365,13 @@ impl Pipeline {
                     pos: m.pos,
                     original: m.original,
                 }),
+                // The progress row the batch writes records the final seq.
+                Ok(Outcome::Ended) => {}
                 Ok(Outcome::Rejected(reason)) => batch.failures.push(refuse(reason, m.original)),
+                Ok(Outcome::Ignored(reason)) => batch.failures.push(Failure {
+                    kind: FailureKind::Ignored,
+                    ..refuse(reason, m.original)
+                }),
                 Err(panic) => {
                     let reason = format!(
                         "panic while applying the chunk to its ECG: {}",

@@ -94,6 +94,12 @@ impl Sink {
             ));
             entry.1 = w.leads;
         }
+        // The final seqs set by end marks, which no stored chunk carries.
+        let mut ended: HashMap<EcgKey, u32> = progress::finals(&self.client, &ids)
+            .await?
+            .into_iter()
+            .filter_map(|f| Some(((f.tenant, f.ecg_id), f.final_seq?)))
+            .collect();
         Ok(keys
             .iter()
             .map(|k| {
@@ -102,6 +108,7 @@ impl Sink {
                     stored.remove(k).unwrap_or_default(),
                     &chunks,
                     (!leads.is_empty()).then_some(leads),
+                    ended.remove(k),
                 );
                 (k.clone(), partition_of(k), state)
             })

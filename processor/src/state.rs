@@ -133,8 +133,17 @@ pub enum Outcome {
     /// if the stored chunk has this fingerprint, a conflict otherwise (the
     /// caller checks against storage).
     Resent { fingerprint: u64 },
-    /// The chunk contradicts the ECG (its leads, or the final seq).
+    /// An end mark (an empty chunk marked final, see
+    /// [`Chunk::is_end_mark`]) set the final seq, or said it again.
+    Ended,
+    /// The chunk contradicts the ECG and is not stored, so its seq is
+    /// missing (its leads, or a final mark the ECG cannot have).
     Rejected(String),
+    /// The message contradicts what is known but nothing is lost by
+    /// dropping it: a chunk after the final one, a final mark on a chunk
+    /// already stored, an end mark other than the known final seq or below a
+    /// seq that arrived. Not stored; the ECG is unchanged.
+    Ignored(String),
 }
 
 /// The running state of one ECG in this process.
@@ -174,8 +183,9 @@ impl EcgState {
 
     /// The state after the chunks ClickHouse already holds: the last placed
     /// block of every lead, and the parked chunks (seq, samples of all
-    /// leads, final or not). Parked seqs below the placed prefix (placed,
-    /// their delete not run yet) are ignored.
+    /// leads, final or not), and the final seq an end mark set (`ended`,
+    /// from the processor's progress). Parked seqs below the placed prefix
+    /// (placed, their delete not run yet) are ignored.
     ///
     /// Only `samples`, `crossings` and `last` of a running total matter for
     /// what follows (a running total is always the left side of
@@ -184,6 +194,7 @@ impl EcgState {
         mut stored: Vec<StoredLead>,
         parked: &[(u32, u64, bool)],
         parked_leads: Option<Vec<String>>,
+        ended: Option<u32>,
     ) -> Self {
         stored.sort_by_key(|s| s.lead_index);
         let last = Sign::from_i8;
@@ -215,7 +226,11 @@ impl EcgState {
                 })
                 .collect(),
             next_seq,
-            final_seq: stored.iter().find_map(|s| s.final_seq).or(parked_final),
+            final_seq: stored
+                .iter()
+                .find_map(|s| s.final_seq)
+                .or(parked_final)
+                .or(ended),
             parked: parked
                 .iter()
                 .filter(|(seq, _, _)| *seq >= next_seq)
@@ -311,6 +326,9 @@ impl EcgState {
     /// Offers a validated, prepared chunk of this ECG.
     pub fn offer(&mut self, prepared: Prepared, pos: Position) -> Outcome {
         let chunk = &prepared.chunk;
+        if chunk.is_end_mark() {
+            return self.end(chunk.seq);
+        }
         if !self.leads.is_empty() && self.leads != chunk.header.leads {
             return Outcome::Rejected(format!(
                 "chunk {} has leads {:?}, but this ECG's chunks so far have {:?}",
@@ -325,31 +343,40 @@ impl EcgState {
                 chunk.header.leads.len()
             ));
         }
+        let stored = chunk.seq < self.next_seq || self.parked.contains_key(&chunk.seq);
         if let Some(f) = self.final_seq {
             if chunk.seq > f {
-                return Outcome::Rejected(format!(
-                    "chunk {} comes after the final chunk {f}",
+                return Outcome::Ignored(format!(
+                    "chunk {} comes after the final chunk {f}; it is not stored and the ECG is unchanged",
                     chunk.seq
                 ));
             }
             if chunk.is_final && chunk.seq != f {
-                return Outcome::Rejected(format!(
+                let reason = format!(
                     "chunk {} is marked final, but chunk {f} already was",
                     chunk.seq
-                ));
+                );
+                return if stored {
+                    Outcome::Ignored(format!("{reason}; the stored chunk {} is kept", chunk.seq))
+                } else {
+                    Outcome::Rejected(reason)
+                };
             }
         }
-        if chunk.seq < self.next_seq || self.parked.contains_key(&chunk.seq) {
+        if stored {
+            // A stored chunk sent again marked final ends the stream there,
+            // as an end mark would.
+            if chunk.is_final && self.final_seq.is_none() {
+                if let Outcome::Ignored(reason) = self.end(chunk.seq) {
+                    return Outcome::Ignored(reason);
+                }
+            }
             return Outcome::Resent {
                 fingerprint: prepared.fingerprint,
             };
         }
         if chunk.is_final {
-            let beyond = self
-                .parked
-                .range((Bound::Excluded(chunk.seq), Bound::Unbounded))
-                .next();
-            if let Some((&beyond, _)) = beyond {
+            if let Some(beyond) = self.arrived_beyond(chunk.seq) {
                 return Outcome::Rejected(format!(
                     "chunk {} is marked final, but chunk {beyond} already arrived",
                     chunk.seq
@@ -380,6 +407,37 @@ impl EcgState {
             });
         }
         Outcome::Placed(self.advance(prepared, pos))
+    }
+
+    /// An end mark: chunk `seq` is the last one. Sets the final seq once;
+    /// the same mark again is harmless, any other is ignored.
+    fn end(&mut self, seq: u32) -> Outcome {
+        match self.final_seq {
+            Some(f) if f == seq => Outcome::Ended,
+            Some(f) => Outcome::Ignored(format!(
+                "the stream was ended at chunk {seq}, but chunk {f} is already the final one; the ECG is unchanged"
+            )),
+            None => match self.arrived_beyond(seq) {
+                Some(beyond) => Outcome::Ignored(format!(
+                    "the stream was ended at chunk {seq}, but chunk {beyond} already arrived; the ECG is unchanged"
+                )),
+                None => {
+                    self.final_seq = Some(seq);
+                    Outcome::Ended
+                }
+            },
+        }
+    }
+
+    /// The highest seq above `seq` that is placed or parked, if any.
+    fn arrived_beyond(&self, seq: u32) -> Option<u32> {
+        let parked = self
+            .parked
+            .range((Bound::Excluded(seq), Bound::Unbounded))
+            .next_back()
+            .map(|(&s, _)| s);
+        let placed = self.next_seq.checked_sub(1).filter(|&last| last > seq);
+        parked.max(placed)
     }
 
     /// Applies the chunk with seq `next_seq`. `next_seq` is at most

@@ -30,7 +30,8 @@ fn header() -> EcgHeader {
     }
 }
 
-/// A signal per lead, rich in zeros and -0.0, cut at `cuts`.
+/// A signal per lead, rich in zeros and -0.0, cut at `cuts`; the last chunk
+/// is marked final.
 fn chunks(signal: &[Vec<f64>], cuts: &[usize]) -> Vec<Chunk> {
     let len = signal[0].len();
     let mut bounds: Vec<usize> = cuts.iter().copied().filter(|&c| c > 0 && c < len).collect();
@@ -60,6 +61,8 @@ fn chunks(signal: &[Vec<f64>], cuts: &[usize]) -> Vec<Chunk> {
 struct FakeStore {
     written: Vec<Ready>,
     parked: BTreeMap<u32, Ready>,
+    /// The final seq of the newest progress row (what an end mark leaves).
+    ended: Option<u32>,
 }
 
 impl FakeStore {
@@ -75,6 +78,7 @@ impl FakeStore {
                 Vec::new(),
                 &parked,
                 Some(LEADS.iter().map(|l| l.to_string()).collect()),
+                self.ended,
             );
         };
         let final_seq = self
@@ -99,6 +103,7 @@ impl FakeStore {
             stored,
             &parked,
             Some(LEADS.iter().map(|l| l.to_string()).collect()),
+            self.ended,
         )
     }
 
@@ -132,6 +137,7 @@ impl FakeStore {
         }
         self.written.extend(batch.ready.iter().cloned());
         if let Some(p) = batch.progress.first() {
+            self.ended = p.final_seq;
             let next = p.next_seq;
             self.parked.retain(|&seq, _| seq >= next);
         }
@@ -154,10 +160,17 @@ proptest! {
         dups in prop::collection::vec(0usize..30, 0..10),
         crash_points in prop::collection::vec(0usize..60, 0..4),
         batch_size in 1usize..8,
+        ended_by_mark in any::<bool>(),
     ) {
         let chunks = chunks(&signal, &cuts);
-        // The topic's log: chunks in a shuffled order, some sent twice.
+        // The topic's log: chunks in a shuffled order, some sent twice. A
+        // stream ended by an end mark has no chunk marked final.
         let mut log: Vec<Chunk> = chunks.clone();
+        if ended_by_mark {
+            let last = log.len() - 1;
+            log[last].is_final = false;
+            log.push(Chunk::end_mark(header(), last as u32));
+        }
         for (a, b) in swaps {
             let n = log.len();
             log.swap(a % n, b % n);
@@ -204,6 +217,8 @@ proptest! {
             committed = pipeline.committable().first().map_or(0, |&(_, o)| o as usize);
         }
 
+        // The final seq is known, from the chunk or the mark.
+        prop_assert_eq!(store.ended, Some(chunks.len() as u32 - 1));
         // Every chunk written exactly once, in seq order.
         let seqs: Vec<u32> = store.written.iter().map(|r| r.chunk.seq).collect();
         prop_assert_eq!(seqs, (0..chunks.len() as u32).collect::<Vec<_>>());
@@ -227,17 +242,9 @@ proptest! {
     }
 }
 
-#[test]
-fn chunk_after_the_final_one_is_refused() {
-    let signal = vec![vec![1.0, -1.0, 1.0, -1.0]; 2];
-    let mut cs = chunks(&signal, &[2]);
-    let mut extra = cs[1].clone();
-    extra.seq = 2;
-    extra.is_final = false;
-    cs.push(extra);
-    let mut pipeline = Pipeline::new(Limits::default());
-    let incoming = cs
-        .into_iter()
+/// One message per chunk of `cs`, at offsets from 0, on partition 0.
+fn messages(cs: &[Chunk]) -> Vec<Incoming> {
+    cs.iter()
         .enumerate()
         .map(|(o, c)| Incoming {
             pos: Position {
@@ -246,18 +253,154 @@ fn chunk_after_the_final_one_is_refused() {
                 ..Default::default()
             },
             key: None,
-            chunk: Ok(c),
+            chunk: Ok(c.clone()),
             original: Original::default(),
         })
-        .collect();
-    let batch = pipeline.process(incoming, OffsetDateTime::UNIX_EPOCH);
+        .collect()
+}
+
+/// The failures of a batch as (seq, kind, a word of the reason).
+fn failures(b: &Batch) -> Vec<(Option<u32>, &'static str, String)> {
+    b.failures
+        .iter()
+        .map(|f| (f.seq, f.kind.as_str(), f.reason.clone()))
+        .collect()
+}
+
+#[test]
+fn a_chunk_after_the_final_one_is_ignored_and_the_ecg_completes() {
+    let signal = vec![vec![1.0, -1.0, 1.0, -1.0]; 2];
+    let mut cs = chunks(&signal, &[2]);
+    let mut extra = cs[1].clone();
+    extra.seq = 2;
+    extra.is_final = false;
+    cs.push(extra);
+    let mut pipeline = Pipeline::new(Limits::default());
+    let mut batch = FakeStore::default().run(&mut pipeline, messages(&cs));
     assert_eq!(batch.ready.len(), 2);
-    assert_eq!(batch.failures.len(), 1);
-    assert!(
-        batch.failures[0].reason.contains("after the final chunk"),
-        "{:?}",
-        batch.failures
+    let f = failures(&batch);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!((f[0].0, f[0].1), (Some(2), "ignored"));
+    assert!(f[0].2.contains("after the final chunk 1"), "{f:?}");
+    let p = batch.progress.pop().unwrap();
+    assert_eq!((p.next_seq, p.final_seq), (2, Some(1)), "complete");
+}
+
+#[test]
+fn an_end_mark_ends_a_stream_whose_last_chunk_was_not_marked() {
+    let signal = vec![vec![1.0, -1.0, 1.0, -1.0, 1.0, -1.0]; 2];
+    let mut cs = chunks(&signal, &[2, 4]);
+    cs[2].is_final = false;
+    let mut store = FakeStore::default();
+    let mut pipeline = Pipeline::new(Limits::default());
+    let b = store.run(&mut pipeline, messages(&cs));
+    assert_eq!(b.progress[0].final_seq, None, "not ended yet");
+    assert_eq!(pipeline.ecg_count(), 1);
+    // The mark comes after the last chunk: the ECG is complete, nothing
+    // is written but its progress.
+    let mut end = messages(&[Chunk::end_mark(header(), 2)]);
+    end[0].pos.offset = 3;
+    let b = store.run(&mut pipeline, end);
+    assert!(b.ready.is_empty() && b.parked.is_empty() && b.failures.is_empty());
+    assert_eq!(
+        (b.progress[0].next_seq, b.progress[0].final_seq),
+        (3, Some(2))
     );
+    assert_eq!(pipeline.ecg_count(), 0, "complete: the state is dropped");
+    assert_eq!(pipeline.committable(), vec![(0, 4)]);
+    // After a restart the final seq comes back from the progress row: the
+    // same mark again is harmless, another one or a later chunk is ignored.
+    let mut pipeline = Pipeline::new(Limits::default());
+    pipeline.restore([(("demo".to_string(), header().ecg_id), 0, store.state())]);
+    let mut later = cs[0].clone();
+    later.seq = 3;
+    let b = store.run(
+        &mut pipeline,
+        messages(&[
+            Chunk::end_mark(header(), 2),
+            Chunk::end_mark(header(), 1),
+            later,
+        ]),
+    );
+    let f = failures(&b);
+    assert_eq!(
+        f.iter().map(|f| (f.0, f.1)).collect::<Vec<_>>(),
+        vec![(Some(1), "ignored"), (Some(3), "ignored")],
+        "{f:?}"
+    );
+    assert!(f[0].2.contains("chunk 2 is already the final one"), "{f:?}");
+    assert!(b.ready.is_empty() && b.parked.is_empty());
+}
+
+#[test]
+fn an_end_mark_before_the_last_chunk_waits_for_it() {
+    let signal = vec![vec![1.0, -1.0, 1.0, -1.0]; 2];
+    let mut cs = chunks(&signal, &[2]);
+    cs[1].is_final = false;
+    let mut store = FakeStore::default();
+    let mut pipeline = Pipeline::new(Limits::default());
+    let b = store.run(
+        &mut pipeline,
+        messages(&[Chunk::end_mark(header(), 1), cs[0].clone()]),
+    );
+    assert_eq!(
+        (b.progress[0].next_seq, b.progress[0].final_seq),
+        (1, Some(1))
+    );
+    let mut last = messages(&[cs[1].clone()]);
+    last[0].pos.offset = 2;
+    let b = store.run(&mut pipeline, last);
+    assert_eq!(
+        (b.progress[0].next_seq, b.progress[0].final_seq),
+        (2, Some(1))
+    );
+    assert!(b.failures.is_empty());
+}
+
+#[test]
+fn a_final_mark_below_an_arrived_seq_is_refused_and_recoverable() {
+    // Chunks 0..=5; 5 arrives, then 0, then 1 marked final.
+    let signal = vec![
+        vec![
+            1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0
+        ];
+        2
+    ];
+    let mut cs = chunks(&signal, &[2, 4, 6, 8, 10]);
+    cs[5].is_final = false;
+    let mut wrong = cs[1].clone();
+    wrong.is_final = true;
+    let mut store = FakeStore::default();
+    let mut pipeline = Pipeline::new(Limits::default());
+    let b = store.run(
+        &mut pipeline,
+        messages(&[cs[5].clone(), cs[0].clone(), wrong]),
+    );
+    let f = failures(&b);
+    assert_eq!((f.len(), f[0].0, f[0].1), (1, Some(1), "refused"), "{f:?}");
+    assert!(f[0].2.contains("chunk 5 already arrived"), "{f:?}");
+    assert_eq!(b.progress[0].final_seq, None, "the wrong final is not kept");
+    // An end mark below the arrived chunk 5 is ignored, not refused.
+    let mut end = messages(&[Chunk::end_mark(header(), 3)]);
+    end[0].pos.offset = 3;
+    let b = store.run(&mut pipeline, end);
+    let f = failures(&b);
+    assert_eq!((f[0].0, f[0].1), (Some(3), "ignored"), "{f:?}");
+    // Chunk 1 resent unmarked, the rest, and chunk 5 again marked final:
+    // the ECG completes.
+    let mut five = cs[5].clone();
+    five.is_final = true;
+    let mut rest = messages(&[&cs[1..5], &[five]].concat());
+    for (i, m) in rest.iter_mut().enumerate() {
+        m.pos.offset = 4 + i as i64;
+    }
+    let b = store.run(&mut pipeline, rest);
+    assert!(b.failures.is_empty(), "{:?}", b.failures);
+    assert_eq!(
+        (b.progress[0].next_seq, b.progress[0].final_seq),
+        (6, Some(5))
+    );
+    assert_eq!(b.resent.len(), 1, "chunk 5's samples are not written twice");
 }
 
 #[test]

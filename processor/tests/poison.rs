@@ -148,6 +148,7 @@ impl FakeStore {
             self.written.get(key).cloned().unwrap_or_default(),
             &parked,
             leads,
+            None,
         )
     }
 }

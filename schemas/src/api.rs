@@ -95,12 +95,23 @@ pub struct ChunkRequest {
     pub r#final: bool,
 }
 
-/// 202 answer of both write endpoints.
+/// `POST /v1/ecgs/{id}/end`: ends a streamed ECG whose last chunk was sent
+/// without `final` (a device that learns it stopped only afterwards).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndStream {
+    /// Seq of the ECG's last chunk, sent or still to come; at most
+    /// `limits.max_seq` (2,147,483,647 by default).
+    #[schema(minimum = 0, maximum = 2147483647)]
+    pub final_seq: u32,
+}
+
+/// 202 answer of the write endpoints.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Accepted {
     pub id: Uuid,
     pub status_url: String,
-    /// Chunks produced to Kafka by this request.
+    /// Chunks produced to Kafka by this request (0 for an end).
     pub chunks: u32,
 }
 
@@ -186,6 +197,9 @@ pub enum FailedKind {
     /// The chunk's seq was already stored with other samples: this resend
     /// was dropped, the stored chunk is kept and the ECG is unaffected.
     Conflict,
+    /// Dropped and nothing lost: a chunk after the final one, or a final or
+    /// end mark that contradicts the known one. The ECG is unaffected.
+    Ignored,
 }
 
 /// A chunk the processor refused, in `GET /v1/ecgs/{id}`.

@@ -88,6 +88,25 @@ pub enum DecodeError {
 }
 
 impl Chunk {
+    /// The end mark of a stream: a message with no samples, marked final,
+    /// whose seq is the ECG's last chunk (sent by `POST /v1/ecgs/{id}/end`
+    /// for a stream whose last chunk went out unmarked). It is not a chunk
+    /// of samples: the processor records the final seq and stores nothing.
+    pub fn end_mark(header: EcgHeader, final_seq: u32) -> Chunk {
+        let samples = Signal::from_vecs(vec![Vec::new(); header.leads.len()]);
+        Chunk {
+            header,
+            seq: final_seq,
+            is_final: true,
+            samples,
+        }
+    }
+
+    /// An end mark (see [`Chunk::end_mark`]): no samples, marked final.
+    pub fn is_end_mark(&self) -> bool {
+        self.is_final && self.is_empty()
+    }
+
     /// Samples per lead in this chunk.
     pub fn len(&self) -> usize {
         self.samples.len()

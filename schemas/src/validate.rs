@@ -292,10 +292,10 @@ impl Limits {
             return Err(Invalid::new("/tenant", "a chunk must name its tenant"));
         }
         let len = chunk.len();
-        if len == 0 {
+        if len == 0 && !chunk.is_end_mark() {
             return Err(Invalid::new(
                 "/samples",
-                "a chunk must hold at least one sample",
+                "a chunk must hold at least one sample (only an end mark, marked final, holds none)",
             ));
         }
         if len > self.max_chunk_samples {

@@ -177,6 +177,26 @@ pub async fn last_blocks(
         .await
 }
 
+/// The highest seq of one ECG in `blocks` or `waiting_blocks`: the last
+/// chunk that arrived, as far as the processor has stored it.
+pub async fn highest_seq(
+    client: &Client,
+    tenant: &str,
+    id: Uuid,
+) -> clickhouse::error::Result<Option<u32>> {
+    client
+        .query(
+            "SELECT maxOrNull(seq) FROM (
+                 SELECT seq FROM blocks WHERE tenant = {t:String} AND ecg_id = {id:UUID}
+                 UNION ALL
+                 SELECT seq FROM waiting_blocks WHERE tenant = {t:String} AND ecg_id = {id:UUID})",
+        )
+        .param("t", tenant)
+        .param("id", id.to_string())
+        .fetch_one()
+        .await
+}
+
 /// The chunks in `waiting_blocks` of the ECGs `ids`, by ECG and seq. A
 /// chunk below its ECG's placed prefix is one already placed whose delete
 /// did not run (a crash in between): it is deleted by the next

@@ -118,6 +118,7 @@ pub async fn ecg_status(
                 seq: f.seq,
                 kind: match f.kind.as_str() {
                     "conflict" => FailedKind::Conflict,
+                    "ignored" => FailedKind::Ignored,
                     _ => FailedKind::Refused,
                 },
                 reason: f.reason,
