@@ -162,6 +162,22 @@ async fn the_list_pages_newest_first_filters_and_matches_each_status() -> anyhow
             "{query}: {body}"
         );
     }
+    // Paths and methods no endpoint has are JSON errors too.
+    let (code, body) = stack.get_json(Some(&demo), "/v1/ecg").await?;
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (404, Some("not_found")),
+        "{body}"
+    );
+    let r = stack
+        .http
+        .delete(format!("{}/v1/ecgs", stack.query))
+        .bearer_auth(&demo)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 405);
+    let body: Value = r.json().await?;
+    assert_eq!(body["error"], "method_not_allowed", "{body}");
     stack.stop().await
 }
 

@@ -12,6 +12,12 @@ pub enum ApiError {
     NotFound(uuid::Uuid),
     #[error("no device {0:?}")]
     NoDevice(String),
+    /// No endpoint has this path.
+    #[error("no endpoint at {path}; see /openapi.json for the API")]
+    NoRoute { path: String },
+    /// The path exists, the method does not.
+    #[error("{path} does not take {method}; see /openapi.json for the methods it takes")]
+    MethodNotAllowed { method: String, path: String },
     /// A query or path parameter is wrong: 400 naming it.
     #[error("{message}")]
     BadParam {
@@ -52,9 +58,14 @@ impl From<clickhouse::error::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, error, message) = match &self {
-            ApiError::NotFound(_) | ApiError::NoDevice(_) => {
+            ApiError::NotFound(_) | ApiError::NoDevice(_) | ApiError::NoRoute { .. } => {
                 (StatusCode::NOT_FOUND, "not_found", self.to_string())
             }
+            ApiError::MethodNotAllowed { .. } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                self.to_string(),
+            ),
             ApiError::BadParam { .. } => {
                 (StatusCode::BAD_REQUEST, "invalid_param", self.to_string())
             }

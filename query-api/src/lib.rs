@@ -136,6 +136,8 @@ pub fn router(state: AppState) -> Router {
         .merge(ecg_auth::oauth::routes())
         .merge(openapi::routes())
         .merge(dashboard::routes())
+        .fallback(routes::no_route)
+        .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -14,3 +14,21 @@ pub mod streams;
 pub async fn healthz() -> &'static str {
     "ok"
 }
+
+/// A path no endpoint has: 404 with a JSON body.
+pub async fn no_route(uri: axum::http::Uri) -> crate::error::ApiError {
+    crate::error::ApiError::NoRoute {
+        path: uri.path().to_string(),
+    }
+}
+
+/// An endpoint's path with a method it does not take: 405 with a JSON body.
+pub async fn method_not_allowed(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> crate::error::ApiError {
+    crate::error::ApiError::MethodNotAllowed {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+    }
+}
