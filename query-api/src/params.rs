@@ -1,110 +1,22 @@
-//! Query-string and path parameters, read strictly: an unknown, repeated or
-//! malformed parameter is a 400 naming it, never silently ignored.
+//! Query-string and path parameters, read strictly
+//! ([`ecg_runtime::params`]): an unknown, repeated or malformed parameter is
+//! a 400 naming it (`limit`: the query API reads no bodies, so a bare name is
+//! unambiguous), never silently ignored.
 
-use std::ops::RangeInclusive;
-
-use time::format_description::well_known::Rfc3339;
+use ecg_runtime::params::ParamError;
+pub use ecg_runtime::params::Params;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::error::ApiError;
 
-/// The decoded `key=value` pairs of a query string.
-#[derive(Debug, Default)]
-pub struct Params {
-    pairs: Vec<(String, String)>,
-}
-
-impl Params {
-    /// Decodes `raw`, refusing any key not in `allowed`.
-    pub fn parse(raw: Option<&str>, allowed: &[&str]) -> Result<Self, ApiError> {
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        if let Some((k, _)) = pairs.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
-            return Err(ApiError::param(
-                k,
-                format!("unknown parameter {k:?}; this endpoint reads {allowed:?}"),
-            ));
+impl From<ParamError> for ApiError {
+    fn from(e: ParamError) -> Self {
+        ApiError::BadParam {
+            field: e.name,
+            message: e.message,
+            limit: e.limit,
         }
-        Ok(Params { pairs })
-    }
-
-    /// Every value of a repeatable parameter, in order.
-    pub fn all(&self, name: &str) -> Vec<&str> {
-        self.pairs
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    /// The value of a parameter given at most once.
-    pub fn one(&self, name: &str) -> Result<Option<&str>, ApiError> {
-        match self.all(name).as_slice() {
-            [] => Ok(None),
-            [v] => Ok(Some(v)),
-            _ => Err(ApiError::param(
-                name,
-                format!("{name} is given more than once"),
-            )),
-        }
-    }
-
-    /// An RFC 3339 timestamp.
-    pub fn time(&self, name: &str) -> Result<Option<OffsetDateTime>, ApiError> {
-        self.one(name)?
-            .map(|v| {
-                OffsetDateTime::parse(v, &Rfc3339).map_err(|e| {
-                    ApiError::param(name, format!("{name} must be an RFC 3339 timestamp: {e}"))
-                })
-            })
-            .transpose()
-    }
-
-    /// An integer in `range`.
-    pub fn int(&self, name: &str, range: RangeInclusive<u64>) -> Result<Option<u64>, ApiError> {
-        let Some(v) = self.one(name)? else {
-            return Ok(None);
-        };
-        let n: u64 = v
-            .parse()
-            .map_err(|_| ApiError::param(name, format!("{name} must be an integer, not {v:?}")))?;
-        if n < *range.start() {
-            return Err(ApiError::over(
-                name,
-                format!("{name} must be at least {}", range.start()),
-                *range.start(),
-            ));
-        }
-        if n > *range.end() {
-            return Err(ApiError::over(
-                name,
-                format!("{name} must be at most {}", range.end()),
-                *range.end(),
-            ));
-        }
-        Ok(Some(n))
-    }
-
-    /// One of `choices` (name and seconds), e.g. a window length.
-    pub fn choice(
-        &self,
-        name: &str,
-        choices: &[(&'static str, u64)],
-    ) -> Result<Option<(&'static str, u64)>, ApiError> {
-        let Some(v) = self.one(name)? else {
-            return Ok(None);
-        };
-        choices
-            .iter()
-            .copied()
-            .find(|(c, _)| *c == v)
-            .map(Some)
-            .ok_or_else(|| {
-                let names: Vec<&str> = choices.iter().map(|(c, _)| *c).collect();
-                ApiError::param(name, format!("{name} must be one of {names:?}, not {v:?}"))
-            })
     }
 }
 
@@ -175,22 +87,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unknown_and_repeated_parameters_are_refused_by_name() {
-        let p = Params::parse(Some("limit=3&limit=4"), &["limit"]).unwrap();
-        assert!(
-            matches!(p.one("limit"), Err(ApiError::BadParam { field, .. }) if field == "limit")
-        );
-        let e = Params::parse(Some("limt=3"), &["limit"]).unwrap_err();
-        assert!(matches!(e, ApiError::BadParam { field, .. } if field == "limt"));
-    }
-
-    #[test]
-    fn integers_outside_their_range_name_the_limit() {
+    fn a_parameter_is_named_bare_with_its_limit() {
         let p = Params::parse(Some("max_points=1"), &["max_points"]).unwrap();
-        let e = p.int("max_points", 2..=20_000).unwrap_err();
-        assert!(matches!(e, ApiError::BadParam { limit: Some(2), .. }));
-        let p = Params::parse(Some("max_points=x"), &["max_points"]).unwrap();
-        assert!(p.int("max_points", 2..=20_000).is_err());
+        let e = ApiError::from(p.int("max_points", 2..=20_000).unwrap_err());
+        assert!(
+            matches!(&e, ApiError::BadParam { field, limit: Some(2), .. } if field == "max_points"),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! What every ecg-stream binary does the same way, so each `main.rs` stays a
 //! few lines: [`load_config`], [`init_tracing`], [`shutdown_on_signal`], and
-//! the process's one Prometheus recorder ([`metrics`]).
+//! the process's one Prometheus recorder ([`metrics`]), and strict query
+//! strings ([`params`]).
 
 pub mod metrics;
+pub mod params;
 
 /// The allocator of every binary that links this crate (all services, their
 /// tests and benches). glibc's malloc spent about a quarter of the gateway's
