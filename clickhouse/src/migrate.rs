@@ -82,6 +82,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "final_seq_of_streams",
         sql: include_str!("../migrations/0013_final_seq_of_streams.sql"),
     },
+    Migration {
+        version: 14,
+        name: "beats",
+        sql: include_str!("../migrations/0014_beats.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -71,6 +71,17 @@ pub struct Block<'a> {
     pub samples_total: u64,
     pub crossings_total: u64,
     pub last_sign_total: i8,
+    /// R peaks decided while placing this block (sample indices, ascending);
+    /// empty in `waiting_blocks` (migration 14).
+    pub beats: Vec<u64>,
+    /// Per beat: samples since the lead's previous beat, 0 for its first.
+    pub beat_rr: Vec<u32>,
+    /// 1 + the sample index of the lead's last beat through this block; 0
+    /// if none yet.
+    pub last_beat: u64,
+    /// The lead's order-dependent analytics saved after this block
+    /// (`ecg_signal::AnyAnalytic::save`); empty in `waiting_blocks`.
+    pub analytic_states: Vec<serde_bytes::ByteBuf>,
     pub kafka_partition: i32,
     pub kafka_offset: i64,
     #[serde(with = "clickhouse::serde::time::datetime64::millis")]
