@@ -252,3 +252,41 @@ fn beats_of_record_100_resampled() {
         assert_at_least(&label, bxb, 0.99);
     }
 }
+
+#[test]
+fn record_100_chunked_through_saved_states_gives_the_beats_of_one_pass() {
+    // Five chunkings of the real record: fixed sizes from 7 samples to the
+    // whole record, and random ones; the state saved and restored after every
+    // chunk (a processor that keeps no detector in memory).
+    let r = load();
+    let mv = millivolts(r);
+    let expected = detect(&mv, RATE_HZ);
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut random = move |max: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        1 + (seed % max as u64) as usize
+    };
+    let sizes: [Box<dyn FnMut() -> usize>; 5] = [
+        Box::new(|| 1_000_000),
+        Box::new(|| 360),
+        Box::new(|| 21_600),
+        Box::new(|| 7),
+        Box::new(move || random(5_000)),
+    ];
+    for mut size in sizes {
+        let mut state = BeatDetector::new(RATE_HZ).unwrap().save();
+        let mut beats = Vec::new();
+        let mut start = 0;
+        while start < mv.len() {
+            let end = (start + size()).min(mv.len());
+            let mut d = BeatDetector::restore(&state).unwrap();
+            d.push(&mv[start..end], &mut beats);
+            state = d.save();
+            start = end;
+        }
+        BeatDetector::restore(&state).unwrap().finish(&mut beats);
+        assert_eq!(beats, expected);
+    }
+}

@@ -22,9 +22,10 @@
 //! last eight intervals). A beat's R peak is the largest band-passed
 //! excursion in the peak's window, moved back by the band-pass's group
 //! delay, then refined to the extreme of the unfiltered signal (same
-//! polarity) within 40 ms. Without a beat for 3 s, the QRS level halves
-//! every second (down to four times the noise level) so a lead whose
-//! amplitude drops is found again.
+//! polarity) within 40 ms. Without a beat reaching the threshold for two
+//! RR intervals (at least 1.5 s), the QRS level halves every RR interval
+//! (at least 0.5 s), down to four times the noise level, so a lead whose
+//! amplitude drops is found again within seconds.
 //!
 //! Start: the first 2 s are a learning period (as in Pan-Tompkins): the
 //! levels start from its largest peak and half its mean, and its peaks are
@@ -100,10 +101,10 @@ struct Params {
     deadline: u64,
     /// Search-back waits at most RR plus this.
     search_back_extra: f64,
-    /// No beat for this long: the QRS level starts to decay...
-    stale: u64,
-    /// ...by half every this long.
-    decay_every: u64,
+    /// The QRS level starts to decay no sooner than this after a beat...
+    min_stale: f64,
+    /// ...and halves no more often than this.
+    min_decay_every: f64,
 }
 
 impl Params {
@@ -143,8 +144,8 @@ impl Params {
             learn: samples(2.0) as u64,
             deadline: samples(0.5) as u64,
             search_back_extra: 0.350 * rate_hz,
-            stale: samples(3.0) as u64,
-            decay_every: samples(1.0) as u64,
+            min_stale: 1.5 * rate_hz,
+            min_decay_every: 0.5 * rate_hz,
         })
     }
 }
@@ -307,7 +308,7 @@ impl BeatDetector {
                 let (top, at) = (t.top, t.top_at);
                 t.rising = false;
                 t.low = y;
-                self.on_peak(now, at, top, out);
+                self.on_peak(now, at, top, false, out);
             }
         } else if y < t.low {
             t.low = y;
@@ -344,9 +345,10 @@ impl Analytic for BeatDetector {
         }
     }
 
-    /// Ends the lead: a hump still rising is taken as a peak, a learning
-    /// period cut short is ended, and a search-back candidate is dropped
-    /// (no later beat can show it was missed).
+    /// Ends the lead: a hump still rising is taken as a peak (and judged
+    /// against the search-back threshold, since the end cut it short), a
+    /// learning period cut short is ended, and a search-back candidate is
+    /// dropped (no later beat can show it was missed).
     fn finish(&mut self, out: &mut Vec<u64>) {
         let Some(now) = self.n.checked_sub(1) else {
             return;
@@ -356,7 +358,7 @@ impl Analytic for BeatDetector {
             let (top, at) = (t.top, t.top_at);
             t.rising = false;
             t.low = 0.0;
-            self.on_peak(now, at, top, out);
+            self.on_peak(now, at, top, true, out);
         }
         if self.learning.is_some() {
             self.end_learning(now, out);

@@ -55,15 +55,30 @@ impl Learning {
 
 /// Search-back takes peaks down to this fraction of the threshold.
 const SEARCH_BACK_FRACTION: f64 = 0.5;
-/// Within the T-wave window, a peak this much less steep than the last
-/// beat is a T wave.
+/// Within the T-wave window, a peak less steep than this share of the last
+/// beat's slope (Pan and Tompkins' rule), and lower than this share of the
+/// QRS level, is a T wave. The height test is ours: it keeps early
+/// ectopic beats, wide and so less steep, but integrated to 40-60 % of a
+/// normal beat's height in the synthetic tests, where a T wave, after the
+/// 5 Hz high-pass and the squaring, is a few per cent (record 100's
+/// T waves: under 1 %).
 const T_WAVE_SLOPE: f64 = 0.5;
+const T_WAVE_HEIGHT: f64 = 0.3;
 /// The QRS level decays no lower than this many times the noise level.
 const DECAY_FLOOR: f64 = 4.0;
 
 impl BeatDetector {
-    /// A peak of height `height` at `at`, taken at sample `now`.
-    pub(super) fn on_peak(&mut self, now: u64, at: u64, height: f64, out: &mut Vec<u64>) {
+    /// A peak of height `height` at `at`, taken at sample `now`; `cut`
+    /// when the end of the lead cut its hump short, so its height is
+    /// incomplete and it is judged against the search-back threshold.
+    pub(super) fn on_peak(
+        &mut self,
+        now: u64,
+        at: u64,
+        height: f64,
+        cut: bool,
+        out: &mut Vec<u64>,
+    ) {
         if self.learning.is_some() {
             let peak = self.measure(now, at, height);
             self.learn(peak);
@@ -74,7 +89,10 @@ impl BeatDetector {
                 return;
             }
         }
-        let threshold = self.levels.threshold();
+        let mut threshold = self.levels.threshold();
+        if cut {
+            threshold *= SEARCH_BACK_FRACTION;
+        }
         if height < SEARCH_BACK_FRACTION * threshold {
             self.levels.noise.push(height);
             return;
@@ -92,7 +110,7 @@ impl BeatDetector {
         };
         let len = l.peaks.len();
         match l.peaks.last_mut() {
-            Some(prev) if peak.at - prev.at < refractory => *prev = prev.higher(peak),
+            Some(prev) if peak.at.saturating_sub(prev.at) < refractory => *prev = prev.higher(peak),
             _ if len < LEARN_CAPACITY => l.peaks.push(peak),
             _ => {}
         }
@@ -102,8 +120,9 @@ impl BeatDetector {
     /// (and maybe the search-back candidate, when `may_search_back`).
     fn judge(&mut self, peak: Peak, threshold: f64, may_search_back: bool, out: &mut Vec<u64>) {
         if let Some((last_at, last_r)) = self.last {
-            let t_wave =
-                peak.at - last_at < self.p.t_wave && peak.slope < T_WAVE_SLOPE * self.last_slope;
+            let t_wave = peak.at.saturating_sub(last_at) < self.p.t_wave
+                && peak.slope < T_WAVE_SLOPE * self.last_slope
+                && peak.height < T_WAVE_HEIGHT * self.levels.qrs.median();
             // Beats are reported in increasing order; a peak whose R peak
             // is not after the last one is that beat seen again.
             if t_wave || peak.r <= last_r {
@@ -112,7 +131,7 @@ impl BeatDetector {
             }
         }
         if peak.height >= threshold {
-            self.accept(peak, out);
+            self.accept(peak, false, out);
         } else {
             self.levels.noise.push(peak.height);
             if may_search_back && self.candidate.is_none_or(|c| peak.height > c.height) {
@@ -121,15 +140,20 @@ impl BeatDetector {
         }
     }
 
-    fn accept(&mut self, peak: Peak, out: &mut Vec<u64>) {
+    /// Reports `peak` as a beat. Only a beat that reached the threshold
+    /// (not `searched` back) puts off the QRS level's decay: while beats are
+    /// found only by search-back, the level is still too high for them.
+    fn accept(&mut self, peak: Peak, searched: bool, out: &mut Vec<u64>) {
         if let Some((last_at, _)) = self.last {
-            self.levels.push_rr((peak.at - last_at) as f64);
+            self.levels.push_rr(peak.at.saturating_sub(last_at) as f64);
         }
         self.levels.qrs.push(peak.height);
         self.last = Some((peak.at, peak.r));
         self.last_slope = peak.slope;
         self.candidate = None;
-        self.next_decay = peak.at.saturating_add(self.p.stale);
+        if !searched {
+            self.next_decay = peak.at.saturating_add(self.stale());
+        }
         out.push(peak.r);
     }
 
@@ -137,14 +161,18 @@ impl BeatDetector {
     /// the ring at sample `now`.
     pub(super) fn measure(&self, now: u64, at: u64, height: f64) -> Peak {
         let p = &self.p;
-        // Only samples still in the ring (the oldest lacks a difference),
-        // and after the last beat's peak, whose QRS complex is behind it.
-        let oldest = now.saturating_sub(p.ring as u64 - 2);
+        // Only samples still in the ring, and from its second oldest (whose
+        // difference with the oldest is the first slope), and after the last
+        // beat's peak, whose QRS complex is behind it.
+        let first = now.saturating_sub(p.ring as u64 - 1);
+        let oldest = first + u64::from(now > first);
         let floor = match self.last {
             Some((last_at, _)) if self.learning.is_none() => oldest.max(last_at + 1),
             _ => oldest,
         };
-        let value = |i: u64| self.ring[self.back((now - i) as usize)];
+        // Every index is clamped into the ring, so even a forged state
+        // (positions older than the ring) reads only what is there.
+        let value = |i: u64| self.ring[self.back((now - i.clamp(first, now)) as usize)];
         let from = at.saturating_sub((p.window + p.margin) as u64).max(floor);
         let (mut best, mut best_at, mut slope) = (-1.0, at, 0.0f64);
         let slope_from = at.saturating_sub(p.window as u64).max(floor).max(1);
@@ -202,7 +230,7 @@ impl BeatDetector {
         }
         if let Some(c) = self.candidate {
             if self.search_back_at().is_some_and(|t| now >= t) {
-                self.accept(c, out);
+                self.accept(c, true, out);
             } else if now >= c.r.saturating_add(self.p.deadline) {
                 self.candidate = None;
             }
@@ -213,9 +241,16 @@ impl BeatDetector {
             if qrs > floor {
                 self.levels.qrs.scale((floor / qrs).max(0.5));
             }
-            self.next_decay = now.saturating_add(self.p.decay_every);
+            let every = self.levels.rr().max(self.p.min_decay_every);
+            self.next_decay = now.saturating_add(every as u64);
         }
         self.next_event = self.next_event();
+    }
+
+    /// How long after a beat that reached the threshold the QRS level
+    /// starts to decay: two RR intervals, at least 1.5 s.
+    fn stale(&self) -> u64 {
+        (2.0 * self.levels.rr()).max(self.p.min_stale) as u64
     }
 
     /// When search-back takes the candidate, if there has been a beat.
@@ -269,8 +304,8 @@ impl BeatDetector {
             self.judge(peak, threshold, false, out);
         }
         self.next_decay = match self.last {
-            Some((at, _)) => at.saturating_add(self.p.stale),
-            None => now.saturating_add(self.p.stale),
+            Some((at, _)) => at.saturating_add(self.stale()),
+            None => now.saturating_add(self.stale()),
         };
     }
 }
