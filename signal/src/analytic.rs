@@ -33,15 +33,28 @@ impl Outcome for Vec<u64> {
 
 /// How a lead's ADC counts become millivolts: `(count - baseline) / gain`,
 /// as the ecg-stream API defines digital ECGs.
+///
+/// The gain should be positive and finite ([`Adc::new`] checks). With
+/// another, no analytic panics, but the millivolts are meaningless (zero
+/// crossings, which need only the baseline, stay right).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Adc {
     /// The count that means 0 mV.
     pub baseline: i32,
-    /// Counts per millivolt; positive.
+    /// Counts per millivolt.
     pub gain: f64,
 }
 
 impl Adc {
+    /// An ADC calibration, checked: the gain is a positive finite number.
+    pub fn new(baseline: i32, gain: f64) -> Result<Self, AnalyticError> {
+        if gain.is_finite() && gain > 0.0 {
+            Ok(Adc { baseline, gain })
+        } else {
+            Err(AnalyticError::Gain(gain))
+        }
+    }
+
     /// The millivolts of `count`, exactly as a physical ECG derived from the
     /// counts would hold them: the difference of two `i32` is exact in `f64`,
     /// then one division.
@@ -109,9 +122,9 @@ pub trait Analytic: Sized + Clone + Debug {
     }
 
     /// Ends the lead: appends what was still undecided and can be decided
-    /// without the samples that will never come. Pushing after `finish` is
-    /// allowed but reports as if the lead had not been finished only for
-    /// analytics without pending decisions.
+    /// now that no sample will follow (nothing, for analytics that never
+    /// wait). A lead that goes on after `finish` is not one lead any more:
+    /// its outcome need not equal one pass.
     fn finish(&mut self, _out: &mut Self::Output) {}
 
     /// Writes the state's body (everything after the header).
@@ -130,7 +143,7 @@ pub trait Analytic: Sized + Clone + Debug {
     /// The analytic saved in `bytes` by [`Analytic::save`].
     fn restore(bytes: &[u8]) -> Result<Self, StateError> {
         let (version, mut r) = StateReader::open(bytes, Self::ID, Self::NAME)?;
-        if version > Self::STATE_VERSION {
+        if version == 0 || version > Self::STATE_VERSION {
             return Err(StateError::Version {
                 name: Self::NAME,
                 found: version,

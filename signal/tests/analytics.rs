@@ -240,3 +240,11 @@ fn the_registry_names_every_analytic() {
     assert_eq!(AnalyticId::ALL.len(), 2);
     assert_eq!(AnalyticId::Beats.name(), BeatDetector::NAME);
 }
+
+#[test]
+fn an_adc_gain_must_be_a_positive_number() {
+    assert!(Adc::new(1024, 200.0).is_ok());
+    for gain in [0.0, -200.0, f64::NAN, f64::INFINITY] {
+        assert!(Adc::new(0, gain).is_err(), "{gain}");
+    }
+}

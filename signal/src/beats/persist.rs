@@ -10,7 +10,7 @@
 //! | ring, oldest first: unfiltered, band-passed | ring × 16 |
 //! | integrated signal | 8 |
 //! | tracker: rising, top, top at, low | 25 |
-//! | levels: QRS, noise, RR (8 values + index each), RR measured | 220 |
+//! | levels: QRS, noise, RR (8 values + index each), RR measured | 196 |
 //! | last beat: present, peak at, R peak, slope | 25 |
 //! | candidate: present, at, height, R, slope | 1 or 33 |
 //! | learning: present, end, sum, count, peaks | 1 or 18 + 32 each |
