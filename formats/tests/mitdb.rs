@@ -290,3 +290,19 @@ fn record_100_chunked_through_saved_states_gives_the_beats_of_one_pass() {
         assert_eq!(beats, expected);
     }
 }
+
+#[test]
+fn hrv_of_the_detected_beats_is_that_of_the_reference() {
+    let r = load();
+    let beats = detect(&millivolts(r), RATE_HZ);
+    let detected = ecg_signal::hrv::hrv(&beats, RATE_HZ).unwrap();
+    let reference = ecg_signal::hrv::hrv(&r.beats, RATE_HZ).unwrap();
+    println!("HRV, detected: {detected:?}");
+    println!("HRV, reference: {reference:?}");
+    // An interval on the 20 % boundary may fall either side of it.
+    assert!(detected.normal.abs_diff(reference.normal) <= 2);
+    assert!((detected.mean_hr_bpm - reference.mean_hr_bpm).abs() < 0.05);
+    assert!((detected.sdnn_ms - reference.sdnn_ms).abs() < 1.0);
+    let rmssd = |h: ecg_signal::hrv::Hrv| h.rmssd_ms.unwrap();
+    assert!((rmssd(detected) - rmssd(reference)).abs() < 2.0);
+}
