@@ -10,7 +10,8 @@
 //!
 //! Modules:
 //! - [`wfdb`]: PhysioNet WFDB records (a `.hea` header and a `.dat` signal
-//!   file), formats 212 and 16.
+//!   file), formats 212 and 16, and their annotation files (MIT format,
+//!   read and written: [`wfdb::annotations`]).
 //! - [`edf`]: EDF and EDF+ (continuous) files, 16-bit.
 //! - [`units`]: physical units to millivolts.
 //!

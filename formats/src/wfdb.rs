@@ -8,6 +8,10 @@
 //! Software Package: gain defaults to 200 counts per unit, baseline to the
 //! ADC zero, units to millivolts. Multi-segment records, other formats and
 //! mixed files are refused with a message saying which.
+//!
+//! [`annotations`] reads and writes the record's annotation files.
+
+pub mod annotations;
 
 use std::io::{self, BufRead, Read};
 
