@@ -4,7 +4,7 @@
 # ClickHouse), each sent whole (one PUT) and as 1-second chunks; see
 # e2e/examples/storage.rs. Prints a Markdown report per data set:
 #   - the 12-lead ECG of data/ecg (60,000 samples), in mV;
-#   - MIT-BIH Arrhythmia record 100 (../shared/data/mitdb/100, two leads,
+#   - MIT-BIH Arrhythmia record 100 (data/mitdb/100, two leads,
 #     1.3 M samples at 360 Hz; ECG_MITDB=<record> picks another WFDB record),
 #     as the file's ADC counts and in mV.
 # and, for comparison, the same rows in the per-sample layout of migrations

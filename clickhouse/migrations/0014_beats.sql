@@ -7,7 +7,7 @@
 -- restart or a rebalance resumes from the last placed block without re-reading the recording.
 --
 -- In `waiting_blocks` these columns are empty: beats are found when a chunk is placed, in seq
--- order. ECGs whose rate is outside the detector's 125 to 2,000 Hz have no beats. Blocks placed
+-- order. ECGs whose rate is outside the detector's 100 to 4,000 Hz have no beats. Blocks placed
 -- before this migration have none either, and the detector of such an ECG starts afresh at its
 -- next placed block.
 --

@@ -17,7 +17,7 @@
 //! best of 7 (what unpacking blocks costs an analyst).
 //!
 //! Run with `bench/storage.sh`. Data: the 12-lead ECG of `data/ecg` (mV) and
-//! MIT-BIH record 100 (`ECG_MITDB`, default `../shared/data/mitdb/100`; both
+//! MIT-BIH record 100 (`ECG_MITDB`, default `data/mitdb/100`; both
 //! leads, 30 min at 360 Hz) as the ADC counts of its file and as millivolts.
 
 use std::collections::BTreeMap;
@@ -52,9 +52,8 @@ enum Delivery {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut sets = vec![ecgplot()?];
-    let mitdb = std::env::var("ECG_MITDB").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/mitdb/100").into()
-    });
+    let mitdb = std::env::var("ECG_MITDB")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../data/mitdb/100").into());
     match mitdb_sets(&mitdb) {
         Ok(more) => sets.extend(more),
         Err(e) => eprintln!("MIT-BIH record {mitdb} skipped: {e:#}"),

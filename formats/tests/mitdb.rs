@@ -4,7 +4,7 @@
 //! other rates (the record resampled) and on its ADC counts.
 //!
 //! The record is read from `ECG_MITDB` (the record's path without
-//! extension), by default `../shared/data/mitdb/100` beside the checkout,
+//! extension), by default `data/mitdb/100` in the repository,
 //! as the storage bench does. Without it these tests fail, saying where
 //! they looked: they are the detector's evidence and must not pass unseen.
 //!
@@ -26,7 +26,7 @@ const RATE_HZ: f64 = 360.0;
 fn record() -> PathBuf {
     match std::env::var_os("ECG_MITDB") {
         Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/mitdb/100"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/mitdb/100"),
     }
 }
 

@@ -1,11 +1,12 @@
 //! The processor: a Kafka consumer-group member that counts zero crossings
-//! per ECG and lead, exactly, and writes raw samples and running totals to
-//! ClickHouse. See `processor/README.md` for why the counts stay exact
+//! and finds beats per ECG and lead, exactly, and writes raw samples,
+//! running totals and beats to ClickHouse. See `processor/README.md` for why the counts stay exact
 //! through duplicates, reordering, crashes and rebalances.
 //!
 //! Modules:
 //! - [`config`]: [`Config`], loaded by figment.
 //! - [`state`]: per-ECG running state; pure, the heart of exactness.
+//! - [`beats`]: each lead's beat detector, fed in seq order, checkpointed.
 //! - [`pipeline`]: messages to batches, and which offsets may be committed.
 //! - [`sink`]: ClickHouse reads (state after a restart) and writes (batches).
 //! - [`consumer`]: the Kafka loop: consume, batch, write, commit.
@@ -13,6 +14,7 @@
 //! - [`health`]: `GET /healthz` and `GET /metrics`.
 //! - [`metrics`]: what `/metrics` reports.
 
+pub mod beats;
 pub mod config;
 pub mod consumer;
 pub mod dlq;

@@ -27,6 +27,7 @@ use ecg_schemas::{Calibration, Chunk, EcgHeader, Signal};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::beats::LeadBeats;
 use crate::pipeline::{EcgKey, Failure, Progress};
 use crate::state::{EcgState, Position, Ready, StoredLead};
 
@@ -68,7 +69,13 @@ impl Sink {
     ) -> clickhouse::error::Result<Vec<(EcgKey, i32, EcgState)>> {
         let ids: Vec<Uuid> = keys.iter().map(|(_, id)| *id).collect();
         let mut stored: HashMap<EcgKey, Vec<StoredLead>> = HashMap::new();
+        // Per ECG, per lead index: (rate, last seq, last beat) of its last block.
+        let mut lasts: HashMap<EcgKey, HashMap<u8, (f64, u32, u64)>> = HashMap::new();
         for r in blocks::last_blocks(&self.client, &ids).await? {
+            lasts
+                .entry((r.tenant.clone(), r.ecg_id))
+                .or_default()
+                .insert(r.lead_index, (r.sample_rate_hz, r.last_seq, r.last_beat));
             stored
                 .entry((r.tenant, r.ecg_id))
                 .or_default()
@@ -100,19 +107,92 @@ impl Sink {
             .into_iter()
             .filter_map(|f| Some(((f.tenant, f.ecg_id), f.final_seq?)))
             .collect();
+        let mut beats = self.load_beats(lasts).await?;
         Ok(keys
             .iter()
             .map(|k| {
                 let (chunks, leads) = parked.remove(k).unwrap_or_default();
-                let state = EcgState::restored(
+                let mut state = EcgState::restored(
                     stored.remove(k).unwrap_or_default(),
                     &chunks,
                     (!leads.is_empty()).then_some(leads),
                     ended.remove(k),
                 );
+                if let Some(b) = beats.remove(k) {
+                    state = state.with_beats(b);
+                }
                 (k.clone(), partition_of(k), state)
             })
             .collect())
+    }
+
+    /// Each lead's beat detector as it was after its last placed block
+    /// (`lasts`: per ECG and lead index, its rate, last seq and last beat):
+    /// restored from the lead's last checkpoint, then the blocks placed
+    /// after it replayed (see [`crate::beats`]).
+    async fn load_beats(
+        &self,
+        lasts: HashMap<EcgKey, HashMap<u8, (f64, u32, u64)>>,
+    ) -> clickhouse::error::Result<HashMap<EcgKey, Vec<LeadBeats>>> {
+        let ids: Vec<Uuid> = lasts.keys().map(|(_, id)| *id).collect();
+        // Per (ECG, lead index): the checkpoint's seq and saved states.
+        type Saved = (u32, Vec<Vec<u8>>);
+        let mut checkpoints: HashMap<(EcgKey, u8), Saved> = HashMap::new();
+        if !ids.is_empty() {
+            for c in blocks::checkpoints(&self.client, &ids).await? {
+                let states = c
+                    .analytic_states
+                    .into_iter()
+                    .map(|b| b.into_vec())
+                    .collect();
+                checkpoints.insert(((c.tenant, c.ecg_id), c.lead_index), (c.seq, states));
+            }
+        }
+        let mut out = HashMap::new();
+        for (key, leads) in lasts {
+            let n = leads.keys().max().map_or(0, |&m| usize::from(m) + 1);
+            let mut restored = Vec::with_capacity(n);
+            // The first block to replay, for the leads with a checkpoint.
+            let mut replay_from: Option<u32> = None;
+            let mut replay_to = 0;
+            for i in 0..n as u8 {
+                let Some(&(rate, last_seq, last_beat)) = leads.get(&i) else {
+                    // A lead without blocks (cannot happen: a chunk places
+                    // every lead): the detectors start afresh.
+                    restored.clear();
+                    break;
+                };
+                let checkpoint = checkpoints.get(&(key.clone(), i));
+                if let Some((seq, _)) = checkpoint.filter(|(seq, _)| *seq < last_seq) {
+                    replay_from = Some(replay_from.map_or(seq + 1, |f: u32| f.min(seq + 1)));
+                    replay_to = replay_to.max(last_seq);
+                }
+                let states = checkpoint.map(|(_, s)| s.as_slice());
+                restored.push(LeadBeats::restored(states, last_beat, rate));
+            }
+            if let Some(from) = replay_from {
+                let rows =
+                    blocks::read(&self.client, blocks::PLACED, &key.0, key.1, from, replay_to)
+                        .await?;
+                for seq_rows in rows.chunk_by(|a, b| a.seq == b.seq) {
+                    let Some((chunk, _)) = chunk_of(seq_rows) else {
+                        continue;
+                    };
+                    for (i, beats) in restored.iter_mut().enumerate() {
+                        let after = checkpoints
+                            .get(&(key.clone(), i as u8))
+                            .is_some_and(|(seq, _)| chunk.seq > *seq);
+                        if after && i < chunk.samples.leads() {
+                            beats.replay(&chunk.samples, i);
+                        }
+                    }
+                }
+            }
+            if restored.len() == n {
+                out.insert(key, restored);
+            }
+        }
+        Ok(out)
     }
 
     /// The owners of `ids` in the ECG registry: for failures that could not
@@ -170,7 +250,7 @@ impl Sink {
         from: u32,
         to: u32,
     ) -> clickhouse::error::Result<Vec<(Chunk, Position)>> {
-        let rows = blocks::read_waiting(&self.client, &key.0, key.1, from, to).await?;
+        let rows = blocks::read(&self.client, blocks::WAITING, &key.0, key.1, from, to).await?;
         let mut out = Vec::new();
         for seq_rows in rows.chunk_by(|a, b| a.seq == b.seq) {
             match chunk_of(seq_rows) {
@@ -276,6 +356,7 @@ fn produced_at(ms: i64) -> OffsetDateTime {
 fn block_row(r: &Ready, i: usize, now: OffsetDateTime) -> Block<'_> {
     let h = &r.chunk.header;
     let (own, total) = r.leads[i];
+    let placed = r.beats.get(i);
     Block {
         tenant: Cow::Borrowed(&h.tenant),
         ecg_id: h.ecg_id,
@@ -304,6 +385,13 @@ fn block_row(r: &Ready, i: usize, now: OffsetDateTime) -> Block<'_> {
         samples_total: total.samples,
         crossings_total: total.crossings,
         last_sign_total: total.last.as_i8(),
+        beats: placed.map(|b| b.beats.clone()).unwrap_or_default(),
+        beat_rr: placed.map(|b| b.rr.clone()).unwrap_or_default(),
+        last_beat: placed.map_or(0, |b| b.last_beat),
+        analytic_states: placed
+            .and_then(|b| b.checkpoint.clone())
+            .map(|c| vec![blocks::ByteBuf::from(c)])
+            .unwrap_or_default(),
         kafka_partition: r.pos.partition,
         kafka_offset: r.pos.offset,
         processed_at: now,

@@ -24,6 +24,8 @@ use std::ops::Bound;
 use ecg_schemas::{Chunk, Signal};
 use ecg_signal::{LeadSummary, Sign};
 
+use crate::beats::{LeadBeats, PlacedBeats};
+
 /// Where a message was read from, and when the gateway produced it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Position {
@@ -119,6 +121,9 @@ pub struct Ready {
     /// Per lead, in `chunk.header.leads` order: the chunk's own summary and
     /// the running total through the end of the chunk.
     pub leads: Vec<(LeadSummary, LeadSummary)>,
+    /// Per lead, for a placed chunk: the beats its placing decided (empty
+    /// for a parked chunk: beats are found in seq order).
+    pub beats: Vec<PlacedBeats>,
 }
 
 /// What became of an offered chunk.
@@ -155,6 +160,8 @@ pub struct EcgState {
     final_seq: Option<u32>,
     /// Parked seqs, with their samples (all leads together).
     parked: BTreeMap<u32, u64>,
+    /// Per lead: the beat detector, fed as chunks are placed.
+    beats: Vec<LeadBeats>,
 }
 
 /// What ClickHouse knows of one lead of an ECG (see `sink::load_states`).
@@ -178,6 +185,7 @@ impl EcgState {
             next_seq: 0,
             final_seq: None,
             parked: BTreeMap::new(),
+            beats: Vec::new(),
         }
     }
 
@@ -236,7 +244,16 @@ impl EcgState {
                 .filter(|(seq, _, _)| *seq >= next_seq)
                 .map(|&(seq, samples, _)| (seq, samples))
                 .collect(),
+            beats: Vec::new(),
         }
+    }
+
+    /// The state with each lead's beat detector as restored from storage
+    /// (`sink::load_states`), in lead order. Without it, the detectors
+    /// start afresh at the next placed chunk.
+    pub fn with_beats(mut self, beats: Vec<LeadBeats>) -> Self {
+        self.beats = beats;
+        self
     }
 
     /// The first seq not yet placed.
@@ -404,6 +421,7 @@ impl EcgState {
                     .into_iter()
                     .map(|own| (own, LeadSummary::EMPTY))
                     .collect(),
+                beats: Vec::new(),
             });
         }
         Outcome::Placed(self.advance(prepared, pos))
@@ -465,6 +483,17 @@ impl EcgState {
                 (own, *total)
             })
             .collect();
+        if self.beats.len() != self.leads.len() {
+            let rate = chunk.header.sample_rate_hz;
+            self.beats = vec![LeadBeats::new(rate); self.leads.len()];
+        }
+        let last = self.final_seq == Some(chunk.seq);
+        let beats = self
+            .beats
+            .iter_mut()
+            .enumerate()
+            .map(|(i, b)| b.place(&chunk.samples, i, first_sample, last))
+            .collect();
         self.next_seq = self.next_seq.saturating_add(1);
         Ready {
             chunk,
@@ -472,6 +501,7 @@ impl EcgState {
             fingerprint,
             first_sample,
             leads,
+            beats,
         }
     }
 }

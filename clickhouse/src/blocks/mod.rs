@@ -31,6 +31,8 @@ pub use reads::{
     LeadTotals, Stored, Waiting, Written, device_blocks, device_signs_before, lead_signs_before,
     lead_totals, overlapping, overlapping_leads, waiting, written,
 };
+/// A saved analytic state, as `analytic_states` holds it.
+pub use serde_bytes::ByteBuf;
 
 /// The placed blocks: every ECG's chunks `0..n` without a gap.
 pub const PLACED: &str = "blocks";
@@ -81,7 +83,7 @@ pub struct Block<'a> {
     pub last_beat: u64,
     /// The lead's order-dependent analytics saved after this block
     /// (`ecg_signal::AnyAnalytic::save`); empty in `waiting_blocks`.
-    pub analytic_states: Vec<serde_bytes::ByteBuf>,
+    pub analytic_states: Vec<ByteBuf>,
     pub kafka_partition: i32,
     pub kafka_offset: i64,
     #[serde(with = "clickhouse::serde::time::datetime64::millis")]
@@ -130,12 +132,45 @@ pub struct LastBlock {
     pub ecg_id: Uuid,
     pub lead: String,
     pub lead_index: u8,
+    pub sample_rate_hz: f64,
     pub last_seq: u32,
     pub samples_total: u64,
     pub crossings_total: u64,
     pub last_sign_total: i8,
+    pub last_beat: u64,
     pub final_seen: bool,
     pub final_seq: u32,
+}
+
+/// The last placed block of one lead that holds saved analytic states (a
+/// checkpoint, migration 14).
+#[derive(Debug, Clone, PartialEq, Row, Deserialize)]
+pub struct Checkpoint {
+    pub tenant: String,
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub ecg_id: Uuid,
+    pub lead_index: u8,
+    pub seq: u32,
+    pub analytic_states: Vec<ByteBuf>,
+}
+
+/// Per lead of the ECGs `ids`: its last checkpoint, if it has one.
+pub async fn checkpoints(
+    client: &Client,
+    ids: &[Uuid],
+) -> clickhouse::error::Result<Vec<Checkpoint>> {
+    let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    client
+        .query(
+            "SELECT tenant, ecg_id, lead_index, max(seq) AS seq,
+                    argMax(analytic_states, seq) AS analytic_states
+             FROM blocks
+             WHERE ecg_id IN ? AND notEmpty(analytic_states)
+             GROUP BY tenant, ecg_id, lead_index",
+        )
+        .bind(&ids)
+        .fetch_all()
+        .await
 }
 
 /// A chunk in `waiting_blocks` (its lead 0 row).
@@ -173,10 +208,12 @@ pub async fn last_blocks(
         .query(
             "SELECT tenant, ecg_id, lead,
                     any(lead_index) AS lead_index,
+                    any(sample_rate_hz) AS sample_rate_hz,
                     max(seq) AS last_seq,
                     argMax(samples_total, seq) AS samples_total,
                     argMax(crossings_total, seq) AS crossings_total,
                     argMax(last_sign_total, seq) AS last_sign_total,
+                    argMax(last_beat, seq) AS last_beat,
                     max(is_final) AS final_seen,
                     maxIf(seq, is_final) AS final_seq
              FROM blocks
@@ -231,20 +268,24 @@ pub async fn waiting_chunks(
         .await
 }
 
-/// The waiting blocks of one ECG with seqs `from..=to`, by seq then lead.
-pub async fn read_waiting(
+/// The blocks of one ECG in `table` ([`PLACED`] or [`WAITING`]) with seqs
+/// `from..=to`, by seq then lead: parked chunks to place, or placed ones to
+/// replay through an analytic after a restart.
+pub async fn read(
     client: &Client,
+    table: &str,
     tenant: &str,
     id: Uuid,
     from: u32,
     to: u32,
 ) -> clickhouse::error::Result<Vec<Block<'static>>> {
+    let table = if table == PLACED { PLACED } else { WAITING };
     let mut cursor = client
-        .query(
-            "SELECT ?fields FROM waiting_blocks
+        .query(&format!(
+            "SELECT ?fields FROM {table}
              WHERE tenant = ? AND ecg_id = ? AND seq >= ? AND seq <= ?
-             ORDER BY seq, lead_index",
-        )
+             ORDER BY seq, lead_index"
+        ))
         .bind(tenant)
         .bind(id.to_string())
         .bind(from)
