@@ -1,6 +1,7 @@
 //! What a dashboard polls, across tables: the ECGs receiving data now
-//! ([`active`]), and the tenant's share of the pipeline ([`pipeline`]:
-//! rates, refusals, ECGs active). Times are bound from the query API's clock
+//! ([`active`]), the tenant's share of the pipeline ([`pipeline`]: rates,
+//! refusals, ECGs active) and its throughput over the last minutes, step by
+//! step ([`throughput`]). Times are bound from the query API's clock
 //! in milliseconds since the epoch; every query is filtered by tenant.
 //!
 //! Rates count placed blocks (`blocks`); an ECG whose chunks only wait for
@@ -41,6 +42,17 @@ pub struct Figures {
     pub dead_total: u64,
     pub dead_last_hour: u64,
     pub active: u64,
+}
+
+/// Samples of one step of [`throughput`], all leads together.
+#[derive(Debug, Clone, Row, Deserialize)]
+pub struct Step {
+    /// Steps before the newest: 0 is the one ending at the reference time.
+    pub ago: u64,
+    /// Accepted by the gateway in the step (Kafka timestamp).
+    pub ingest_samples: u64,
+    /// Written by the processor in the step.
+    pub processed_samples: u64,
 }
 
 /// Most streams listed at once.
@@ -133,5 +145,40 @@ pub async fn pipeline(
         .param("h", hour_ms)
         .param("a", active_ms)
         .fetch_one()
+        .await
+}
+
+/// Samples accepted and written per step of `step_ms` over the `steps` steps
+/// ending at `at_ms` (step `ago` is `(at - (ago + 1) step, at - ago step]`),
+/// only the steps with samples. Counted like [`pipeline`]'s rates: placed
+/// blocks, the ingest time known once the processor has handled a chunk. A
+/// time after `at_ms` (another host's clock ahead) is in no step.
+pub async fn throughput(
+    client: &Client,
+    tenant: &str,
+    at_ms: i64,
+    step_ms: i64,
+    steps: u64,
+) -> clickhouse::error::Result<Vec<Step>> {
+    let span_ms = step_ms.saturating_mul(i64::try_from(steps).unwrap_or(i64::MAX));
+    client
+        .query(
+            // One scan for both times: each block counts once at each.
+            "SELECT toUInt64(intDiv({at:Int64} - toUnixTimestamp64Milli(ts), {step:Int64})) AS ago,
+                    sumIf(samples, kind = 0) AS ingest_samples,
+                    sumIf(samples, kind = 1) AS processed_samples
+             FROM blocks
+             ARRAY JOIN [produced_at, processed_at] AS ts, [0, 1] AS kind
+             WHERE tenant = {t:String}
+               AND toUnixTimestamp64Milli(ts) > {since:Int64}
+               AND toUnixTimestamp64Milli(ts) <= {at:Int64}
+             GROUP BY ago
+             ORDER BY ago",
+        )
+        .param("t", tenant)
+        .param("at", at_ms)
+        .param("step", step_ms)
+        .param("since", at_ms.saturating_sub(span_ms))
+        .fetch_all()
         .await
 }

@@ -1,6 +1,7 @@
 //! The dashboard's live endpoints on a stream in progress:
 //! `GET /v1/streams/active` (rate, lag from the Kafka timestamp, waiting
-//! chunks), `GET /v1/pipeline` (rates, consumer lag from the broker) and
+//! chunks), `GET /v1/pipeline` (rates, step by step over the last ten
+//! minutes too, and consumer lag from the broker) and
 //! `GET /v1/devices/{device_id}/insights` (buckets summing to the ECGs'
 //! totals), and the status's received chunks and last activity.
 
@@ -95,6 +96,16 @@ async fn a_live_stream_shows_its_rate_lag_and_device_buckets() -> anyhow::Result
         6000.0 / 60.0,
         "{pipeline}"
     );
+    // The same samples step by step over the last ten minutes, for the
+    // dashboard's sparkline: all 6 000 of them, ingested and processed.
+    let throughput = &pipeline["throughput"];
+    let step_s = throughput["step_s"].as_f64().unwrap_or(0.0);
+    for rate in ["ingest_samples_per_s", "processing_samples_per_s"] {
+        let steps = throughput[rate].as_array().cloned().unwrap_or_default();
+        assert_eq!(steps.len(), 60, "{rate}: {throughput}");
+        let samples: f64 = steps.iter().filter_map(|v| v.as_f64()).sum::<f64>() * step_s;
+        assert_eq!(samples.round(), 6000.0, "{rate}: {throughput}");
+    }
     assert_eq!(pipeline["active_streams"], 2);
     assert_eq!(pipeline["ecgs"]["complete"], 1);
     assert_eq!(pipeline["ecgs"]["processing"], 1);

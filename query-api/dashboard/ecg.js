@@ -8,7 +8,7 @@
 // cells carry data-lead and data-window (the window's index).
 
 import * as api from './api.js';
-import { $, h, num, when, duration, fitCanvas, colors } from './format.js';
+import { $, h, num, declared, when, duration, fitCanvas, colors } from './format.js';
 import { Plot } from './plot.js';
 
 const REFRESH_MS = 5000;
@@ -116,7 +116,7 @@ export class EcgPage {
     const facts = [
       ['device', ecg.device_id],
       ['leads', `${ecg.leads.join(' ')} (${ecg.units})`],
-      ['sample rate', `${num(ecg.sample_rate_hz)} Hz`],
+      ['sample rate', `${declared(ecg.sample_rate_hz)} Hz`],
       ['started', `${when(ecg.started_at)} UTC`],
       ['last data', ecg.last_activity_at ? `${when(ecg.last_activity_at)} UTC` : '–'],
       ['duration', duration(seconds)],

@@ -28,6 +28,57 @@ export function num(x, digits = 0) {
   });
 }
 
+/**
+ * A value of any magnitude in at most ten characters: three significant
+ * digits, plain from 0.01 to 999 ("0.0125", "2.5", "-480"), else in
+ * engineering notation, the exponent a multiple of three ("12.5e-3",
+ * "1e300", "180e306", "4.94e-324"). Built from toExponential's digits by
+ * moving the decimal point in the string, never by scaling the number:
+ * 10 ** -324 is 0 and 10 ** 309 is Infinity.
+ */
+export function eng(x) {
+  if (x === null || x === undefined || Number.isNaN(x)) return '–';
+  if (!Number.isFinite(x)) return x > 0 ? '∞' : '-∞';
+  if (x === 0) return '0';
+  // "1.25e-7": rounded to three digits, and the exponent is the rounded
+  // value's (999.6 gives "1.00e+3").
+  const [mantissa, exp10] = Math.abs(x).toExponential(2).split('e');
+  const exp = Number(exp10);
+  const digits = mantissa.replace('.', '');
+  const sign = x < 0 ? '-' : '';
+  if (exp >= -2 && exp <= 2) {
+    const text =
+      exp >= 0
+        ? `${digits.slice(0, exp + 1)}.${digits.slice(exp + 1)}`
+        : `0.${'0'.repeat(-exp - 1)}${digits}`;
+    return sign + trimZeros(text);
+  }
+  const shift = ((exp % 3) + 3) % 3; // digits before the point: 1, 2 or 3
+  const text = trimZeros(`${digits.slice(0, shift + 1)}.${digits.slice(shift + 1)}`);
+  return `${sign}${text}e${exp - shift}`;
+}
+
+/** "1.50" as "1.5", "2.00" as "2", "120." as "120". */
+function trimZeros(text) {
+  return text.includes('.') ? text.replace(/0+$/, '').replace(/\.$/, '') : text;
+}
+
+/**
+ * A number as it was declared (a sample rate: 128.5 stays "128.5", 500 is
+ * "500"): the shortest digits that give the number back, the integer part
+ * grouped like num()'s. Rounding it to a fixed number of decimals would show
+ * a rate the ECG does not have.
+ */
+export function declared(x) {
+  if (x === null || x === undefined || Number.isNaN(x)) return '–';
+  const text = String(x);
+  // Exponent forms (below 1e-6 or from 1e21) are left as they are.
+  if (/e/i.test(text)) return text;
+  const [int, frac] = text.split('.');
+  const grouped = int.replace(/\B(?=(\d{3})+$)/g, ',');
+  return frac === undefined ? grouped : `${grouped}.${frac}`;
+}
+
 /** A timestamp as UTC "2026-11-23 10:00:01". */
 export function when(rfc3339) {
   if (!rfc3339) return '–';

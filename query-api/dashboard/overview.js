@@ -3,13 +3,10 @@
 // error shows its message and the others keep updating.
 
 import * as api from './api.js';
-import { $, h, num, when, fitCanvas, colors } from './format.js';
+import { $, h, num, declared, when, fitCanvas, colors } from './format.js';
 
 const REFRESH_MS = 5000;
 const PAGE = 50;
-// Throughput history for the sparkline: kept across views, a few minutes deep.
-const HISTORY = 120;
-const history = [];
 
 export class Overview {
   constructor() {
@@ -66,9 +63,7 @@ export class Overview {
       $('pipeline').dataset.at = p.at;
       $('pipeline-at').textContent = `rates over ${p.window_s} s, at ${when(p.at)} UTC`;
       $('pipeline-error').textContent = '';
-      history.push({ at: p.at, ingest: p.ingest.samples_per_s, done: p.processing.samples_per_s });
-      if (history.length > HISTORY) history.shift();
-      drawSpark($('throughput'));
+      drawSpark($('throughput'), p.throughput);
     } catch (e) {
       $('pipeline-error').textContent = e.message;
     }
@@ -133,36 +128,49 @@ function ecgRow(e) {
     h('td', {}, h('span', { class: `status ${e.status}` }, e.status)),
     h('td', {}, when(e.started_at)),
     h('td', {}, e.leads.join(' ')),
-    h('td', { class: 'num' }, num(e.sample_rate_hz)),
+    h('td', { class: 'num', dataset: { field: 'sample_rate_hz' } }, declared(e.sample_rate_hz)),
     h('td', { class: 'num' }, num(e.chunks_processed)),
     h('td', { class: 'num' }, num(e.samples_processed)),
     h('td', { class: e.failed_chunks_count ? 'num error' : 'num' }, num(e.failed_chunks_count)),
   );
 }
 
-/** Ingested and processed samples/s over the refreshes seen so far. */
-function drawSpark(canvas) {
+/**
+ * Ingested (green area) and processed (blue line) samples/s over the last
+ * minutes, as the API gives them on every call: drawn in full from the first
+ * load (a history gathered by this page, one point per refresh, was a lone
+ * dot at the left edge for the first minutes).
+ */
+function drawSpark(canvas, t) {
   const { ctx, width, height } = fitCanvas(canvas, 60);
   ctx.clearRect(0, 0, width, height);
-  const top = Math.max(1, ...history.map((p) => Math.max(p.ingest, p.done)));
-  const x = (i) => (width * i) / Math.max(1, HISTORY - 1);
+  const n = t.processing_samples_per_s.length;
+  const top = Math.max(1, ...t.ingest_samples_per_s, ...t.processing_samples_per_s);
+  // Step i spans [i, i + 1) of n; its value is drawn at its middle.
+  const x = (i) => (width * (i + 0.5)) / n;
   const y = (v) => height - 14 - ((height - 20) * v) / top;
-  const line = (key, color) => {
-    ctx.strokeStyle = color;
+  if (n) {
+    ctx.fillStyle = colors.bar;
+    ctx.globalAlpha = 0.35;
+    ctx.beginPath();
+    ctx.moveTo(x(0), y(0));
+    t.ingest_samples_per_s.forEach((v, i) => ctx.lineTo(x(i), y(v)));
+    ctx.lineTo(x(n - 1), y(0));
+    ctx.closePath();
+    ctx.fill();
+    ctx.globalAlpha = 1;
+    ctx.strokeStyle = colors.signal;
     ctx.lineWidth = 1.5;
     ctx.beginPath();
-    history.forEach((p, i) => (i ? ctx.lineTo(x(i), y(p[key])) : ctx.moveTo(x(i), y(p[key]))));
+    t.processing_samples_per_s.forEach((v, i) => (i ? ctx.lineTo(x(i), y(v)) : ctx.moveTo(x(i), y(v))));
     ctx.stroke();
-    // The newest point as a dot: with one refresh so far there is no line yet.
-    const last = history[history.length - 1];
-    ctx.fillStyle = color;
-    ctx.beginPath();
-    ctx.arc(x(history.length - 1), y(last[key]), 2.5, 0, 2 * Math.PI);
-    ctx.fill();
-  };
-  line('ingest', colors.bar);
-  line('done', colors.signal);
+  }
+  const minutes = (n * t.step_s) / 60;
   ctx.fillStyle = colors.text;
   ctx.font = '11px sans-serif';
-  ctx.fillText(`peak ${num(top)} samples/s   — ingest (green), processed (blue), one point per ${REFRESH_MS / 1000} s`, 4, height - 2);
+  ctx.fillText(
+    `peak ${num(top)} samples/s over the last ${num(minutes)} min, per ${t.step_s} s — ingested (green), processed (blue)`,
+    4,
+    height - 2,
+  );
 }

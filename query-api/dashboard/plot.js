@@ -7,11 +7,11 @@
 //
 // For tests and scripts: #plot carries data-state (loading|ready|error),
 // data-from-s / data-to-s (the range shown), data-bucket-samples and
-// data-fetches (completed fetches); each track carries data-lead and
-// data-points (buckets drawn).
+// data-fetches (completed fetches); each track carries data-lead,
+// data-points (buckets drawn) and data-top / data-bottom (its scale's labels).
 
 import * as api from './api.js';
-import { $, h, at, num, fitCanvas, colors } from './format.js';
+import { $, h, at, num, eng, fitCanvas, colors } from './format.js';
 
 const LEFT = 52; // px for the lead name and the value scale
 const RIGHT = 6;
@@ -176,22 +176,39 @@ function niceStep(raw) {
   return 10 * p;
 }
 
+/**
+ * The vertical scale of a track: the buckets' min and max, with zero always
+ * in view (the crossings are about it). Values are divided by the largest
+ * magnitude first, so the arithmetic happens on numbers in [-1, 1]: a span of
+ * ±1.8e308 would overflow to Infinity, and one of subnormals (5e-324) is too
+ * small for a fixed threshold to tell from flat. y() maps a value to the
+ * fraction of the height from the top, 0..1 between the padded extremes.
+ */
+function scale(mins, maxs) {
+  let lo = 0;
+  let hi = 0;
+  for (let i = 0; i < mins.length; i++) {
+    lo = Math.min(lo, mins[i]);
+    hi = Math.max(hi, maxs[i]);
+  }
+  const big = Math.max(-lo, hi);
+  if (!(big > 0)) {
+    // All zero (or no data): zero in the middle.
+    return { lo, hi, y: () => 0.5 };
+  }
+  // Zero is in [lo, hi], so the normalised span is between 1 and 2.
+  const top = hi / big;
+  const span = top - lo / big;
+  const pad = span * 0.06;
+  return { lo, hi, y: (v) => (top + pad - v / big) / (span + 2 * pad) };
+}
+
 function drawTrack(canvas, height, lead, s, fromS, toS, units) {
   const { ctx, width } = fitCanvas(canvas, height);
   ctx.clearRect(0, 0, width, height);
   const w = width - LEFT - RIGHT;
-  let lo = 0;
-  let hi = 0; // zero is always in view: the crossings are about it
-  for (let i = 0; i < s.t_s.length; i++) {
-    lo = Math.min(lo, s.min[i]);
-    hi = Math.max(hi, s.max[i]);
-  }
-  if (hi - lo < 1e-12) {
-    hi += 1;
-    lo -= 1;
-  }
-  const pad = (hi - lo) * 0.06;
-  const y = (v) => 4 + ((hi + pad - v) / (hi - lo + 2 * pad)) * (height - 8);
+  const { lo, hi, y: fraction } = scale(s.min, s.max);
+  const y = (v) => 4 + fraction(v) * (height - 8);
   const x = (t) => LEFT + ((t - fromS) / (toS - fromS)) * w;
 
   ctx.strokeStyle = colors.grid;
@@ -218,10 +235,19 @@ function drawTrack(canvas, height, lead, s, fromS, toS, units) {
   }
   ctx.stroke();
 
+  // The scale's labels are at most ten characters whatever the magnitude
+  // (eng()); the units go after the lead's name, and the margin's width caps
+  // every label (fillText squeezes a longer one rather than spill onto the trace).
+  const top = eng(hi);
+  const bottom = eng(lo);
+  Object.assign(canvas.parentElement.dataset, { top, bottom });
+  const room = LEFT - 6;
   ctx.fillStyle = colors.text;
   ctx.font = 'bold 12px sans-serif';
-  ctx.fillText(lead, 4, 16);
+  ctx.fillText(lead, 4, 16, room);
+  const name = Math.min(room, ctx.measureText(lead).width);
   ctx.font = '10px sans-serif';
-  ctx.fillText(`${num(hi, 2)}`, 4, 30);
-  ctx.fillText(`${num(lo, 2)} ${units || ''}`, 4, height - 5);
+  if (units && name + 4 < room) ctx.fillText(units, 4 + name + 4, 16, room - name - 4);
+  ctx.fillText(top, 4, 30, room);
+  ctx.fillText(bottom, 4, height - 5, room);
 }

@@ -7,7 +7,7 @@ use ecg_schemas::api::BearerAuth;
 use ecg_schemas::api::{
     ActiveStream, ActiveStreams, ConsumerLag, DeadLettered, DeviceBucket, DeviceInsights, EcgPage,
     EcgStatus, EcgSummary, ErrorBody, FailedChunk, FailedKind, Insights, LeadInsight, LeadSeries,
-    Pipeline, Rate, SamplesPage, Status, StatusCounts, Units, Window, Windows,
+    Pipeline, Rate, SamplesPage, Status, StatusCounts, Throughput, Units, Window, Windows,
 };
 use ecg_schemas::samples::Calibration;
 use utoipa::OpenApi;
@@ -38,7 +38,7 @@ use crate::routes;
     components(schemas(
         EcgPage, EcgSummary, EcgStatus, FailedChunk, FailedKind, Insights, LeadInsight, Windows, Window,
         SamplesPage, LeadSeries, DeviceInsights, DeviceBucket, ActiveStreams, ActiveStream,
-        Pipeline, Rate, ConsumerLag, DeadLettered, StatusCounts, Status, Units, Calibration,
+        Pipeline, Rate, Throughput, ConsumerLag, DeadLettered, StatusCounts, Status, Units, Calibration,
         ErrorBody, crate::params::WindowName, crate::params::BucketName,
         crate::token_doc::TokenForm, crate::token_doc::GrantType, crate::token_doc::TokenAnswer,
         crate::token_doc::OAuthErrorBody, crate::token_doc::JwkSet

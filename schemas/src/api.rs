@@ -15,7 +15,7 @@ pub mod query;
 
 pub use live::{
     ActiveStream, ActiveStreams, ConsumerLag, DeadLettered, DeviceBucket, DeviceInsights, Pipeline,
-    Rate, StatusCounts,
+    Rate, StatusCounts, Throughput,
 };
 pub use query::{EcgPage, EcgSummary, LeadSeries, SamplesPage, Window, Windows};
 

@@ -6,13 +6,19 @@
 //!   signal that was sent (computed with `ecg-signal`).
 //! - [`live`]: an ECG page opened mid-stream follows the stream by itself
 //!   until the ECG is complete.
+//! - [`extremes`]: signals at the ends of the `f64` range (±1e300, the
+//!   largest finite values, subnormals) are drawn to scale with short labels.
+//! - [`overview`]: the throughput sparkline is drawn at the first load, and
+//!   sample rates are shown as declared (128.5 Hz is not rounded).
 //!
 //! Screenshots go to target/dashboard-*.png; with
 //! `ECG_UPDATE_DOCS_SCREENSHOT=1` the ECG page is also saved as
 //! docs/dashboard.png, the picture in the README.
 
 mod ecg_page;
+mod extremes;
 mod live;
+mod overview;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -51,6 +57,29 @@ impl Recording {
         json!({"device_id": device_id, "sample_rate_hz": self.fs,
                "leads": self.leads, "units": self.units})
     }
+}
+
+/// A made-up recording in mV: `leads` with their signals, all as long.
+fn synthetic(fs: f64, leads: Vec<(&str, Vec<f64>)>) -> Recording {
+    Recording {
+        fs,
+        units: "mV".into(),
+        leads: leads.iter().map(|(l, _)| l.to_string()).collect(),
+        signals: leads.into_iter().map(|(l, s)| (l.to_string(), s)).collect(),
+        expected: BTreeMap::new(),
+    }
+}
+
+/// A triangle wave of `n` samples between exactly `-peak` and `peak`,
+/// 40 samples per period.
+fn triangle(n: usize, peak: f64) -> Vec<f64> {
+    (0..n)
+        .map(|k| {
+            // 1 - |k mod 40 - 20| / 10 is in -1..=1 and hits both ends exactly.
+            let phase = (k % 40) as f64 - 20.0;
+            peak * (1.0 - phase.abs() / 10.0)
+        })
+        .collect()
 }
 
 fn recording() -> anyhow::Result<Recording> {
@@ -116,24 +145,47 @@ fn target_dir() -> PathBuf {
     )
 }
 
-/// What the ECG page shows, read from its DOM in one go.
-const PAGE_STATE: &str = r#"
-const plot = document.getElementById('plot');
-// Pixel columns of a track holding signal-blue ink: the trace really drawn.
-const ink = (canvas) => {
+/// A script's function `blueInk(canvas)`: how many pixel columns and rows
+/// of the canvas hold signal-blue ink, the trace really drawn (the grid, the
+/// zero line, the labels and the green of the sparkline are other colours).
+/// Many rows means a shape; one or two, a flat line. A macro, so that
+/// scripts can start with it through `concat!`.
+macro_rules! blue_ink {
+    () => {
+        r#"
+function blueInk(canvas) {
   const { data, width, height } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
-  let columns = 0;
-  for (let x = 0; x < width; x++) {
-    for (let y = 0; y < height; y++) {
+  const cols = new Uint8Array(width);
+  const rows = new Uint8Array(height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
       const i = 4 * (y * width + x);
-      if (data[i + 3] > 0 && data[i + 2] > data[i] + 60 && data[i + 2] > data[i + 1] + 30) { columns++; break; }
+      if (data[i + 3] > 0 && data[i + 2] > data[i] + 60 && data[i + 2] > data[i + 1] + 30) {
+        cols[x] = 1;
+        rows[y] = 1;
+      }
     }
   }
-  return columns;
-};
-const tracks = [...document.querySelectorAll('#tracks .track')].map((t) => ({
-  lead: t.dataset.lead, points: Number(t.dataset.points),
-  width: t.querySelector('canvas').clientWidth, ink: ink(t.querySelector('canvas')) }));
+  const sum = (a) => a.reduce((n, v) => n + v, 0);
+  return { columns: sum(cols), rows: sum(rows) };
+}
+"#
+    };
+}
+pub(crate) use blue_ink;
+
+/// What the ECG page shows, read from its DOM in one go.
+const PAGE_STATE: &str = concat!(
+    blue_ink!(),
+    r#"
+const plot = document.getElementById('plot');
+const tracks = [...document.querySelectorAll('#tracks .track')].map((t) => {
+  const canvas = t.querySelector('canvas');
+  const { columns, rows } = blueInk(canvas);
+  return { lead: t.dataset.lead, points: Number(t.dataset.points),
+    width: canvas.clientWidth, height: canvas.clientHeight, ink: columns, ink_rows: rows,
+    top: t.dataset.top, bottom: t.dataset.bottom };
+});
 const counts = {};
 for (const row of document.querySelectorAll('#counts tbody tr[data-lead]')) {
   const c = {};
@@ -152,7 +204,8 @@ return { state: plot.dataset.state, fetches: Number(plot.dataset.fetches),
   window: document.getElementById('windows').dataset.window,
   total: Number(document.getElementById('total-crossings')?.dataset.value),
   tracks, counts, windows };
-"#;
+"#
+);
 
 /// Ends the browser session whatever `outcome` was (Chromium outlives a
 /// killed chromedriver, so even a panic must close it first), with a
@@ -173,6 +226,39 @@ async fn finish(
         Ok(result) => result,
         Err(panic) => std::panic::resume_unwind(panic),
     }
+}
+
+/// Opens the ECG page of `id` by its link, signs in as the demo client and
+/// waits until every one of its `leads` tracks is plotted and counted.
+async fn open_ecg_page(
+    browser: &Browser,
+    stack: &Stack,
+    id: Uuid,
+    leads: usize,
+) -> anyhow::Result<()> {
+    browser
+        .client
+        .goto(&format!("{}/dashboard#/ecg/{id}", stack.query))
+        .await?;
+    browser
+        .client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("client-id"))
+        .await?;
+    sign_in(browser, "demo", "demo-secret").await?;
+    browser
+        .wait_until(
+            WAIT,
+            "the plot and the counts",
+            &format!(
+                r#"const p = document.getElementById('plot');
+                   return p.dataset.state === 'ready'
+                     && document.querySelectorAll('#tracks .track[data-top]').length === {leads}
+                     && document.querySelectorAll('#counts tbody tr[data-lead]').length === {leads};"#
+            ),
+        )
+        .await
 }
 
 /// Types the credentials into the sign-in form and submits it.

@@ -97,6 +97,20 @@ pub struct StatusCounts {
     pub failed: u64,
 }
 
+/// Samples per second step by step over the last minutes, what a sparkline
+/// draws: it has a history from the first call, not only from the calls a
+/// page has made since it opened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Throughput {
+    /// Seconds per step.
+    pub step_s: u64,
+    /// Accepted by the gateway, all leads together, one value per step,
+    /// oldest first; the last step ends at `Pipeline::at`.
+    pub ingest_samples_per_s: Vec<f64>,
+    /// Written by the processor, in the same steps.
+    pub processing_samples_per_s: Vec<f64>,
+}
+
 /// `GET /v1/pipeline`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Pipeline {
@@ -115,4 +129,6 @@ pub struct Pipeline {
     pub ecgs: StatusCounts,
     /// ECGs with data in the last `streams.active_within_s` seconds.
     pub active_streams: u64,
+    /// The ingest and processing rates over the last minutes.
+    pub throughput: Throughput,
 }
