@@ -19,6 +19,7 @@
 //!     processor ([`progress::Progress`], typed once for writing and
 //!     reading).
 //!   - [`failed_chunks`]: table `failed_chunks`, refused messages and why.
+//!   - [`beats`]: view `beats`, the beats found in the placed blocks.
 //! - Reads that join several tables, for the query API:
 //!   - [`status`]: the ECG list with its status, counts by status, an ECG's
 //!     last activity.
@@ -32,6 +33,7 @@
 //! numbered, forward-only, each statement idempotent (`IF NOT EXISTS`) so
 //! two services starting together cannot trip over each other.
 
+pub mod beats;
 pub mod blocks;
 pub mod config;
 pub mod decimal;

@@ -127,6 +127,7 @@ pub fn router(state: AppState) -> Router {
             get(routes::insights::ecg_insights),
         )
         .route("/v1/ecgs/{id}/samples", get(routes::samples::ecg_samples))
+        .route("/v1/ecgs/{id}/beats", get(routes::beats::ecg_beats))
         .route(
             "/v1/devices/{device_id}/insights",
             get(routes::devices::device_insights),

@@ -5,9 +5,10 @@
 use axum::Router;
 use ecg_schemas::api::BearerAuth;
 use ecg_schemas::api::{
-    ActiveStream, ActiveStreams, ConsumerLag, DeadLettered, DeviceBucket, DeviceInsights, EcgPage,
-    EcgStatus, EcgSummary, ErrorBody, FailedChunk, FailedKind, Insights, LeadInsight, LeadSeries,
-    Pipeline, Rate, SamplesPage, Status, StatusCounts, Throughput, Units, Window, Windows,
+    ActiveStream, ActiveStreams, Beat, BeatsPage, ConsumerLag, DeadLettered, DeviceBucket,
+    DeviceInsights, EcgPage, EcgStatus, EcgSummary, ErrorBody, FailedChunk, FailedKind, HeartRate,
+    Insights, LeadInsight, LeadSeries, Pipeline, Rate, SamplesPage, Status, StatusCounts,
+    Throughput, Units, Window, Windows,
 };
 use ecg_schemas::samples::Calibration;
 use utoipa::OpenApi;
@@ -20,7 +21,7 @@ use crate::routes;
 #[openapi(
     info(
         title = "ecg-stream query API",
-        description = "Read ECGs: the list, each ECG's status, zero-crossing insights (totals and per time window), samples for plotting (JSON or Arrow IPC), per-device insights, live streams and pipeline health. Every endpoint but `/healthz` needs a bearer token with scope `ecg:read` (from `POST /oauth/token`, client credentials, or a configured OAuth2/OIDC provider) and sees the token's tenant only.",
+        description = "Read ECGs: the list, each ECG's status, insights (zero crossings in total and per time window, heart rate and HRV), beats, samples for plotting (JSON or Arrow IPC), per-device insights, live streams and pipeline health. Every endpoint but `/healthz` needs a bearer token with scope `ecg:read` (from `POST /oauth/token`, client credentials, or a configured OAuth2/OIDC provider) and sees the token's tenant only.",
         license(name = "Apache-2.0")
     ),
     paths(
@@ -28,6 +29,7 @@ use crate::routes;
         routes::status::ecg_status,
         routes::insights::ecg_insights,
         routes::samples::ecg_samples,
+        routes::beats::ecg_beats,
         routes::devices::device_insights,
         routes::streams::active_streams,
         routes::pipeline::pipeline,
@@ -36,7 +38,8 @@ use crate::routes;
         crate::token_doc::jwks,
     ),
     components(schemas(
-        EcgPage, EcgSummary, EcgStatus, FailedChunk, FailedKind, Insights, LeadInsight, Windows, Window,
+        EcgPage, EcgSummary, EcgStatus, FailedChunk, FailedKind, Insights, LeadInsight, HeartRate,
+        Windows, Window, BeatsPage, Beat,
         SamplesPage, LeadSeries, DeviceInsights, DeviceBucket, ActiveStreams, ActiveStream,
         Pipeline, Rate, Throughput, ConsumerLag, DeadLettered, StatusCounts, Status, Units, Calibration,
         ErrorBody, crate::params::WindowName, crate::params::BucketName,

@@ -225,6 +225,60 @@ pub struct LeadInsight {
     pub zero_crossings: u64,
     /// Crossings per second of signal.
     pub zero_crossing_rate_hz: f64,
+    /// Beats (R peaks) found so far; 0 when the ECG's rate is outside the
+    /// detector's 100 to 4,000 Hz.
+    #[serde(default)]
+    pub beats: u64,
+    /// Heart rate and HRV of the lead's beats, once two normal RR
+    /// intervals are known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heart_rate: Option<HeartRate>,
+}
+
+/// Heart rate and time-domain heart-rate variability of a lead's beats.
+/// Computed on normal-to-normal (NN) intervals: an RR interval is kept when
+/// it lies within 0.3 to 2.0 s and within 20 % of the median of the 11
+/// intervals centred on it, so ectopic beats, missed beats and artefacts
+/// (and the interval after them) are left out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HeartRate {
+    /// RR intervals between the lead's beats.
+    pub rr_intervals: u64,
+    /// Of those, the NN intervals kept.
+    pub normal_intervals: u64,
+    /// Mean heart rate, beats per minute: 60 / mean NN interval.
+    pub heart_rate_bpm: f64,
+    /// Standard deviation of the NN intervals (N - 1), ms.
+    pub sdnn_ms: f64,
+    /// Root mean square of successive NN differences, ms; null without two
+    /// consecutive NN intervals.
+    pub rmssd_ms: Option<f64>,
+}
+
+/// One beat of `GET /v1/ecgs/{id}/beats`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Beat {
+    /// The R peak's sample index in the lead, from 0.
+    pub sample_index: u64,
+    /// Its time: `started_at` + `sample_index` / rate (to the microsecond).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub t: OffsetDateTime,
+    /// Seconds from the ECG's first sample.
+    pub t_s: f64,
+    /// Milliseconds since the lead's previous beat; null for its first.
+    pub rr_ms: Option<f64>,
+}
+
+/// `GET /v1/ecgs/{id}/beats`: a page of one lead's beats.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BeatsPage {
+    pub id: Uuid,
+    pub lead: String,
+    pub sample_rate_hz: f64,
+    pub items: Vec<Beat>,
+    /// Pass back as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// `GET /v1/ecgs/{id}/insights`.
@@ -234,6 +288,14 @@ pub struct Insights {
     pub status: Status,
     pub leads: BTreeMap<String, LeadInsight>,
     pub total_zero_crossings: u64,
+    /// The ECG's heart rate: that of the lead whose RR intervals are the
+    /// most regular (the largest share of NN intervals; ties: the most
+    /// beats, then the first lead), null until a lead has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heart_rate_bpm: Option<f64>,
+    /// The lead `heart_rate_bpm` comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heart_rate_lead: Option<String>,
     /// Crossings per time window, when asked for with `?window=`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub windows: Option<Windows>,

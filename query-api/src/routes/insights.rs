@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use ecg_auth::{Authorized, EcgRead};
-use ecg_schemas::api::{ErrorBody, Insights, LeadInsight, Window, Windows};
+use ecg_schemas::api::{ErrorBody, HeartRate, Insights, LeadInsight, Window, Windows};
+use ecg_signal::hrv;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -16,7 +17,7 @@ use crate::params::{self, Params};
 use crate::routes::status::{position, status_of};
 use crate::store;
 use ecg_clickhouse::blocks::{self, LeadTotals};
-use ecg_clickhouse::{EcgRow, ecgs, failed_chunks, progress};
+use ecg_clickhouse::{EcgRow, beats, ecgs, failed_chunks, progress};
 
 /// The window lengths offered, in seconds.
 pub const WINDOWS: &[(&str, u64)] = &[("1s", 1), ("10s", 10), ("1m", 60)];
@@ -28,8 +29,8 @@ const MAX_WINDOWS: u64 = 100_000;
     get,
     path = "/v1/ecgs/{id}/insights",
     tag = "ecgs",
-    summary = "Per-lead zero crossings, optionally per time window",
-    description = "Totals per lead (samples, zero crossings, zero-crossing rate). With `window`, also the exact crossings of every window of that length from the ECG's first sample (or within `from`..`to`), empty windows included; over the whole ECG each lead's windows sum to its total. A crossing belongs to the window of the sample where the new sign is seen.",
+    summary = "Per-lead zero crossings, beats, heart rate and HRV; crossings per time window",
+    description = "Totals per lead (samples, zero crossings, zero-crossing rate, beats, and once two normal RR intervals are known the heart rate, SDNN and RMSSD of its NN intervals), and the ECG's heart rate from its most regular lead. With `window`, also the exact crossings of every window of that length from the ECG's first sample (or within `from`..`to`), empty windows included; over the whole ECG each lead's windows sum to its total. A crossing belongs to the window of the sample where the new sign is seen.",
     params(
         ("id" = uuid::Uuid, Path, description = "The ECG id"),
         ("window" = Option<crate::params::WindowName>, Query, description = "Window length: 1s, 10s or 1m"),
@@ -65,11 +66,12 @@ pub async fn ecg_insights(
     let ecg = ecgs::latest(ch, tenant, id)
         .await?
         .ok_or(ApiError::NotFound(id))?;
-    let (written, progress, failed, totals) = tokio::try_join!(
+    let (written, progress, failed, totals, beats) = tokio::try_join!(
         blocks::written(ch, tenant, id),
         progress::newest(ch, tenant, id),
         failed_chunks::refused(ch, tenant, id),
-        blocks::lead_totals(ch, tenant, id)
+        blocks::lead_totals(ch, tenant, id),
+        beats::indices(ch, tenant, id)
     )?;
     let status = status_of(&position(&ecg, &written, progress), failed);
     let windows = match window {
@@ -87,14 +89,58 @@ pub async fn ecg_insights(
             Some(windows(&state, tenant, id, &ecg, (name, secs), from, to).await?)
         }
     };
-    let leads = lead_insights(&ecg, totals);
+    let mut leads = lead_insights(&ecg, totals);
+    for b in beats {
+        if let Some(lead) = leads.get_mut(&b.lead) {
+            lead.beats = b.beats.len() as u64;
+            lead.heart_rate = heart_rate(&b.beats, ecg.sample_rate_hz);
+        }
+    }
+    let best = best_lead(&ecg.leads, &leads);
     Ok(Json(Insights {
         id,
         status,
         total_zero_crossings: leads.values().map(|l| l.zero_crossings).sum(),
+        heart_rate_bpm: best.and_then(|l| Some(leads.get(l)?.heart_rate.as_ref()?.heart_rate_bpm)),
+        heart_rate_lead: best.cloned(),
         leads,
         windows,
     }))
+}
+
+/// Heart rate and HRV of a lead's beats (`ecg_signal::hrv`).
+fn heart_rate(beats: &[u64], rate_hz: f64) -> Option<HeartRate> {
+    let h = hrv::hrv(beats, rate_hz)?;
+    Some(HeartRate {
+        rr_intervals: h.intervals as u64,
+        normal_intervals: h.normal as u64,
+        heart_rate_bpm: h.mean_hr_bpm,
+        sdnn_ms: h.sdnn_ms,
+        rmssd_ms: h.rmssd_ms,
+    })
+}
+
+/// The lead whose heart rate the ECG reports: the largest share of NN
+/// intervals (the most regular RR, the fewest artefacts), then the most
+/// beats, then the first declared.
+fn best_lead<'a>(
+    declared: &'a [String],
+    leads: &BTreeMap<String, LeadInsight>,
+) -> Option<&'a String> {
+    let score = |l: &String| {
+        let h = leads.get(l)?.heart_rate.as_ref()?;
+        let share = h.normal_intervals as f64 / h.rr_intervals.max(1) as f64;
+        Some((share, h.rr_intervals))
+    };
+    let mut best: Option<(&String, (f64, u64))> = None;
+    for l in declared {
+        if let Some(s) = score(l) {
+            if best.is_none_or(|(_, b)| s.0 > b.0 || (s.0 == b.0 && s.1 > b.1)) {
+                best = Some((l, s));
+            }
+        }
+    }
+    best.map(|(l, _)| l)
 }
 
 /// Every declared lead, with zeros until its first chunk lands.
@@ -107,6 +153,8 @@ fn lead_insights(ecg: &EcgRow, totals: Vec<LeadTotals>) -> BTreeMap<String, Lead
                 samples: 0,
                 zero_crossings: 0,
                 zero_crossing_rate_hz: 0.0,
+                beats: 0,
+                heart_rate: None,
             };
             (l.clone(), insight)
         })
@@ -123,6 +171,8 @@ fn lead_insights(ecg: &EcgRow, totals: Vec<LeadTotals>) -> BTreeMap<String, Lead
                 samples: t.samples,
                 zero_crossings: t.zero_crossings,
                 zero_crossing_rate_hz: rate,
+                beats: 0,
+                heart_rate: None,
             },
         );
     }

@@ -1,6 +1,7 @@
 //! The HTTP handlers, one file per resource. Every handler but `healthz`
 //! needs a token with scope `ecg:read`, and reads only the caller's tenant.
 
+pub mod beats;
 pub mod devices;
 pub mod insights;
 pub mod list;
