@@ -48,16 +48,27 @@ async fn rows(stack: &Stack, sql: &str) -> anyhow::Result<Vec<Value>> {
     text.lines().map(|l| Ok(serde_json::from_str(l)?)).collect()
 }
 
+/// A small sine (many zero crossings) with a QRS-like spike every 0.6 s at
+/// 500 Hz (beats), to three decimals.
 fn wave(n: usize, period: f64, phase: f64) -> Vec<f64> {
     (0..n)
-        .map(|i| ((((i as f64) + phase) / period).sin() * 1000.0).round() / 1000.0)
+        .map(|i| {
+            let spike = match i % 300 {
+                0 => 1.5,
+                1 => 0.5,
+                2 | 3 => -0.4,
+                _ => 0.0,
+            };
+            let v = 0.1 * (((i as f64) + phase) / period).sin() + spike;
+            (v * 1000.0).round() / 1000.0
+        })
         .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_readme_examples_run_and_agree_with_the_api() -> anyhow::Result<()> {
     let blocks = examples()?;
-    assert_eq!(blocks.len(), 8, "the README's examples");
+    assert_eq!(blocks.len(), 9, "the README's examples");
     let stack = Stack::start("query_analysts").await?;
     let demo = stack.token("demo", "demo-secret", None).await?;
     let other = stack.token("other", "other-secret", None).await?;
@@ -236,6 +247,27 @@ async fn the_readme_examples_run_and_agree_with_the_api() -> anyhow::Result<()> 
             (Some(min), Some(max)),
             "{row}"
         );
+    }
+    // 9. Beats per ECG and lead: the API's counts.
+    let beats = rows(&stack, &blocks[8]).await?;
+    assert!(
+        beats.iter().any(|r| r["beats"].as_u64() > Some(0)),
+        "{beats:?}"
+    );
+    for ecg in [day1, day2] {
+        let (_, insights) = stack
+            .get_json(Some(&demo), &format!("/v1/ecgs/{ecg}/insights"))
+            .await?;
+        for lead in ["I", "II"] {
+            let listed = beats
+                .iter()
+                .find(|r| r["ecg_id"] == ecg.to_string() && r["lead"] == lead)
+                .map_or(0, |r| r["beats"].as_u64().unwrap_or(0));
+            assert_eq!(
+                listed, insights["leads"][lead]["beats"],
+                "ECG {ecg} lead {lead}: {beats:?}"
+            );
+        }
     }
     stack.stop().await
 }

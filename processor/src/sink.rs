@@ -141,11 +141,11 @@ impl Sink {
         if !ids.is_empty() {
             for c in blocks::checkpoints(&self.client, &ids).await? {
                 let states = c
-                    .analytic_states
+                    .states
                     .into_iter()
                     .map(|b| b.into_vec())
                     .collect();
-                checkpoints.insert(((c.tenant, c.ecg_id), c.lead_index), (c.seq, states));
+                checkpoints.insert(((c.tenant, c.ecg_id), c.lead_index), (c.at_seq, states));
             }
         }
         let mut out = HashMap::new();

@@ -150,8 +150,10 @@ pub struct Checkpoint {
     #[serde(with = "clickhouse::serde::uuid")]
     pub ecg_id: Uuid,
     pub lead_index: u8,
-    pub seq: u32,
-    pub analytic_states: Vec<ByteBuf>,
+    /// The checkpoint's seq.
+    pub at_seq: u32,
+    /// Its `analytic_states`.
+    pub states: Vec<ByteBuf>,
 }
 
 /// Per lead of the ECGs `ids`: its last checkpoint, if it has one.
@@ -162,8 +164,8 @@ pub async fn checkpoints(
     let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
     client
         .query(
-            "SELECT tenant, ecg_id, lead_index, max(seq) AS seq,
-                    argMax(analytic_states, seq) AS analytic_states
+            "SELECT tenant, ecg_id, lead_index, max(seq) AS at_seq,
+                    argMax(analytic_states, seq) AS states
              FROM blocks
              WHERE ecg_id IN ? AND notEmpty(analytic_states)
              GROUP BY tenant, ecg_id, lead_index",
