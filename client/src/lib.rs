@@ -1,7 +1,8 @@
 //! A small client of the v1 API, used by `ecgctl` and `ecg-sim`: an OAuth2
 //! client-credentials token from query-api, then ECGs opened, streamed and
-//! queried with it. Bodies are `ecg-schemas` types, so the client and the
-//! services cannot disagree on a field.
+//! queried with it (status, insights, beats page by page). Bodies are
+//! `ecg-schemas` types, so the client and the services cannot disagree on a
+//! field.
 //!
 //! Errors keep what a caller needs to react: the HTTP status, the API's
 //! error body, and `Retry-After` (429 and 503 say when to try again).
@@ -9,9 +10,13 @@
 use std::time::Duration;
 
 use ecg_schemas::EcgStatus;
-use ecg_schemas::api::{Accepted, ChunkRequest, CreateEcg, EndStream, ErrorBody, Insights};
+use ecg_schemas::api::{
+    Accepted, Beat, BeatsPage, ChunkRequest, CreateEcg, EndStream, ErrorBody, Insights,
+};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 /// A failed call.
@@ -199,6 +204,62 @@ impl Api {
         self.get(&format!("/v1/ecgs/{id}/insights")).await
     }
 
+    /// `GET /v1/ecgs/{id}/beats`: one page of a lead's beats.
+    pub async fn beats_page(
+        &self,
+        id: Uuid,
+        query: &BeatsQuery<'_>,
+        cursor: Option<&str>,
+    ) -> Result<BeatsPage, ClientError> {
+        let mut url = reqwest::Url::parse(&format!("{}/v1/ecgs/{id}/beats", self.query))
+            .map_err(|e| ClientError::Decode(format!("query API URL {}: {e}", self.query)))?;
+        {
+            let mut pairs = url.query_pairs_mut();
+            if let Some(lead) = query.lead {
+                pairs.append_pair("lead", lead);
+            }
+            for (name, t) in [("from", query.from), ("to", query.to)] {
+                if let Some(t) = t {
+                    // Formatting fails only for years outside 0..=9999,
+                    // which the API would refuse anyway.
+                    let t = t
+                        .format(&Rfc3339)
+                        .map_err(|e| ClientError::Decode(format!("{name}: {e}")))?;
+                    pairs.append_pair(name, &t);
+                }
+            }
+            if let Some(limit) = query.limit {
+                pairs.append_pair("limit", &limit.to_string());
+            }
+            if let Some(cursor) = cursor {
+                pairs.append_pair("cursor", cursor);
+            }
+        }
+        let r = self.http.get(url).bearer_auth(&self.token).send().await?;
+        decode(r).await
+    }
+
+    /// `GET /v1/ecgs/{id}/beats`, every page: all of a lead's beats in
+    /// `lead` (default: the ECG's first lead), in sample order.
+    pub async fn beats(&self, id: Uuid, query: &BeatsQuery<'_>) -> Result<Vec<Beat>, ClientError> {
+        let mut beats = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.beats_page(id, query, cursor.as_deref()).await?;
+            beats.extend(page.items);
+            match page.next_cursor {
+                // A cursor that does not move would loop forever.
+                Some(next) if cursor.as_deref() == Some(next.as_str()) => {
+                    return Err(ClientError::Decode(format!(
+                        "the beats of ECG {id} returned cursor {next} twice"
+                    )));
+                }
+                Some(next) => cursor = Some(next),
+                None => return Ok(beats),
+            }
+        }
+    }
+
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let r = self
             .http
@@ -208,6 +269,20 @@ impl Api {
             .await?;
         decode(r).await
     }
+}
+
+/// Which beats [`Api::beats`] and [`Api::beats_page`] ask for; the default
+/// is every beat of the ECG's first lead, pages of the API's default size.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BeatsQuery<'a> {
+    /// The lead (default: the ECG's first).
+    pub lead: Option<&'a str>,
+    /// Beats at or after this time.
+    pub from: Option<OffsetDateTime>,
+    /// Beats before this time.
+    pub to: Option<OffsetDateTime>,
+    /// Beats per page, 1 to 10,000.
+    pub limit: Option<u64>,
 }
 
 async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, ClientError> {

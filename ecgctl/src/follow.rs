@@ -1,5 +1,6 @@
-//! `status`, `insights` and `watch`: the query API's answers as JSON on
-//! stdout; `watch` reports progress on stderr as it changes.
+//! `status`, `insights` and `watch`: the query API's answers on stdout
+//! (the status as JSON; the insights as text or JSON, see [`Format`]);
+//! `watch` reports progress on stderr as it changes.
 
 use std::time::Duration;
 
@@ -8,22 +9,27 @@ use ecg_client::Api;
 use ecg_schemas::Status;
 use uuid::Uuid;
 
+use crate::cli::Format;
+use crate::report;
+
 pub async fn status(api: &Api, id: Uuid) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(&api.status(id).await?)?);
     Ok(())
 }
 
-pub async fn insights(api: &Api, id: Uuid) -> anyhow::Result<()> {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&api.insights(id).await?)?
-    );
+pub async fn insights(api: &Api, id: Uuid, format: Format) -> anyhow::Result<()> {
+    let insights = api.insights(id).await?;
+    if format.is_text() {
+        print!("{}", report::insights(&insights));
+    } else {
+        println!("{}", serde_json::to_string_pretty(&insights)?);
+    }
     Ok(())
 }
 
 /// Polls the status every `interval` until the ECG is complete (then prints
 /// its insights) or failed (then an error with the refused chunks).
-pub async fn watch(api: &Api, id: Uuid, interval: Duration) -> anyhow::Result<()> {
+pub async fn watch(api: &Api, id: Uuid, interval: Duration, format: Format) -> anyhow::Result<()> {
     let mut last = None;
     loop {
         let s = api.status(id).await?;
@@ -42,7 +48,7 @@ pub async fn watch(api: &Api, id: Uuid, interval: Duration) -> anyhow::Result<()
             last = Some(line);
         }
         match s.status {
-            Status::Complete => return insights(api, id).await,
+            Status::Complete => return insights(api, id, format).await,
             Status::Failed => {
                 let reasons: Vec<String> = s
                     .failed_chunks

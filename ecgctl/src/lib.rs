@@ -8,9 +8,17 @@
 //! - [`upload`]: a file streamed to `PUT /v1/ecgs/{id}/signal` as CSV of
 //!   exact ADC counts, with a progress bar.
 //! - [`follow`]: `status`, `insights` and `watch`.
+//! - [`beats`]: `beats`, an ECG's beats listed or exported as a WFDB
+//!   annotation file.
+//! - [`score`]: `score`, an ECG's beats compared beat by beat with
+//!   reference annotations, as WFDB's `bxb`.
+//! - [`report`]: text for people (aligned tables, the insights).
 
+pub mod beats;
 pub mod cli;
 pub mod follow;
+pub mod report;
+pub mod score;
 pub mod session;
 pub mod source;
 pub mod upload;
@@ -29,12 +37,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             upload::upload(&api, args).await
         }
         Command::Status { id } => follow::status(&session::api(&http, &cli.endpoints)?, *id).await,
-        Command::Insights { id } => {
-            follow::insights(&session::api(&http, &cli.endpoints)?, *id).await
+        Command::Insights { id, format } => {
+            follow::insights(&session::api(&http, &cli.endpoints)?, *id, *format).await
         }
-        Command::Watch { id, interval_ms } => {
+        Command::Watch {
+            id,
+            interval_ms,
+            format,
+        } => {
             let api = session::api(&http, &cli.endpoints)?;
-            follow::watch(&api, *id, std::time::Duration::from_millis(*interval_ms)).await
+            let interval = std::time::Duration::from_millis(*interval_ms);
+            follow::watch(&api, *id, interval, *format).await
+        }
+        Command::Beats(args) => beats::beats(&session::api(&http, &cli.endpoints)?, args).await,
+        Command::Score(args) => {
+            // The reference is read first: a wrong path fails before any
+            // request.
+            let reference = score::Reference::read(&args.reference)?;
+            score::score(&session::api(&http, &cli.endpoints)?, args, &reference).await
         }
     }
 }

@@ -18,7 +18,7 @@ use ecg_schemas::api::CreateEcg;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
 
-use crate::cli::Upload;
+use crate::cli::{Format, Upload};
 use crate::follow;
 use crate::source::{self, Source};
 
@@ -90,7 +90,7 @@ pub async fn upload(api: &Api, args: &Upload) -> anyhow::Result<()> {
     );
     if args.wait {
         follow::until_complete(api, id).await?;
-        follow::insights(api, id).await?;
+        follow::insights(api, id, Format::Auto).await?;
     }
     Ok(())
 }
