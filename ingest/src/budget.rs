@@ -66,6 +66,16 @@ impl BodyBudget {
         }
     }
 
+    /// The largest body one request may send, in bytes.
+    pub fn max_body(&self) -> usize {
+        self.max_body
+    }
+
+    /// Bytes of bodies held at once, at most.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
     /// Bytes free now.
     pub fn available(&self) -> usize {
         self.permits.available_permits()

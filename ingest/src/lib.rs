@@ -114,7 +114,14 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(metrics::render))
-        .merge(openapi::routes())
+        .merge(openapi::routes(openapi::document(
+            &state.limits,
+            &openapi::BodyLimits {
+                max_body_bytes: state.bodies.max_body(),
+                max_signal_samples: state.upload.max_samples,
+                max_buffered_bytes: state.bodies.total(),
+            },
+        )))
         // Last, so that they cover every route above: errors are JSON
         // everywhere, unknown paths and methods included.
         .fallback(routes::no_route)

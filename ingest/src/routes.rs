@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use ecg_auth::{Authorized, EcgWrite};
 use ecg_schemas::api::ErrorBody;
-use ecg_schemas::api::{Accepted, ChunkRequest, CreateEcg, EndStream};
+use ecg_schemas::api::{Accepted, ArrowStream, ChunkRequest, CreateEcg, EndStream};
 use ecg_schemas::samples::{Columns, lead_columns};
 use ecg_schemas::{Chunk, EcgHeader, Signal, input, json};
 use serde::Serialize;
@@ -30,13 +30,13 @@ use ecg_clickhouse::EcgRow;
     tag = "ecgs",
     summary = "Open an ECG, optionally with its whole signal",
     description = "Declares the device, sample rate, leads, units and (for ADC counts) each lead's gain and baseline. With `signal`, the whole recording is cut into chunks and the ECG is final. JSON bodies are limited (`upload.max_json_bytes`); larger recordings go through `PUT /v1/ecgs/{id}/signal`.",
-    request_body(content = CreateEcg, content_type = "application/json"),
+    request_body(description = "The ECG", content = CreateEcg, content_type = "application/json"),
     responses(
         (status = 202, description = "Accepted: every chunk is acknowledged by Kafka", body = Accepted, headers(("Location" = String, description = "The status URL"))),
         (status = 400, description = "A query parameter: this endpoint reads none (`field` names it, e.g. `?x`)", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody, headers(("WWW-Authenticate" = String))),
         (status = 403, description = "The token lacks scope ecg:write", body = ErrorBody),
-        (status = 413, description = "Body over the JSON limit (`limit` says which)", body = ErrorBody),
+        (status = 413, description = "Body over `upload.max_json_bytes` (`limit`)", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 422, description = "Invalid field (`field` is a JSON pointer, `limit` the limit exceeded)", body = ErrorBody),
         (status = 429, description = "Over the client's rate limit", body = ErrorBody, headers(("Retry-After" = u64))),
@@ -140,7 +140,7 @@ pub async fn create_ecg(
     description = "A JSON body carries `seq`, `final` and `samples`. A CSV body (header = lead names, optionally after a time column named `t`, `time`, `seconds`, `t_s`, `time_s` (seconds) or `t_ms`, `time_ms` (milliseconds) whose values step by one sample period a line; any other column that is not a lead is a 422 naming it) or an Arrow IPC stream (one numeric column per lead) carries only samples, with `?seq=N&final=true|false`; a JSON body may repeat them in the query only as they are in the body. Chunks may arrive in any order and be resent; each (ECG, seq) counts once.",
     params(
         ("id" = Uuid, Path, description = "The ECG id returned by POST /v1/ecgs"),
-        ("seq" = Option<u32>, Query, maximum = 2147483647, description = "The chunk's seq (CSV and Arrow bodies only), 0 to `limits.max_seq` (2,147,483,647 by default)"),
+        ("seq" = Option<u32>, Query, description = "The chunk's seq (CSV and Arrow bodies only), 0 to `limits.max_seq`"),
         ("final" = Option<bool>, Query, description = "True on the last chunk (CSV and Arrow bodies only)"),
     ),
     request_body(
@@ -148,7 +148,7 @@ pub async fn create_ecg(
         content(
             (ChunkRequest = "application/json"),
             (String = "text/csv"),
-            (Vec<u8> = "application/vnd.apache.arrow.stream"),
+            (ArrowStream = "application/vnd.apache.arrow.stream"),
         )
     ),
     responses(
@@ -158,7 +158,7 @@ pub async fn create_ecg(
         (status = 403, description = "The token lacks scope ecg:write", body = ErrorBody),
         (status = 404, description = "No such ECG for this tenant", body = ErrorBody),
         (status = 409, description = "The ECG is final and the chunk lies beyond its last seq", body = ErrorBody),
-        (status = 413, description = "Body over the JSON limit", body = ErrorBody),
+        (status = 413, description = "Body over `upload.max_json_bytes` (`limit`), JSON, CSV and Arrow alike", body = ErrorBody),
         (status = 415, description = "Unsupported content type", body = ErrorBody),
         (status = 422, description = "Invalid field or sample (`field` is a JSON pointer)", body = ErrorBody),
         (status = 429, description = "Over the client's rate limit or sample quota", body = ErrorBody, headers(("Retry-After" = u64))),
@@ -260,7 +260,7 @@ pub async fn post_chunk(
     summary = "End a streamed ECG after its last chunk",
     description = "Says which chunk is the ECG's last, for a device that learns it has stopped only after sending it (otherwise mark the last chunk `final`). The last chunk may be sent before or after the end. Ending again at the same seq is answered 202 again; chunks after the final seq are then refused with 409.",
     params(("id" = Uuid, Path, description = "The ECG id")),
-    request_body(content = EndStream, content_type = "application/json"),
+    request_body(description = "The last chunk's seq", content = EndStream, content_type = "application/json"),
     responses(
         (status = 202, description = "Accepted: the end is acknowledged by Kafka (`chunks`: 0)", body = Accepted, headers(("Location" = String, description = "The status URL"))),
         (status = 400, description = "A malformed id (`field`: `id`) or a query parameter (this endpoint reads none)", body = ErrorBody),
@@ -268,11 +268,11 @@ pub async fn post_chunk(
         (status = 403, description = "The token lacks scope ecg:write", body = ErrorBody),
         (status = 404, description = "No such ECG for this tenant", body = ErrorBody),
         (status = 409, description = "The ECG already ended at another seq, or a later chunk than `final_seq` already arrived", body = ErrorBody),
-        (status = 413, description = "Body over the JSON limit", body = ErrorBody),
+        (status = 413, description = "Body over `upload.max_json_bytes` (`limit`)", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 422, description = "Invalid body (`field`: `/final_seq`, `limit` when over `limits.max_seq`)", body = ErrorBody),
         (status = 429, description = "Over the client's rate limit", body = ErrorBody, headers(("Retry-After" = u64))),
-        (status = 503, description = "Kafka did not acknowledge in time; the end was not accepted", body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 503, description = "Kafka did not acknowledge in time (`unavailable`), or the bodies in flight filled `upload.max_buffered_bytes` (`busy`, `limit`); the end was not accepted", body = ErrorBody, headers(("Retry-After" = u64))),
     ),
     security(("bearer" = ["ecg:write"]))
 )]
@@ -355,7 +355,7 @@ async fn record_end(state: &AppState, ecg: &EcgRow, seq: u32) {
     params(("id" = Uuid, Path, description = "The ECG id returned by POST /v1/ecgs")),
     request_body(
         description = "The whole signal",
-        content((String = "text/csv"), (Vec<u8> = "application/vnd.apache.arrow.stream"))
+        content((String = "text/csv"), (ArrowStream = "application/vnd.apache.arrow.stream"))
     ),
     responses(
         (status = 202, description = "Accepted: every chunk is acknowledged by Kafka", body = Accepted),

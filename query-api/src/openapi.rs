@@ -59,3 +59,20 @@ pub struct ApiDoc;
 pub fn routes() -> Router<AppState> {
     Router::from(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_as_arrow_are_documented_as_bytes() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let schema = doc
+            .pointer("/paths/~1v1~1ecgs~1{id}~1samples/get/responses/200/content/application~1vnd.apache.arrow.stream/schema/$ref")
+            .and_then(|r| r.as_str())
+            .and_then(|r| doc.pointer(r.trim_start_matches('#')))
+            .expect("the Arrow answer of /samples has a schema");
+        assert_eq!(schema["type"], "string", "{schema}");
+        assert_eq!(schema["format"], "binary", "{schema}");
+    }
+}

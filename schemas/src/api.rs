@@ -84,8 +84,7 @@ pub struct CreateEcg {
 #[serde(deny_unknown_fields)]
 pub struct ChunkRequest {
     /// Position of the chunk in the ECG, from 0 without gaps; at most
-    /// `limits.max_seq` (2,147,483,647 by default).
-    #[schema(minimum = 0, maximum = 2147483647)]
+    /// `limits.max_seq`.
     pub seq: u32,
     /// The chunk's samples, one array per declared lead, all the same length.
     #[schema(value_type = BTreeMap<String, Vec<f64>>)]
@@ -101,10 +100,15 @@ pub struct ChunkRequest {
 #[serde(deny_unknown_fields)]
 pub struct EndStream {
     /// Seq of the ECG's last chunk, sent or still to come; at most
-    /// `limits.max_seq` (2,147,483,647 by default).
-    #[schema(minimum = 0, maximum = 2147483647)]
+    /// `limits.max_seq`.
     pub final_seq: u32,
 }
+
+/// An Arrow IPC stream (`application/vnd.apache.arrow.stream`), documented
+/// as what it is: bytes, not a JSON array of numbers.
+#[derive(Debug, Clone, PartialEq, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct ArrowStream(pub Vec<u8>);
 
 /// 202 answer of the write endpoints.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -89,7 +89,27 @@ impl Default for Limits {
     }
 }
 
+/// The device ids [`Limits::check_header`] accepts, length aside (1 to
+/// `max_device_id_len` bytes), as a regex for the OpenAPI document: no
+/// control character, i.e. none of Unicode's category Cc (U+0000 to U+001F,
+/// U+007F to U+009F), which is what `char::is_control` tests. ECMA-262,
+/// Python and Rust regexes read it alike.
+pub const DEVICE_ID_PATTERN: &str = r"^[^\x00-\x1F\x7F-\x9F]*$";
+
 impl Limits {
+    /// The lead names [`Limits::check_header`] accepts, as a regex for the
+    /// OpenAPI document: 1 to `max_lead_name_len` of A-Z, a-z, 0-9, `-`,
+    /// `_` (ASCII, so characters and bytes are the same count). ECMA-262
+    /// and Rust read `$` as the end of the name; Python's `re.search` also
+    /// lets a final newline through, which the gateway refuses.
+    pub fn lead_name_pattern(&self) -> String {
+        match self.max_lead_name_len {
+            // `{1,0}` is not a regex; no name is accepted.
+            0 => r"^[^\s\S]$".to_string(),
+            max => format!("^[A-Za-z0-9_-]{{1,{max}}}$"),
+        }
+    }
+
     /// The highest seq accepted: the configured one, capped so that no
     /// arithmetic on a seq (`seq + 1`, the count of chunks) can overflow.
     pub fn seq_limit(&self) -> u32 {
@@ -474,7 +494,7 @@ pub(crate) fn adc_count_message(index: u64, v: f64) -> String {
 
 /// Most ADC counts per physical unit accepted: far beyond any real ADC, and
 /// small enough that (adc - baseline) / gain never underflows to zero.
-const MAX_GAIN: f64 = 1e9;
+pub const MAX_GAIN: f64 = 1e9;
 
 fn check_calibration(field: &str, c: &Calibration) -> Result<(), Invalid> {
     if !(c.gain.is_finite() && c.gain > 0.0 && c.gain <= MAX_GAIN) {
@@ -580,6 +600,80 @@ mod tests {
             "/leads/1"
         );
         assert!(l.check_header("d", 500.0, &[]).is_err());
+    }
+
+    /// Names near every rule: the charset's edges, control and non-ASCII
+    /// characters (one and several bytes), and lengths around the limit.
+    fn names_near_the_rules() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let chars = prop_oneof![
+            4 => prop::sample::select(vec!['a', 'Z', '0', '9', '-', '_', 'V']),
+            1 => prop::sample::select(vec![
+                ' ', '\n', '\t', '\0', '\u{1f}', '\u{7f}', '\u{80}', '\u{85}', '\u{9f}',
+                '\u{a0}', '\u{2028}', 'é', 'Ⅰ', '١', '~', '/', '.', '$', '^', '\\', '[',
+            ]),
+            1 => any::<char>(),
+        ];
+        prop::collection::vec(chars, 0..20).prop_map(|c| c.into_iter().collect())
+    }
+
+    proptest::proptest! {
+        /// The OpenAPI document's lead-name pattern accepts exactly the
+        /// names the validator accepts, at the default and a small limit.
+        #[test]
+        fn lead_name_pattern_matches_exactly_the_accepted_names(
+            name in names_near_the_rules(),
+            max in proptest::prop_oneof![proptest::strategy::Just(16usize), 0usize..6],
+        ) {
+            let l = Limits { max_lead_name_len: max, ..Limits::default() };
+            let pattern = regex::Regex::new(&l.lead_name_pattern()).unwrap();
+            let accepted = l.check_header("d", 500.0, std::slice::from_ref(&name)).is_ok();
+            proptest::prop_assert_eq!(pattern.is_match(&name), accepted, "{:?}", name);
+        }
+
+        /// [`DEVICE_ID_PATTERN`] with 1 to `max_device_id_len` bytes accepts
+        /// exactly the device ids the validator accepts.
+        #[test]
+        fn device_id_pattern_and_byte_length_match_exactly_the_accepted_ids(
+            id in names_near_the_rules(),
+            max in proptest::prop_oneof![proptest::strategy::Just(128usize), 1usize..8],
+        ) {
+            let l = Limits { max_device_id_len: max, ..Limits::default() };
+            let pattern = regex::Regex::new(DEVICE_ID_PATTERN).unwrap();
+            let documented = pattern.is_match(&id) && !id.is_empty() && id.len() <= max;
+            let accepted = l.check_header(&id, 500.0, &leads(&["I"])).is_ok();
+            proptest::prop_assert_eq!(documented, accepted, "{:?}", id);
+        }
+    }
+
+    #[test]
+    fn lead_name_pattern_agrees_with_the_validator_on_named_cases() {
+        let l = Limits::default();
+        let pattern = regex::Regex::new(&l.lead_name_pattern()).unwrap();
+        for name in [
+            "I",
+            "aVR",
+            "V1",
+            "lead_2",
+            "x-y",
+            "-",
+            "_",
+            "ABCDEFGHIJKLMNOP",
+            "ABCDEFGHIJKLMNOPQ",
+            "",
+            "V 1",
+            "V1\n",
+            "\nV1",
+            "é",
+            "Ⅰ",
+            "a.b",
+            "a/b",
+            "V1\0",
+            "Ｉ",
+        ] {
+            let accepted = l.check_header("d", 500.0, &leads(&[name])).is_ok();
+            assert_eq!(pattern.is_match(name), accepted, "{name:?}");
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use ecg_auth::{Authorized, EcgRead};
 use ecg_clickhouse::{blocks, ecgs};
-use ecg_schemas::api::{ErrorBody, LeadSeries, SamplesPage};
+use ecg_schemas::api::{ArrowStream, ErrorBody, LeadSeries, SamplesPage};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -42,7 +42,7 @@ const MAX_POINTS: u64 = 20_000;
     responses(
         (status = 200, description = "The samples", content(
             (SamplesPage = "application/json"),
-            (Vec<u8> = "application/vnd.apache.arrow.stream"),
+            (ArrowStream = "application/vnd.apache.arrow.stream"),
         )),
         (status = 400, description = "A malformed parameter or unknown lead (`field` names it)", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
