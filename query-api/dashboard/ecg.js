@@ -1,11 +1,15 @@
-// One ECG: its status, the multi-lead plot, the zero crossings per lead and
-// per time window. While the ECG is still receiving or processing, status
-// and counts refresh every few seconds and the plot grows with the data.
+// One ECG: its status and heart rate, the multi-lead plot with its beats
+// and heart-rate trend, the zero crossings and beats per lead, and the
+// crossings per time window. While the ECG is still receiving or
+// processing, status and counts refresh every few seconds and the plot
+// grows with the data.
 //
 // For tests and scripts: #ecg-view carries data-ecg-id and data-status; the
-// counts table has one row per lead (data-lead) whose cells carry
-// data-field (samples, zero_crossings, windows_sum); the window table's
-// cells carry data-lead and data-window (the window's index).
+// summary's heart-rate values carry data-fact (heart_rate_bpm, sdnn_ms,
+// rmssd_ms) and data-value (the API's number, '' while unknown); the counts
+// table has one row per lead (data-lead) whose cells carry data-field
+// (samples, zero_crossings, windows_sum, beats, heart_rate_bpm); the window
+// table's cells carry data-lead and data-window (the window's index).
 
 import * as api from './api.js';
 import { $, h, num, declared, when, duration, fitCanvas, colors } from './format.js';
@@ -24,6 +28,8 @@ export class EcgPage {
   constructor(id) {
     this.id = id;
     this.ecg = null;
+    this.seconds = 0;
+    this.insights = null;
     this.plot = null;
     this.timer = null;
     this.windows = null; // the last insights' window series
@@ -53,6 +59,9 @@ export class EcgPage {
     $('windows').tHead.replaceChildren();
     $('windows').tBodies[0].replaceChildren();
     $('plot').dataset.state = 'idle';
+    const trend = $('heart-rate');
+    trend.height = 0; // blank until this ECG's trend is drawn
+    for (const k of Object.keys(trend.dataset)) delete trend.dataset[k];
     $('window').addEventListener('change', this.onWindow);
     $('bars-lead').addEventListener('change', this.onBarsLead);
     $('zoom-reset').addEventListener('click', this.onReset);
@@ -83,7 +92,8 @@ export class EcgPage {
     $('ecg-error').textContent = '';
     const ecg = this.ecg;
     const seconds = ecg.samples_processed / ecg.leads.length / ecg.sample_rate_hz;
-    this.showFacts(ecg, seconds);
+    this.seconds = seconds;
+    this.showFacts();
     for (const option of $('window').options) {
       option.disabled = seconds / WINDOW_S[option.value] > MAX_WINDOWS;
     }
@@ -107,7 +117,9 @@ export class EcgPage {
     this.timer = setTimeout(() => this.refresh(), REFRESH_MS);
   }
 
-  showFacts(ecg, seconds) {
+  /** The summary: the ECG's status and facts, and once the insights have it, its heart rate. */
+  showFacts() {
+    const { ecg, seconds } = this;
     const view = $('ecg-view');
     view.dataset.status = ecg.status;
     const status = $('ecg-status');
@@ -126,10 +138,28 @@ export class EcgPage {
       ['failed chunks', num(ecg.failed_chunks_count)],
     ];
     const items = facts.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]);
+    items.push(...this.heartRateFacts());
     for (const f of (ecg.failed_chunks || []).slice(0, SHOWN_FAILURES)) {
       items.push(h('dt', { class: 'error' }, `chunk ${f.seq ?? '?'}`), h('dd', { class: 'error' }, f.reason));
     }
     $('ecg-facts').replaceChildren(...items);
+  }
+
+  /** Heart rate, SDNN and RMSSD of the ECG's heart_rate_lead, as <dt>/<dd> pairs. */
+  heartRateFacts() {
+    const insights = this.insights || {};
+    const lead = insights.heart_rate_lead;
+    const hr = (lead && insights.leads && insights.leads[lead] && insights.leads[lead].heart_rate) || {};
+    const fact = (name, label, value, text) => [
+      h('dt', {}, label),
+      h('dd', { dataset: { fact: name, value: String(value ?? '') } }, value === null || value === undefined ? '–' : text),
+    ];
+    const of = lead ? ` (lead ${lead}, ${num(hr.normal_intervals)} of ${num(hr.rr_intervals)} RR intervals normal)` : '';
+    return [
+      ...fact('heart_rate_bpm', 'heart rate', insights.heart_rate_bpm, `${num(insights.heart_rate_bpm, 1)} bpm${of}`),
+      ...fact('sdnn_ms', 'SDNN', hr.sdnn_ms, `${num(hr.sdnn_ms, 1)} ms`),
+      ...fact('rmssd_ms', 'RMSSD', hr.rmssd_ms, `${num(hr.rmssd_ms, 1)} ms`),
+    ];
   }
 
   async loadInsights() {
@@ -142,6 +172,9 @@ export class EcgPage {
     }
     if (this.stopped) return;
     $('insights-error').textContent = '';
+    this.insights = insights;
+    this.showFacts();
+    if (this.plot) this.plot.setTrendLead(insights.heart_rate_lead || this.ecg.leads[0]);
     this.windows = insights.windows || null;
     this.showCounts(insights);
     this.showWindows();
@@ -163,6 +196,8 @@ export class EcgPage {
         cell(lead, 'zero_crossings', l.zero_crossings),
         cell(lead, 'rate_hz', l.zero_crossing_rate_hz, 2),
         cell(lead, 'windows_sum', sums.get(lead)),
+        cell(lead, 'beats', l.beats),
+        cell(lead, 'heart_rate_bpm', l.heart_rate && l.heart_rate.heart_rate_bpm, 1),
       );
     });
     $('counts').tBodies[0].replaceChildren(...rows);
@@ -173,6 +208,8 @@ export class EcgPage {
         h('th', {}, 'all'),
         h('td', {}),
         h('td', { class: 'num', id: 'total-crossings', dataset: { value: String(insights.total_zero_crossings) } }, num(insights.total_zero_crossings)),
+        h('td', {}),
+        h('td', {}),
         h('td', {}),
         h('td', {}),
       ),

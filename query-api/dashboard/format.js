@@ -111,6 +111,13 @@ export function fitCanvas(canvas, cssHeight) {
   return { ctx, width, height: cssHeight };
 }
 
+/** 1, 2 or 5 times a power of ten, at least `raw`: a step between labelled ticks. */
+export function niceStep(raw) {
+  const p = 10 ** Math.floor(Math.log10(raw));
+  for (const m of [1, 2, 5, 10]) if (m * p >= raw) return m * p;
+  return 10 * p;
+}
+
 /** Colours shared by the plot and the charts. */
 export const colors = {
   signal: '#1f5fbf',
@@ -118,5 +125,7 @@ export const colors = {
   grid: '#e3e6ea',
   text: '#4a4f57',
   bar: '#2e8b57',
+  beat: '#e69500',
+  heartRate: '#8e44ad',
   selection: 'rgba(31, 95, 191, 0.15)',
 };

@@ -3,15 +3,20 @@
 // width in CSS pixels, so the API sends about one min/max bucket per pixel
 // column and every peak survives the downsampling. Dragging across the
 // tracks zooms into that range and refetches it at full resolution for the
-// new width; "Reset zoom" goes back to the whole ECG.
+// new width; "Reset zoom" goes back to the whole ECG. The beats of the same
+// range come with the samples (beats.js): markers on each track, and the
+// heart-rate trend of one lead (the ECG's heart_rate_lead) under the axis,
+// so both follow every zoom and every refresh.
 //
 // For tests and scripts: #plot carries data-state (loading|ready|error),
 // data-from-s / data-to-s (the range shown), data-bucket-samples and
 // data-fetches (completed fetches); each track carries data-lead,
-// data-points (buckets drawn) and data-top / data-bottom (its scale's labels).
+// data-points (buckets drawn) and data-top / data-bottom (its scale's labels);
+// beats.js lists the beats' hooks.
 
 import * as api from './api.js';
-import { $, h, at, num, eng, fitCanvas, colors } from './format.js';
+import { $, h, at, num, eng, niceStep, fitCanvas, colors } from './format.js';
+import { beatsIn, drawHeartRate, drawMarkers, markerMax, trendMax } from './beats.js';
 
 const LEFT = 52; // px for the lead name and the value scale
 const RIGHT = 6;
@@ -27,6 +32,8 @@ export class Plot {
     this.data = null;
     this.seq = 0; // answers to older requests are dropped
     this.trackHeight = ecg.leads.length > 6 ? 56 : 96;
+    this.trendLead = ecg.leads[0]; // until the insights name the ECG's heart_rate_lead
+    this.heartRate = $('heart-rate');
     this.root = $('plot');
     this.root.dataset.fetches = '0';
     this.tracks = $('tracks');
@@ -66,6 +73,16 @@ export class Plot {
     return this.load();
   }
 
+  /** The lead whose heart rate the trend shows. */
+  setTrendLead(lead) {
+    if (!lead || lead === this.trendLead) return;
+    this.trendLead = lead;
+    if (!this.data) return; // the load in flight sees the change
+    // Its beats were fetched for markers only, cut short at their cap.
+    if (this.data.beats.get(lead)?.more) this.load();
+    else this.drawTrend();
+  }
+
   width() {
     return Math.max(2, Math.round(this.tracks.clientWidth - LEFT - RIGHT));
   }
@@ -73,15 +90,22 @@ export class Plot {
   async load() {
     const seq = ++this.seq;
     const [fromS, toS] = this.shown();
+    const trendLead = this.trendLead;
     this.root.dataset.state = 'loading';
     try {
-      const data = await api.get(`/v1/ecgs/${this.ecg.id}/samples`, {
-        from: at(this.ecg.started_at, fromS),
-        to: at(this.ecg.started_at, toS),
-        max_points: Math.min(MAX_POINTS, this.width()),
-      });
+      const [data, beats] = await Promise.all([
+        api.get(`/v1/ecgs/${this.ecg.id}/samples`, {
+          from: at(this.ecg.started_at, fromS),
+          to: at(this.ecg.started_at, toS),
+          max_points: Math.min(MAX_POINTS, this.width()),
+        }),
+        this.loadBeats(fromS, toS, trendLead),
+      ]);
       if (seq !== this.seq) return;
-      this.data = { fromS, toS, body: data };
+      // The trend's lead changed meanwhile, and its beats were fetched for
+      // markers only, cut short at their cap: fetch its whole range.
+      if (trendLead !== this.trendLead && beats.get(this.trendLead)?.more) return this.load();
+      this.data = { fromS, toS, body: data, beats };
       this.draw();
       $('plot-error').textContent = '';
       this.root.dataset.fetches = String(Number(this.root.dataset.fetches) + 1);
@@ -93,23 +117,59 @@ export class Plot {
     }
   }
 
+  /**
+   * Each lead's beats in fromS..toS (a Map of lead to {items, more} or
+   * {error}): as many as its markers can show, more for the trend's lead.
+   * A lead whose beats fail to load is shown without them.
+   */
+  async loadBeats(fromS, toS, trendLead) {
+    const cap = markerMax(this.width());
+    const all = await Promise.all(
+      this.ecg.leads.map((lead) =>
+        beatsIn(this.ecg, lead, fromS, toS, lead === trendLead ? Math.max(cap, trendMax) : cap).catch((e) => ({
+          items: [],
+          more: false,
+          error: e.message,
+        })),
+      ),
+    );
+    return new Map(this.ecg.leads.map((lead, i) => [lead, all[i]]));
+  }
+
   draw() {
     if (!this.data) return;
-    const { fromS, toS, body } = this.data;
+    const { fromS, toS, body, beats } = this.data;
     const byLead = new Map(body.leads.map((l) => [l.lead, l]));
+    const cap = markerMax(this.width());
+    let dense = 0; // leads with too many beats in range for markers
     for (const [lead, canvas] of this.canvases) {
       const series = byLead.get(lead) || { t_s: [], min: [], max: [] };
-      drawTrack(canvas, this.trackHeight, lead, series, fromS, toS, body.units);
-      canvas.parentElement.dataset.points = String(series.t_s.length);
+      const b = beats.get(lead);
+      const marked = b && !b.more && b.items.length <= cap ? b.items.map((x) => x.t_s) : [];
+      if (b && !b.error && !marked.length && b.items.length) dense++;
+      const xs = drawTrack(canvas, this.trackHeight, lead, series, fromS, toS, body.units, marked);
+      Object.assign(canvas.parentElement.dataset, {
+        points: String(series.t_s.length),
+        beats: String(xs.length),
+        beatX: xs.map((x) => x.toFixed(2)).join(' '),
+      });
     }
     this.drawAxis(fromS, toS);
+    this.drawTrend();
     Object.assign(this.root.dataset, {
       fromS: String(fromS),
       toS: String(toS),
       bucketSamples: String(body.bucket_samples),
     });
     const per = body.bucket_samples === 1 ? 'every sample' : `min/max of ${num(body.bucket_samples)} samples per point`;
-    $('plot-range').textContent = `${num(fromS, 3)} s – ${num(toS, 3)} s, ${per}`;
+    const zoomIn = dense ? `; beat markers: zoom in (over ${num(cap)} beats)` : '';
+    $('plot-range').textContent = `${num(fromS, 3)} s – ${num(toS, 3)} s, ${per}${zoomIn}`;
+  }
+
+  drawTrend() {
+    const { fromS, toS, beats } = this.data;
+    const b = beats.get(this.trendLead) || { items: [], more: false };
+    drawHeartRate(this.heartRate, { lead: this.trendLead, ...b }, fromS, toS, LEFT, RIGHT);
   }
 
   drawAxis(fromS, toS) {
@@ -169,13 +229,6 @@ export class Plot {
   }
 }
 
-/** 1, 2 or 5 times a power of ten, at least `raw`. */
-function niceStep(raw) {
-  const p = 10 ** Math.floor(Math.log10(raw));
-  for (const m of [1, 2, 5, 10]) if (m * p >= raw) return m * p;
-  return 10 * p;
-}
-
 /**
  * The vertical scale of a track: the buckets' min and max, with zero always
  * in view (the crossings are about it). Values are divided by the largest
@@ -203,7 +256,8 @@ function scale(mins, maxs) {
   return { lo, hi, y: (v) => (top + pad - v / big) / (span + 2 * pad) };
 }
 
-function drawTrack(canvas, height, lead, s, fromS, toS, units) {
+/** Draws one lead's track, with a marker at each of `beats` (times, s); returns the markers' x. */
+function drawTrack(canvas, height, lead, s, fromS, toS, units, beats) {
   const { ctx, width } = fitCanvas(canvas, height);
   ctx.clearRect(0, 0, width, height);
   const w = width - LEFT - RIGHT;
@@ -250,4 +304,8 @@ function drawTrack(canvas, height, lead, s, fromS, toS, units) {
   if (units && name + 4 < room) ctx.fillText(units, 4 + name + 4, 16, room - name - 4);
   ctx.fillText(top, 4, 30, room);
   ctx.fillText(bottom, 4, height - 5, room);
+
+  const xs = beats.map(x);
+  drawMarkers(ctx, xs);
+  return xs;
 }

@@ -71,6 +71,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../dashboard/plot.js"),
     },
     Asset {
+        name: "beats.js",
+        content_type: JS,
+        body: include_str!("../dashboard/beats.js"),
+    },
+    Asset {
         name: "favicon.svg",
         content_type: "image/svg+xml",
         body: include_str!("../dashboard/favicon.svg"),

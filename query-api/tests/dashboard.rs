@@ -74,6 +74,7 @@ async fn dashboard_serves_its_page_and_assets_with_a_same_origin_csp_and_no_toke
         ("ecg.js", "text/javascript; charset=utf-8"),
         ("plot.js", "text/javascript; charset=utf-8"),
         ("format.js", "text/javascript; charset=utf-8"),
+        ("beats.js", "text/javascript; charset=utf-8"),
         ("style.css", "text/css; charset=utf-8"),
         ("favicon.svg", "image/svg+xml"),
     ] {

@@ -8,6 +8,9 @@
 //!   until the ECG is complete.
 //! - [`extremes`]: signals at the ends of the `f64` range (±1e300, the
 //!   largest finite values, subnormals) are drawn to scale with short labels.
+//! - [`beats`]: a steady 75 bpm rhythm streamed while its page is open:
+//!   each lead's beats marked where they are, before and after a zoom, and
+//!   the heart-rate trend and summary at 75 bpm.
 //! - [`overview`]: the throughput sparkline is drawn at the first load, and
 //!   sample rates are shown as declared (128.5 Hz is not rounded).
 //!
@@ -15,6 +18,7 @@
 //! `ECG_UPDATE_DOCS_SCREENSHOT=1` the ECG page is also saved as
 //! docs/dashboard.png, the picture in the README.
 
+mod beats;
 mod ecg_page;
 mod extremes;
 mod live;
