@@ -40,10 +40,13 @@ async fn beats_page_by_lead_and_the_heart_rate_is_theirs() -> anyhow::Result<()>
     let demo = stack.token("demo", "demo-secret", None).await?;
     let other = stack.token("other", "other-secret", None).await?;
     let (i, ii) = (lead(200, 1.0), lead(150, 0.5));
+    // V1 disconnected (flat); V2 lead I clipped at ±0.05 mV (saturated).
+    let v1 = vec![0.0; RATE * SECONDS];
+    let v2: Vec<f64> = i.iter().map(|v| v.clamp(-0.05, 0.05)).collect();
     let id = stack
         .open_ecg(
             &demo,
-            json!({"device_id": "holter-3", "sample_rate_hz": RATE, "leads": ["I", "II"],
+            json!({"device_id": "holter-3", "sample_rate_hz": RATE, "leads": ["I", "II", "V1", "V2"],
                    "started_at": "2026-05-01T09:00:00Z"}),
         )
         .await?;
@@ -52,13 +55,14 @@ async fn beats_page_by_lead_and_the_heart_rate_is_theirs() -> anyhow::Result<()>
     order.swap(0, 1);
     for s in order {
         let r = s * RATE..(s + 1) * RATE;
-        let samples = json!({"I": &i[r.clone()], "II": &ii[r]});
+        let samples =
+            json!({"I": &i[r.clone()], "II": &ii[r.clone()], "V1": &v1[r.clone()], "V2": &v2[r]});
         stack
             .send_chunk(&demo, id, s as u32, samples, s == SECONDS - 1)
             .await?;
     }
     stack
-        .wait_complete(&demo, id, (2 * RATE * SECONDS) as u64)
+        .wait_complete(&demo, id, (4 * RATE * SECONDS) as u64)
         .await?;
 
     // Lead I (the default), 25 a page: exactly one pass's beats.
@@ -162,6 +166,43 @@ async fn beats_page_by_lead_and_the_heart_rate_is_theirs() -> anyhow::Result<()>
             .as_f64()
             .is_some_and(|s| s < 1.0),
         "a regular rhythm has no variability: {insights}"
+    );
+
+    // Per minute: each lead's quality, and a heart rate where it is good.
+    let (_, minute) = stack
+        .get_json(Some(&demo), &format!("/v1/ecgs/{id}/insights?window=1m"))
+        .await?;
+    let series = &minute["windows"]["series"];
+    assert_eq!(series.as_array().map(Vec::len), Some(1), "{minute}");
+    let heart = &series[0]["heart"];
+    let quality = |lead: &str| heart[lead]["quality"].as_str().unwrap_or("");
+    assert_eq!(
+        [quality("I"), quality("II"), quality("V1"), quality("V2")],
+        ["good", "good", "flat", "saturated"],
+        "{heart}"
+    );
+    assert_eq!(
+        heart["I"]["heart_rate"], insights["leads"]["I"]["heart_rate"],
+        "{heart}"
+    );
+    assert_eq!(heart["I"]["beats"], expected.len(), "{heart}");
+    assert_eq!(
+        heart["V1"]["heart_rate"],
+        Value::Null,
+        "no heart rate from a flat lead"
+    );
+    assert_eq!(
+        heart["V2"]["heart_rate"],
+        Value::Null,
+        "nor from a clipped one"
+    );
+    let (_, seconds) = stack
+        .get_json(Some(&demo), &format!("/v1/ecgs/{id}/insights?window=10s"))
+        .await?;
+    assert_eq!(
+        seconds["windows"]["series"][0]["heart"],
+        Value::Null,
+        "{seconds}"
     );
 
     // Bad parameters name themselves; another tenant sees nothing.

@@ -140,11 +140,7 @@ impl Sink {
         let mut checkpoints: HashMap<(EcgKey, u8), Saved> = HashMap::new();
         if !ids.is_empty() {
             for c in blocks::checkpoints(&self.client, &ids).await? {
-                let states = c
-                    .states
-                    .into_iter()
-                    .map(|b| b.into_vec())
-                    .collect();
+                let states = c.states.into_iter().map(|b| b.into_vec()).collect();
                 checkpoints.insert(((c.tenant, c.ecg_id), c.lead_index), (c.at_seq, states));
             }
         }

@@ -7,8 +7,8 @@ use ecg_schemas::api::BearerAuth;
 use ecg_schemas::api::{
     ActiveStream, ActiveStreams, Beat, BeatsPage, ConsumerLag, DeadLettered, DeviceBucket,
     DeviceInsights, EcgPage, EcgStatus, EcgSummary, ErrorBody, FailedChunk, FailedKind, HeartRate,
-    Insights, LeadInsight, LeadSeries, Pipeline, Rate, SamplesPage, Status, StatusCounts,
-    Throughput, Units, Window, Windows,
+    Insights, LeadInsight, LeadSeries, Pipeline, Rate, SamplesPage, SignalQuality, Status,
+    StatusCounts, Throughput, Units, Window, WindowHeart, Windows,
 };
 use ecg_schemas::samples::Calibration;
 use utoipa::OpenApi;
@@ -39,7 +39,7 @@ use crate::routes;
     ),
     components(schemas(
         EcgPage, EcgSummary, EcgStatus, FailedChunk, FailedKind, Insights, LeadInsight, HeartRate,
-        Windows, Window, BeatsPage, Beat,
+        Windows, Window, WindowHeart, SignalQuality, BeatsPage, Beat,
         SamplesPage, LeadSeries, DeviceInsights, DeviceBucket, ActiveStreams, ActiveStream,
         Pipeline, Rate, Throughput, ConsumerLag, DeadLettered, StatusCounts, Status, Units, Calibration,
         ErrorBody, crate::params::WindowName, crate::params::BucketName,

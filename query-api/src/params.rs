@@ -69,6 +69,8 @@ pub enum WindowName {
     TenSeconds,
     #[serde(rename = "1m")]
     OneMinute,
+    #[serde(rename = "5m")]
+    FiveMinutes,
 }
 
 /// The names `bucket` takes, for the OpenAPI document.

@@ -17,7 +17,9 @@ pub use live::{
     ActiveStream, ActiveStreams, ConsumerLag, DeadLettered, DeviceBucket, DeviceInsights, Pipeline,
     Rate, StatusCounts, Throughput,
 };
-pub use query::{EcgPage, EcgSummary, LeadSeries, SamplesPage, Window, Windows};
+pub use query::{
+    EcgPage, EcgSummary, LeadSeries, SamplesPage, SignalQuality, Window, WindowHeart, Windows,
+};
 
 /// Samples of one chunk or a whole signal: lead name to its samples.
 pub type Samples = BTreeMap<String, Vec<f64>>;

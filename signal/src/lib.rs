@@ -113,12 +113,14 @@
 //! - [`score`]: beat-by-beat comparison with reference annotations (Se, +P),
 //!   as WFDB's `bxb` and ANSI/AAMI EC57 score.
 //! - [`hrv`]: RR intervals, heart rate and time-domain HRV from beats.
+//! - [`quality`]: a signal-quality verdict per window of a lead.
 
 pub mod analytic;
 pub mod beats;
 pub mod crossings;
 pub mod hrv;
 pub mod kernel;
+pub mod quality;
 pub mod registry;
 pub mod score;
 pub mod sign;

@@ -28,8 +28,8 @@ use form::form_of;
 
 pub use form::{Codec, Form};
 pub use reads::{
-    LeadTotals, Stored, Waiting, Written, device_blocks, device_signs_before, lead_signs_before,
-    lead_totals, overlapping, overlapping_leads, waiting, written,
+    LeadTotals, Stored, Waiting, WindowStats, Written, device_blocks, device_signs_before,
+    lead_signs_before, lead_totals, overlapping, overlapping_leads, waiting, window_stats, written,
 };
 /// A saved analytic state, as `analytic_states` holds it.
 pub use serde_bytes::ByteBuf;

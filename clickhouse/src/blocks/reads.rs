@@ -265,3 +265,53 @@ pub fn device_blocks(
         .param("to", to)
         .fetch()
 }
+
+/// What one window of one lead holds, for its signal-quality verdict
+/// (`ecg_signal::quality`): a block counts in the window of its first
+/// sample, so a window's edges are those of its blocks.
+#[derive(Debug, Clone, PartialEq, Row, Deserialize)]
+pub struct WindowStats {
+    pub lead: String,
+    pub window: u64,
+    pub n: u64,
+    pub lo: f64,
+    pub hi: f64,
+    /// Samples equal to their block's minimum or maximum.
+    pub at_extremes: u64,
+}
+
+/// Per lead and window of `window_samples` samples
+/// (`window = floor(first_sample / window_samples)`), the placed blocks
+/// starting in samples `from..to`: samples, range and samples at their
+/// block's extremes, ordered by lead then window.
+pub async fn window_stats(
+    client: &Client,
+    tenant: &str,
+    id: Uuid,
+    window_samples: f64,
+    (from, to): (u64, u64),
+) -> clickhouse::error::Result<Vec<WindowStats>> {
+    client
+        .query(
+            "SELECT toString(lead) AS lead,
+                    toUInt64(floor(assumeNotNull(first_sample) / {w:Float64})) AS window,
+                    sum(samples) AS n,
+                    min(arrayMin(values)) AS lo,
+                    max(arrayMax(values)) AS hi,
+                    sum(arrayCount(v -> v = arrayMax(values) OR v = arrayMin(values), values))
+                        AS at_extremes
+             FROM block_values
+             WHERE tenant = {t:String} AND ecg_id = {id:UUID} AND placed
+               AND first_sample >= {from:UInt64} AND first_sample < {to:UInt64}
+               AND samples > 0
+             GROUP BY lead, window
+             ORDER BY lead, window",
+        )
+        .param("t", tenant)
+        .param("id", id.to_string())
+        .param("w", window_samples)
+        .param("from", from)
+        .param("to", to)
+        .fetch_all()
+        .await
+}

@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use ecg_auth::{Authorized, EcgRead};
-use ecg_schemas::api::{ErrorBody, HeartRate, Insights, LeadInsight, Window, Windows};
-use ecg_signal::hrv;
+use ecg_schemas::api::{
+    ErrorBody, HeartRate, Insights, LeadInsight, SignalQuality, Window, WindowHeart, Windows,
+};
+use ecg_signal::{hrv, quality};
 use uuid::Uuid;
 
 use crate::AppState;
@@ -20,7 +22,10 @@ use ecg_clickhouse::blocks::{self, LeadTotals};
 use ecg_clickhouse::{EcgRow, beats, ecgs, failed_chunks, progress};
 
 /// The window lengths offered, in seconds.
-pub const WINDOWS: &[(&str, u64)] = &[("1s", 1), ("10s", 10), ("1m", 60)];
+pub const WINDOWS: &[(&str, u64)] = &[("1s", 1), ("10s", 10), ("1m", 60), ("5m", 300)];
+/// Windows at least this long also carry each lead's signal quality, heart
+/// rate and HRV.
+const HEART_WINDOW_S: u64 = 60;
 /// At most this many windows per answer.
 const MAX_WINDOWS: u64 = 100_000;
 
@@ -33,7 +38,7 @@ const MAX_WINDOWS: u64 = 100_000;
     description = "Totals per lead (samples, zero crossings, zero-crossing rate, beats, and once two normal RR intervals are known the heart rate, SDNN and RMSSD of its NN intervals), and the ECG's heart rate from its most regular lead. With `window`, also the exact crossings of every window of that length from the ECG's first sample (or within `from`..`to`), empty windows included; over the whole ECG each lead's windows sum to its total. A crossing belongs to the window of the sample where the new sign is seen.",
     params(
         ("id" = uuid::Uuid, Path, description = "The ECG id"),
-        ("window" = Option<crate::params::WindowName>, Query, description = "Window length: 1s, 10s or 1m"),
+        ("window" = Option<crate::params::WindowName>, Query, description = "Window length: 1s, 10s, 1m or 5m; windows of 1m and 5m also carry each lead's signal quality, beats, and heart rate and HRV where the quality is good"),
         ("from" = Option<time::OffsetDateTime>, Query, description = "RFC 3339; windows from the one holding this time (with `window`)"),
         ("to" = Option<time::OffsetDateTime>, Query, description = "RFC 3339, exclusive (with `window`)"),
     ),
@@ -86,7 +91,7 @@ pub async fn ecg_insights(
                     params::index_at(t, ecg.started_at, ecg.sample_rate_hz)
                 })
                 .min(end);
-            Some(windows(&state, tenant, id, &ecg, (name, secs), from, to).await?)
+            Some(windows(&state, tenant, id, &ecg, (name, secs), from, to, &beats).await?)
         }
     };
     let mut leads = lead_insights(&ecg, totals);
@@ -179,7 +184,9 @@ fn lead_insights(ecg: &EcgRow, totals: Vec<LeadTotals>) -> BTreeMap<String, Lead
     leads
 }
 
-/// The windows holding samples `from..to`, each with every lead's count.
+/// The windows holding samples `from..to`, each with every lead's count,
+/// and for windows of a minute or more each lead's quality and heart rate.
+#[allow(clippy::too_many_arguments)]
 async fn windows(
     state: &AppState,
     tenant: &str,
@@ -188,6 +195,7 @@ async fn windows(
     (name, secs): (&'static str, u64),
     from: u64,
     to: u64,
+    beats: &[beats::LeadBeats],
 ) -> Result<Windows, ApiError> {
     let per_window = secs as f64 * ecg.sample_rate_hz;
     let window_of = |index: u64| (index as f64 / per_window).floor() as u64;
@@ -221,9 +229,65 @@ async fn windows(
                 ),
                 start_s,
                 leads: zeros.clone(),
+                heart: BTreeMap::new(),
             }
         })
         .collect();
+    if secs >= HEART_WINDOW_S && !range.is_empty() {
+        // Whole windows: the blocks starting in them.
+        let start = (range.start as f64 * per_window).ceil() as u64;
+        let end = (range.end as f64 * per_window).ceil() as u64;
+        let stats =
+            blocks::window_stats(&state.clickhouse, tenant, id, per_window, (start, end)).await?;
+        let per_mv = match ecg.units {
+            ecg_schemas::Units::Microvolts => 1000.0,
+            ecg_schemas::Units::Millivolts => 1.0,
+        };
+        for s in stats {
+            let Some(w) = s
+                .window
+                .checked_sub(range.start)
+                .and_then(|i| series.get_mut(i as usize))
+            else {
+                continue;
+            };
+            let in_window: Vec<u64> = beats
+                .iter()
+                .find(|b| b.lead == s.lead)
+                .map(|b| {
+                    b.beats
+                        .iter()
+                        .copied()
+                        .filter(|&i| window_of(i) == s.window)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let stats = quality::WindowStats {
+                samples: s.n,
+                min: s.lo,
+                max: s.hi,
+                at_extremes: s.at_extremes,
+            };
+            let verdict = quality::verdict(&stats, &in_window, ecg.sample_rate_hz, per_mv);
+            let quality = match verdict {
+                quality::Quality::Good => SignalQuality::Good,
+                quality::Quality::Flat => SignalQuality::Flat,
+                quality::Quality::Saturated => SignalQuality::Saturated,
+                quality::Quality::Noisy => SignalQuality::Noisy,
+            };
+            let heart_rate = (verdict == quality::Quality::Good)
+                .then(|| heart_rate(&in_window, ecg.sample_rate_hz))
+                .flatten();
+            w.heart.insert(
+                s.lead,
+                WindowHeart {
+                    quality,
+                    beats: in_window.len() as u64,
+                    heart_rate,
+                },
+            );
+        }
+    }
     for c in counts {
         let slot = c
             .window

@@ -88,12 +88,43 @@ pub struct Window {
     pub start_s: f64,
     /// Crossings per lead in this window.
     pub leads: BTreeMap<String, u64>,
+    /// With windows of `1m` or `5m`: per lead, the window's signal quality,
+    /// beats, and its heart rate and HRV when the quality is `good`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub heart: BTreeMap<String, WindowHeart>,
+}
+
+/// One lead in one window: is its signal good enough for a heart rate
+/// (`ecg_signal::quality`: `flat`, `saturated`, `noisy` or `good`), and the
+/// heart rate and HRV of the window's beats when it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WindowHeart {
+    pub quality: SignalQuality,
+    /// Beats whose peak lies in the window.
+    pub beats: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heart_rate: Option<crate::api::HeartRate>,
+}
+
+/// A window's signal-quality verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalQuality {
+    /// The beats are trustworthy.
+    Good,
+    /// Peak to peak under 0.02 mV: a flat or disconnected lead.
+    Flat,
+    /// 5 % or more of the samples at their block's extremes: clipped.
+    Saturated,
+    /// Fewer than 80 % normal RR intervals, or no two beats in a lead that
+    /// moves: the beats are not to be trusted.
+    Noisy,
 }
 
 /// Zero crossings per time window, in `GET /v1/ecgs/{id}/insights?window=`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Windows {
-    /// The window asked for: `1s`, `10s` or `1m`.
+    /// The window asked for: `1s`, `10s`, `1m` or `5m`.
     pub window: String,
     pub window_s: f64,
     /// Consecutive windows, oldest first, empty ones included.
