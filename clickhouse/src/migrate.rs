@@ -87,6 +87,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "beats",
         sql: include_str!("../migrations/0014_beats.sql"),
     },
+    Migration {
+        version: 15,
+        name: "block_extremes",
+        sql: include_str!("../migrations/0015_block_extremes.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

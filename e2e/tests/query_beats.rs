@@ -191,6 +191,24 @@ async fn beats_page_by_lead_and_the_heart_rate_is_theirs() -> anyhow::Result<()>
         Value::Null,
         "no heart rate from a flat lead"
     );
+    // The leads' own heart rates come from their good windows only.
+    let lead_quality = |lead: &str| insights["leads"][lead]["quality"].clone();
+    assert_eq!(
+        lead_quality("V2"),
+        json!({"windows": 1, "good": 0, "flat": 0, "saturated": 1, "noisy": 0}),
+        "{insights}"
+    );
+    assert_eq!(lead_quality("V1")["flat"], 1, "{insights}");
+    assert_eq!(lead_quality("I")["good"], 1, "{insights}");
+    assert_eq!(
+        insights["leads"]["V2"]["heart_rate"],
+        Value::Null,
+        "{insights}"
+    );
+    assert!(
+        insights["leads"]["V2"]["beats"].as_u64() > Some(0),
+        "{insights}"
+    );
     assert_eq!(
         heart["V2"]["heart_rate"],
         Value::Null,

@@ -122,6 +122,7 @@ mod tests {
             zero_crossing_rate_hz: 1.5,
             beats: 3,
             heart_rate,
+            quality: None,
         };
         let i = Insights {
             id: uuid::Uuid::nil(),

@@ -353,6 +353,7 @@ fn block_row(r: &Ready, i: usize, now: OffsetDateTime) -> Block<'_> {
     let h = &r.chunk.header;
     let (own, total) = r.leads[i];
     let placed = r.beats.get(i);
+    let extremes = extremes(&r.chunk.samples, i);
     Block {
         tenant: Cow::Borrowed(&h.tenant),
         ecg_id: h.ecg_id,
@@ -388,12 +389,37 @@ fn block_row(r: &Ready, i: usize, now: OffsetDateTime) -> Block<'_> {
             .and_then(|b| b.checkpoint.clone())
             .map(|c| vec![blocks::ByteBuf::from(c)])
             .unwrap_or_default(),
+        lo: extremes.map(|e| e.0),
+        hi: extremes.map(|e| e.1),
+        at_extremes: extremes.map(|e| e.2),
         kafka_partition: r.pos.partition,
         kafka_offset: r.pos.offset,
         processed_at: now,
         produced_at: produced_at(r.pos.produced_at_ms),
     }
     .with_form(Form::of(&r.chunk.samples, i))
+}
+
+/// Lead `i`'s smallest and largest value (physical, in the ECG's units)
+/// and how many samples equal either; `None` for an empty lead.
+fn extremes(signal: &Signal, i: usize) -> Option<(f64, f64, u32)> {
+    fn of<T: Copy + PartialOrd>(v: &[T]) -> Option<(T, T, u32)> {
+        let first = *v.first()?;
+        let (lo, hi) = v.iter().fold((first, first), |(lo, hi), &x| {
+            (if x < lo { x } else { lo }, if x > hi { x } else { hi })
+        });
+        let at = v.iter().filter(|&&x| x == lo || x == hi).count();
+        Some((lo, hi, u32::try_from(at).unwrap_or(u32::MAX)))
+    }
+    match signal {
+        Signal::Physical(leads) => of(&leads[i]),
+        Signal::Digital { adc, calibration } => {
+            let c = calibration[i];
+            let (lo, hi, at) = of(&adc[i])?;
+            // The gain is positive: the order of counts is that of values.
+            Some((c.physical(lo), c.physical(hi), at))
+        }
+    }
 }
 
 /// A chunk from its stored rows (one per lead, in lead order): the header,

@@ -27,6 +27,7 @@ pub mod cursor;
 pub mod dashboard;
 pub mod error;
 pub mod gaps;
+pub mod heart;
 pub mod lag;
 pub mod metrics;
 pub mod openapi;

@@ -7,8 +7,8 @@ use ecg_schemas::api::BearerAuth;
 use ecg_schemas::api::{
     ActiveStream, ActiveStreams, Beat, BeatsPage, ConsumerLag, DeadLettered, DeviceBucket,
     DeviceInsights, EcgPage, EcgStatus, EcgSummary, ErrorBody, FailedChunk, FailedKind, HeartRate,
-    Insights, LeadInsight, LeadSeries, Pipeline, Rate, SamplesPage, SignalQuality, Status,
-    StatusCounts, Throughput, Units, Window, WindowHeart, Windows,
+    Insights, LeadInsight, LeadQuality, LeadSeries, Pipeline, Rate, SamplesPage, SignalQuality,
+    Status, StatusCounts, Throughput, Units, Window, WindowHeart, Windows,
 };
 use ecg_schemas::samples::Calibration;
 use utoipa::OpenApi;
@@ -38,7 +38,7 @@ use crate::routes;
         crate::token_doc::jwks,
     ),
     components(schemas(
-        EcgPage, EcgSummary, EcgStatus, FailedChunk, FailedKind, Insights, LeadInsight, HeartRate,
+        EcgPage, EcgSummary, EcgStatus, FailedChunk, FailedKind, Insights, LeadInsight, HeartRate, LeadQuality,
         Windows, Window, WindowHeart, SignalQuality, BeatsPage, Beat,
         SamplesPage, LeadSeries, DeviceInsights, DeviceBucket, ActiveStreams, ActiveStream,
         Pipeline, Rate, Throughput, ConsumerLag, DeadLettered, StatusCounts, Status, Units, Calibration,

@@ -235,10 +235,24 @@ pub struct LeadInsight {
     /// detector's 100 to 4,000 Hz.
     #[serde(default)]
     pub beats: u64,
-    /// Heart rate and HRV of the lead's beats, once two normal RR
-    /// intervals are known.
+    /// Heart rate and HRV of the lead's beats in its windows of good
+    /// quality (see `quality`), once two normal RR intervals are known there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heart_rate: Option<HeartRate>,
+    /// The lead's 5-minute windows by signal-quality verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<LeadQuality>,
+}
+
+/// A lead's 5-minute windows (from the ECG's first sample; the last one may
+/// be shorter) by their signal-quality verdict (see `SignalQuality`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LeadQuality {
+    pub windows: u64,
+    pub good: u64,
+    pub flat: u64,
+    pub saturated: u64,
+    pub noisy: u64,
 }
 
 /// Heart rate and time-domain heart-rate variability of a lead's beats.
@@ -294,9 +308,10 @@ pub struct Insights {
     pub status: Status,
     pub leads: BTreeMap<String, LeadInsight>,
     pub total_zero_crossings: u64,
-    /// The ECG's heart rate: that of the lead whose RR intervals are the
-    /// most regular (the largest share of NN intervals; ties: the most
-    /// beats, then the first lead), null until a lead has one.
+    /// The ECG's heart rate: that of its best-quality lead (the most
+    /// 5-minute windows of good quality; ties: the largest share of NN
+    /// intervals, then the most intervals, then the first declared), null
+    /// until a lead has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heart_rate_bpm: Option<f64>,
     /// The lead `heart_rate_bpm` comes from.

@@ -84,6 +84,11 @@ pub struct Block<'a> {
     /// The lead's order-dependent analytics saved after this block
     /// (`ecg_signal::AnyAnalytic::save`); empty in `waiting_blocks`.
     pub analytic_states: Vec<ByteBuf>,
+    /// The block's smallest and largest value, and the samples at either
+    /// (migration 15; `None` in rows written before it).
+    pub lo: Option<f64>,
+    pub hi: Option<f64>,
+    pub at_extremes: Option<u32>,
     pub kafka_partition: i32,
     pub kafka_offset: i64,
     #[serde(with = "clickhouse::serde::time::datetime64::millis")]

@@ -268,22 +268,24 @@ pub fn device_blocks(
 
 /// What one window of one lead holds, for its signal-quality verdict
 /// (`ecg_signal::quality`): a block counts in the window of its first
-/// sample, so a window's edges are those of its blocks.
+/// sample, so a window's edges are those of its blocks. Blocks written
+/// before migration 15 have no figures and are left out.
 #[derive(Debug, Clone, PartialEq, Row, Deserialize)]
 pub struct WindowStats {
     pub lead: String,
     pub window: u64,
     pub n: u64,
-    pub lo: f64,
-    pub hi: f64,
+    pub low: f64,
+    pub high: f64,
     /// Samples equal to their block's minimum or maximum.
-    pub at_extremes: u64,
+    pub clipped: u64,
 }
 
 /// Per lead and window of `window_samples` samples
 /// (`window = floor(first_sample / window_samples)`), the placed blocks
 /// starting in samples `from..to`: samples, range and samples at their
-/// block's extremes, ordered by lead then window.
+/// block's extremes, ordered by lead then window. Three numbers per block,
+/// no sample decoded.
 pub async fn window_stats(
     client: &Client,
     tenant: &str,
@@ -294,16 +296,15 @@ pub async fn window_stats(
     client
         .query(
             "SELECT toString(lead) AS lead,
-                    toUInt64(floor(assumeNotNull(first_sample) / {w:Float64})) AS window,
+                    toUInt64(floor(first_sample / {w:Float64})) AS window,
                     sum(samples) AS n,
-                    min(arrayMin(values)) AS lo,
-                    max(arrayMax(values)) AS hi,
-                    sum(arrayCount(v -> v = arrayMax(values) OR v = arrayMin(values), values))
-                        AS at_extremes
-             FROM block_values
-             WHERE tenant = {t:String} AND ecg_id = {id:UUID} AND placed
+                    min(assumeNotNull(lo)) AS low,
+                    max(assumeNotNull(hi)) AS high,
+                    sum(assumeNotNull(at_extremes)) AS clipped
+             FROM blocks
+             WHERE tenant = {t:String} AND ecg_id = {id:UUID}
                AND first_sample >= {from:UInt64} AND first_sample < {to:UInt64}
-               AND samples > 0
+               AND samples > 0 AND isNotNull(at_extremes)
              GROUP BY lead, window
              ORDER BY lead, window",
         )

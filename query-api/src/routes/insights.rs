@@ -8,13 +8,13 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use ecg_auth::{Authorized, EcgRead};
 use ecg_schemas::api::{
-    ErrorBody, HeartRate, Insights, LeadInsight, SignalQuality, Window, WindowHeart, Windows,
+    ErrorBody, Insights, LeadInsight, SignalQuality, Window, WindowHeart, Windows,
 };
-use ecg_signal::{hrv, quality};
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::heart;
 use crate::params::{self, Params};
 use crate::routes::status::{position, status_of};
 use crate::store;
@@ -26,6 +26,8 @@ pub const WINDOWS: &[(&str, u64)] = &[("1s", 1), ("10s", 10), ("1m", 60), ("5m",
 /// Windows at least this long also carry each lead's signal quality, heart
 /// rate and HRV.
 const HEART_WINDOW_S: u64 = 60;
+/// The windows a lead's quality and heart rate are judged on, seconds.
+const QUALITY_WINDOW_S: u64 = 300;
 /// At most this many windows per answer.
 const MAX_WINDOWS: u64 = 100_000;
 
@@ -79,10 +81,10 @@ pub async fn ecg_insights(
         beats::indices(ch, tenant, id)
     )?;
     let status = status_of(&position(&ecg, &written, progress), failed);
+    let end = totals.iter().map(|t| t.samples).max().unwrap_or(0);
     let windows = match window {
         None => None,
         Some((name, secs)) => {
-            let end = totals.iter().map(|t| t.samples).max().unwrap_or(0);
             let from = from.map_or(0, |t| {
                 params::index_at(t, ecg.started_at, ecg.sample_rate_hz)
             });
@@ -94,14 +96,14 @@ pub async fn ecg_insights(
             Some(windows(&state, tenant, id, &ecg, (name, secs), from, to, &beats).await?)
         }
     };
+    // Each lead's quality over 5-minute windows, and its heart rate from
+    // the good ones.
+    let per_five = QUALITY_WINDOW_S as f64 * ecg.sample_rate_hz;
+    let stats = blocks::window_stats(ch, tenant, id, per_five, (0, end.max(1))).await?;
+    let judged = heart::judge(stats, &beats, per_five, ecg.sample_rate_hz, ecg.units);
     let mut leads = lead_insights(&ecg, totals);
-    for b in beats {
-        if let Some(lead) = leads.get_mut(&b.lead) {
-            lead.beats = b.beats.len() as u64;
-            lead.heart_rate = heart_rate(&b.beats, ecg.sample_rate_hz);
-        }
-    }
-    let best = best_lead(&ecg.leads, &leads);
+    heart::fill_leads(&mut leads, &beats, &judged, ecg.sample_rate_hz);
+    let best = heart::best_lead(&ecg.leads, &leads);
     Ok(Json(Insights {
         id,
         status,
@@ -111,41 +113,6 @@ pub async fn ecg_insights(
         leads,
         windows,
     }))
-}
-
-/// Heart rate and HRV of a lead's beats (`ecg_signal::hrv`).
-fn heart_rate(beats: &[u64], rate_hz: f64) -> Option<HeartRate> {
-    let h = hrv::hrv(beats, rate_hz)?;
-    Some(HeartRate {
-        rr_intervals: h.intervals as u64,
-        normal_intervals: h.normal as u64,
-        heart_rate_bpm: h.mean_hr_bpm,
-        sdnn_ms: h.sdnn_ms,
-        rmssd_ms: h.rmssd_ms,
-    })
-}
-
-/// The lead whose heart rate the ECG reports: the largest share of NN
-/// intervals (the most regular RR, the fewest artefacts), then the most
-/// beats, then the first declared.
-fn best_lead<'a>(
-    declared: &'a [String],
-    leads: &BTreeMap<String, LeadInsight>,
-) -> Option<&'a String> {
-    let score = |l: &String| {
-        let h = leads.get(l)?.heart_rate.as_ref()?;
-        let share = h.normal_intervals as f64 / h.rr_intervals.max(1) as f64;
-        Some((share, h.rr_intervals))
-    };
-    let mut best: Option<(&String, (f64, u64))> = None;
-    for l in declared {
-        if let Some(s) = score(l) {
-            if best.is_none_or(|(_, b)| s.0 > b.0 || (s.0 == b.0 && s.1 > b.1)) {
-                best = Some((l, s));
-            }
-        }
-    }
-    best.map(|(l, _)| l)
 }
 
 /// Every declared lead, with zeros until its first chunk lands.
@@ -160,6 +127,7 @@ fn lead_insights(ecg: &EcgRow, totals: Vec<LeadTotals>) -> BTreeMap<String, Lead
                 zero_crossing_rate_hz: 0.0,
                 beats: 0,
                 heart_rate: None,
+                quality: None,
             };
             (l.clone(), insight)
         })
@@ -178,6 +146,7 @@ fn lead_insights(ecg: &EcgRow, totals: Vec<LeadTotals>) -> BTreeMap<String, Lead
                 zero_crossing_rate_hz: rate,
                 beats: 0,
                 heart_rate: None,
+                quality: None,
             },
         );
     }
@@ -239,50 +208,22 @@ async fn windows(
         let end = (range.end as f64 * per_window).ceil() as u64;
         let stats =
             blocks::window_stats(&state.clickhouse, tenant, id, per_window, (start, end)).await?;
-        let per_mv = match ecg.units {
-            ecg_schemas::Units::Microvolts => 1000.0,
-            ecg_schemas::Units::Millivolts => 1.0,
-        };
-        for s in stats {
-            let Some(w) = s
-                .window
+        let judged = heart::judge(stats, beats, per_window, ecg.sample_rate_hz, ecg.units);
+        for ((lead, window), j) in judged {
+            let Some(w) = window
                 .checked_sub(range.start)
                 .and_then(|i| series.get_mut(i as usize))
             else {
                 continue;
             };
-            let in_window: Vec<u64> = beats
-                .iter()
-                .find(|b| b.lead == s.lead)
-                .map(|b| {
-                    b.beats
-                        .iter()
-                        .copied()
-                        .filter(|&i| window_of(i) == s.window)
-                        .collect()
-                })
-                .unwrap_or_default();
-            let stats = quality::WindowStats {
-                samples: s.n,
-                min: s.lo,
-                max: s.hi,
-                at_extremes: s.at_extremes,
-            };
-            let verdict = quality::verdict(&stats, &in_window, ecg.sample_rate_hz, per_mv);
-            let quality = match verdict {
-                quality::Quality::Good => SignalQuality::Good,
-                quality::Quality::Flat => SignalQuality::Flat,
-                quality::Quality::Saturated => SignalQuality::Saturated,
-                quality::Quality::Noisy => SignalQuality::Noisy,
-            };
-            let heart_rate = (verdict == quality::Quality::Good)
-                .then(|| heart_rate(&in_window, ecg.sample_rate_hz))
+            let heart_rate = (j.quality == SignalQuality::Good)
+                .then(|| heart::heart_rate(&j.beats, ecg.sample_rate_hz))
                 .flatten();
             w.heart.insert(
-                s.lead,
+                lead,
                 WindowHeart {
-                    quality,
-                    beats: in_window.len() as u64,
+                    quality: j.quality,
+                    beats: j.beats.len() as u64,
                     heart_rate,
                 },
             );
