@@ -7,7 +7,8 @@ The body of `make run`, after `dev/stack.sh up`:
   2. open an ECG on ingest and stream data/ecg/ecgplot_12lead.json to it in
      chunks of 250 samples per lead, the last one marked final;
   3. poll query-api until the ECG is complete (60 s deadline);
-  4. print the per-lead insights and compare each lead's zero crossings with
+  4. print the per-lead insights (zero crossings, beats, heart rate) and
+     compare each lead's zero crossings with
      data/ecg/ecgplot_12lead.expected.json (computed independently);
   5. print curl commands to look at the same data by hand.
 
@@ -145,11 +146,13 @@ def report(insights, expected, chunk_samples):
     for lead in expected["leads"]:
         got = insights["leads"].get(lead)
         if got is None:
-            rows.append((lead, "-", "-", "-", str(want[lead]), "MISSING"))
+            rows.append((lead, "-", "-", "-", str(want[lead]), "MISSING", "-", "-"))
             ok = False
             continue
         match = got["zero_crossings"] == want[lead]
         ok &= match
+        heart = got.get("heart_rate") or {}
+        bpm = heart.get("heart_rate_bpm")
         rows.append(
             (
                 lead,
@@ -158,9 +161,11 @@ def report(insights, expected, chunk_samples):
                 f"{got['zero_crossing_rate_hz']:.2f}",
                 str(want[lead]),
                 "match" if match else "MISMATCH",
+                str(got.get("beats", 0)),
+                "-" if bpm is None else f"{bpm:.0f}",
             )
         )
-    header = ("lead", "samples", "zero crossings", "rate (Hz)", "expected", "")
+    header = ("lead", "samples", "zero crossings", "rate (Hz)", "expected", "", "beats", "HR bpm")
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     line = "  ".join(f"{{:{'<' if i in (0, 5) else '>'}{w}}}" for i, w in enumerate(widths))
     print(line.format(*header))
@@ -170,6 +175,9 @@ def report(insights, expected, chunk_samples):
     total, want_total = insights.get("total_zero_crossings"), expected["zero_crossings_total"]
     ok &= total == want_total
     print(f"total zero crossings: {total} (expected {want_total}: {'match' if total == want_total else 'MISMATCH'})")
+    bpm = insights.get("heart_rate_bpm")
+    if bpm is not None:
+        print(f"heart rate: {bpm:.0f} bpm (lead {insights.get('heart_rate_lead')}, from its windows of good signal quality)")
     naive = expected.get("naive_per_chunk_total_if_chunk_boundaries_are_ignored", {})
     if str(chunk_samples) in naive:
         print(f"(counting each chunk on its own, ignoring boundaries, would give {naive[str(chunk_samples)]})")

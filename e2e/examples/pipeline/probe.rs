@@ -3,7 +3,11 @@
 //! `period` while the fleet runs; while any chunk is not yet seen, one
 //! poller asks `GET /v1/ecgs/{id}/insights` every 100 ms, and a chunk's
 //! freshness is the time from its 202 until lead I's sample count includes
-//! it. The probe's own load is one device's (6,000 samples/s) plus at most
+//! it. Beat freshness likewise: the probe's signal beats every 0.8 s, the
+//! probe runs the same detector over lead I as it sends it, and a beat's
+//! freshness is the time from the 202 of the chunk holding its peak until
+//! lead I's beat count includes it (beats of the detector's first 2 s,
+//! its learning period, are left out: they are decided when it ends). The probe's own load is one device's (6,000 samples/s) plus at most
 //! 10 polls a second (50 until 2026-12-07, see [`POLL`]; one poller per
 //! chunk in flight before 2026-11-23 18:50 UTC).
 //!
@@ -19,6 +23,7 @@ use std::time::{Duration, Instant};
 use ecg_client::Api;
 use ecg_schemas::Units;
 use ecg_schemas::api::{ChunkRequest, CreateEcg};
+use ecg_signal::{Analytic, BeatDetector};
 use hdrhistogram::Histogram;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -43,7 +48,18 @@ pub struct Freshness {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// Beats timed, and their freshness.
+    pub beats: u64,
+    pub beat_p50_ms: f64,
+    pub beat_p99_ms: f64,
+    pub beat_max_ms: f64,
 }
+
+/// Samples between two beats of the probe's signal: 0.8 s (75 bpm).
+const BEAT_PERIOD: usize = 400;
+/// Beats with a peak before this sample are not timed (the detector's
+/// learning period, 2 s at 500 Hz).
+const LEARNING: u64 = 1_000;
 
 /// A probe ECG whose first chunk is through the whole pipeline.
 pub struct Probe {
@@ -65,17 +81,28 @@ impl Probe {
     }
 }
 
+/// Lead values of chunk `seq`: a QRS-like spike every [`BEAT_PERIOD`]
+/// samples on a small sine with a crossing every few samples.
+fn values(seq: u32) -> Vec<f64> {
+    (0..CHUNK)
+        .map(|i| {
+            let n = seq as usize * CHUNK + i;
+            let spike = match n % BEAT_PERIOD {
+                0 => 1.2,
+                1 => 0.4,
+                2 | 3 => -0.3,
+                _ => 0.0,
+            };
+            spike + 0.05 * (n as f64 * 0.3).sin()
+        })
+        .collect()
+}
+
 fn chunk(seq: u32) -> ChunkRequest {
-    // A sine with a crossing every few samples: the values do not matter
-    // for freshness, only that they are valid.
+    let column = values(seq);
     let samples: BTreeMap<String, Vec<f64>> = LEADS
         .iter()
-        .map(|l| {
-            let column = (0..CHUNK)
-                .map(|i| ((seq as usize * CHUNK + i) as f64 * 0.3).sin())
-                .collect();
-            (l.to_string(), column)
-        })
+        .map(|l| (l.to_string(), column.clone()))
         .collect();
     ChunkRequest {
         seq,
@@ -88,7 +115,7 @@ fn chunk(seq: u32) -> ChunkRequest {
 /// `accepted_at` that was (at most a little over [`GIVE_UP`]).
 async fn visible(api: &Api, id: Uuid, needed: u64, accepted_at: Instant) -> Duration {
     loop {
-        let seen = seen(api, id).await;
+        let (seen, _) = seen(api, id).await;
         let waited = accepted_at.elapsed();
         if seen >= needed || waited > GIVE_UP {
             return waited;
@@ -105,31 +132,66 @@ pub async fn run(
     stop: CancellationToken,
 ) -> anyhow::Result<Freshness> {
     let Probe { api, id } = probe;
-    // (samples lead I must count, when the chunk was accepted), in order.
-    let pending = Arc::new(Mutex::new(VecDeque::<(u64, Instant)>::new()));
+    // (samples lead I must count, when the chunk was accepted), in order;
+    // the same for beats (the count lead I must reach).
+    let pending = Arc::new(Mutex::new(Pending::default()));
     let sent_all = CancellationToken::new();
     let poller = tokio::spawn(poll(api.clone(), id, pending.clone(), sent_all.clone()));
     let mut ticker = tokio::time::interval(period);
+    // The processor's detector, run here over what is sent: which beats
+    // will be found, and when each chunk holding a peak was accepted.
+    let mut detector = BeatDetector::new(500.0)?;
+    let mut found = Vec::new();
+    detector.push(&values(0), &mut found);
+    let mut accepted: BTreeMap<u64, Instant> = BTreeMap::from([(0, Instant::now())]);
+    let mut beats = found.len() as u64;
     for seq in 1u32.. {
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = ticker.tick() => {}
         }
         api.post_chunk(id, &chunk(seq)).await?;
+        let now = Instant::now();
+        accepted.insert(u64::from(seq), now);
         let needed = (u64::from(seq) + 1) * CHUNK as u64;
-        pending
-            .lock()
-            .expect("not poisoned")
-            .push_back((needed, Instant::now()));
+        let mut pending = pending.lock().expect("not poisoned");
+        pending.chunks.push_back((needed, now));
+        let mut decided = Vec::new();
+        detector.push(&values(seq), &mut decided);
+        for peak in decided {
+            beats += 1;
+            let holder = peak / CHUNK as u64;
+            // A beat of the learning period counts, untimed.
+            if let Some(&at) = accepted.get(&holder).filter(|_| peak >= LEARNING) {
+                pending.beats.push_back((beats, at));
+            }
+        }
+        // Keep the acceptance times a beat decision can still need.
+        let keep = u64::from(seq).saturating_sub(8);
+        accepted.retain(|&s, _| s >= keep);
     }
     sent_all.cancel();
-    let h = poller.await??;
+    let (h, b) = poller.await??;
     Ok(Freshness {
         chunks: h.len(),
         p50_ms: h.value_at_quantile(0.5) as f64,
         p99_ms: h.value_at_quantile(0.99) as f64,
         max_ms: h.max() as f64,
+        beats: b.len(),
+        beat_p50_ms: b.value_at_quantile(0.5) as f64,
+        beat_p99_ms: b.value_at_quantile(0.99) as f64,
+        beat_max_ms: b.max() as f64,
     })
+}
+
+/// What the poller still waits for.
+#[derive(Debug, Default)]
+struct Pending {
+    /// (samples lead I must count, when the chunk was accepted).
+    chunks: VecDeque<(u64, Instant)>,
+    /// (beats lead I must count, when the chunk holding the peak was
+    /// accepted).
+    beats: VecDeque<(u64, Instant)>,
 }
 
 /// Asks for the insights every [`POLL`] while chunks are pending, like one
@@ -139,38 +201,51 @@ pub async fn run(
 async fn poll(
     api: Api,
     id: Uuid,
-    pending: Arc<Mutex<VecDeque<(u64, Instant)>>>,
+    pending: Arc<Mutex<Pending>>,
     sent_all: CancellationToken,
-) -> anyhow::Result<Histogram<u64>> {
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 600_000, 3)?;
+) -> anyhow::Result<(Histogram<u64>, Histogram<u64>)> {
+    let mut chunks = Histogram::<u64>::new_with_bounds(1, 600_000, 3)?;
+    let mut beats = Histogram::<u64>::new_with_bounds(1, 600_000, 3)?;
     loop {
-        let idle = pending.lock().expect("not poisoned").is_empty();
+        let idle = {
+            let p = pending.lock().expect("not poisoned");
+            p.chunks.is_empty() && p.beats.is_empty()
+        };
         if idle && sent_all.is_cancelled() {
-            return Ok(histogram);
+            return Ok((chunks, beats));
         }
         if !idle {
-            let seen = seen(&api, id).await;
-            let mut pending = pending.lock().expect("not poisoned");
-            while let Some(&(needed, accepted_at)) = pending.front() {
+            let (seen, seen_beats) = seen(&api, id).await;
+            let mut p = pending.lock().expect("not poisoned");
+            while let Some(&(needed, accepted_at)) = p.chunks.front() {
                 let waited = accepted_at.elapsed();
                 if seen < needed && waited <= GIVE_UP {
                     break;
                 }
-                histogram.saturating_record(waited.as_millis().max(1) as u64);
-                pending.pop_front();
+                chunks.saturating_record(waited.as_millis().max(1) as u64);
+                p.chunks.pop_front();
+            }
+            while let Some(&(needed, accepted_at)) = p.beats.front() {
+                let waited = accepted_at.elapsed();
+                if seen_beats < needed && waited <= GIVE_UP {
+                    break;
+                }
+                beats.saturating_record(waited.as_millis().max(1) as u64);
+                p.beats.pop_front();
             }
         }
         tokio::time::sleep(POLL).await;
     }
 }
 
-/// Samples of lead I the insights endpoint counts (0 if it fails).
-async fn seen(api: &Api, id: Uuid) -> u64 {
+/// Samples and beats of lead I the insights endpoint counts (0 if it
+/// fails).
+async fn seen(api: &Api, id: Uuid) -> (u64, u64) {
     api.insights(id)
         .await
         .ok()
-        .and_then(|i| i.leads.get("I").map(|l| l.samples))
-        .unwrap_or(0)
+        .and_then(|i| i.leads.get("I").map(|l| (l.samples, l.beats)))
+        .unwrap_or((0, 0))
 }
 
 /// Opens a streamed 12-lead 500 Hz millivolt ECG for `device_id`: the
