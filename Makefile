@@ -18,8 +18,8 @@ CARGO ?= cargo
 ECG_PROFILE ?= release
 CARGO_PROFILE_FLAG := $(if $(filter release,$(ECG_PROFILE)),--release,)
 
-.PHONY: help run up down status logs install system-packages infra-up test lint fmt build clean-data sim bench
-.PHONY: deploy deploy-ingest deploy-processor deploy-query-api deploy-logs deploy-down deploy-secrets
+.PHONY: help run up down status logs install system-packages infra-up test lint fmt build clean-data sim bench analyst
+.PHONY: deploy deploy-ingest deploy-processor deploy-query-api deploy-logs deploy-down deploy-secrets deploy-analysts
 
 # `docker compose` (v2) where it exists, else the standalone docker-compose.
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
@@ -70,11 +70,24 @@ fmt: ## format the workspace
 build: ## build the workspace's binaries (release unless ECG_PROFILE=debug)
 	$(CARGO) build --workspace --bins $(CARGO_PROFILE_FLAG)
 
+# A read-only ClickHouse login that sees only one tenant's rows, on the local
+# stack: password in .local/secrets/analyst-<tenant> (made if missing),
+# ClickHouse restarted with it (clickhouse/README.md, "Analyst logins").
+# TENANT=acme, optionally ANALYST_USER=name (default analyst_<tenant>).
+TENANT ?=
+ANALYST_USER ?=
+analyst: ## read-only ClickHouse login for one tenant: make analyst TENANT=acme
+	@[[ -n "$(TENANT)" ]] || { echo "usage: make analyst TENANT=<tenant> [ANALYST_USER=<name>]" >&2; exit 2; }
+	$(STACK) analyst "$(TENANT)" $(ANALYST_USER)
+
 clean-data: down ## stop everything and delete .local/data (keeps the venv)
 	rm -rf .local/data
 
 deploy-secrets: ## create the missing deployment secrets in deploy/secrets
 	deploy/secrets.sh
+
+deploy-analysts: ## write deploy/clickhouse/users.d/analysts.xml from deploy/secrets/analysts.toml
+	deploy/analysts.sh
 
 deploy: deploy-secrets ## build and start the Docker deployment (docker-compose.yml)
 	$(COMPOSE) up -d --build

@@ -11,6 +11,11 @@
 #   tls.crt, tls.key        a self-signed certificate for nginx, for trying
 #                           it out; put your CA-issued pair here instead
 #   grafana-admin-password  Grafana's admin password
+#   analysts.toml           the analysts' read-only ClickHouse logins (none at
+#                           first; deploy/analysts.sh TENANT adds one, with its
+#                           password in analyst-<tenant>), and from it
+#                           deploy/clickhouse/users.d/analysts.xml, which
+#                           docker-compose.yml mounts into ClickHouse
 #
 # Environment: ECG_DOMAIN (certificate name, default localhost),
 # ECG_CLIENT_ID / ECG_CLIENT_TENANT (the first client, default admin /
@@ -100,6 +105,12 @@ if [[ ! -f $dir/grafana-admin-password ]]; then
   # The official Grafana image runs as uid 472.
   for_uid 472 "$dir/grafana-admin-password"
   created+=(grafana-admin-password)
+fi
+
+# Compose mounts this file: it must exist even without analysts (a missing
+# bind-mount source would be created as a directory).
+if [[ ! -f deploy/clickhouse/users.d/analysts.xml ]]; then
+  ECG_SECRETS_DIR=$dir deploy/analysts.sh
 fi
 
 if ((${#created[@]})); then

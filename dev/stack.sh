@@ -10,9 +10,20 @@
 #   dev/stack.sh logs                the last 50 lines of each log
 #   dev/stack.sh with-infra CMD...   run CMD with ECG_TEST_* pointing at the infra;
 #                                    stop afterwards what was not running before
+#   dev/stack.sh analyst TENANT [USER]
+#                                    a read-only ClickHouse login that sees only
+#                                    TENANT's rows; restarts ClickHouse to load it
 #
 # All state lives under .local/ (git-ignored): venv/, run/<name>.pid,
-# logs/<name>.log, data/<name>/. Everything binds 127.0.0.1.
+# logs/<name>.log, data/<name>/, secrets/ (analyst passwords). Everything
+# binds 127.0.0.1.
+#
+# Analyst logins (clickhouse/README.md, "Analyst logins"):
+# .local/clickhouse-analysts.toml lists them, one [[analysts]] per `analyst`
+# call, each password in .local/secrets/analyst-<tenant>; `ecg-migrate
+# analysts` turns the list into .local/clickhouse-analysts.xml, which
+# ClickHouse loads at every start when it exists (--users-xml of
+# dev/clickhouse_server.py). Delete the XML to go back to `default` alone.
 #
 # Knobs (environment): ECG_INGEST_PORT=8080 ECG_QUERY_PORT=8081
 # ECG_PROCESSOR_PORT=8082 ECG_CH_HTTP_PORT=8123 ECG_CH_TCP_PORT=9000
@@ -41,6 +52,9 @@ VENV_PY="$VENV/bin/python"
 RUN_DIR="$LOCAL/run"
 LOG_DIR="$LOCAL/logs"
 DATA_DIR="$LOCAL/data"
+SECRETS_DIR="$LOCAL/secrets"
+ANALYSTS_TOML="$LOCAL/clickhouse-analysts.toml"
+ANALYSTS_XML="$LOCAL/clickhouse-analysts.xml"
 REQUIREMENTS="$ROOT/dev/requirements.txt"
 # Test tools (schemathesis, wfdb, pyedflib) in their own venv, so their
 # dependencies cannot move the stack's pins.
@@ -360,10 +374,13 @@ start_clickhouse() {
     log "clickhouse already running (pid $pid), reusing it"
   else
     mkdir -p "$DATA_DIR/clickhouse"
+    # The analysts' logins, if any were made (cmd_analyst).
+    local users=()
+    [[ -f $ANALYSTS_XML ]] && users=(--users-xml "$ANALYSTS_XML")
     start_bg clickhouse "$VENV_PY" "$ROOT/dev/clickhouse_server.py" --dir "$DATA_DIR/clickhouse" \
-      --http-port "$ECG_CH_HTTP_PORT" --tcp-port "$ECG_CH_TCP_PORT"
+      --http-port "$ECG_CH_HTTP_PORT" --tcp-port "$ECG_CH_TCP_PORT" "${users[@]}"
     pid=$(<"$(pid_file clickhouse)")
-    log "started clickhouse (pid $pid), waiting for $CH_URL/ping"
+    log "started clickhouse (pid $pid${users[*]:+, with ${users[*]}}), waiting for $CH_URL/ping"
   fi
   wait_ready clickhouse "$pid" ch_ready
 }
@@ -577,6 +594,77 @@ cmd_with_infra() {
   return "$rc"
 }
 
+# analyst TENANT [USER]: a read-only ClickHouse login for TENANT's rows.
+# Idempotent: an existing password is kept, an existing entry not repeated,
+# and ClickHouse restarted only if what it loaded is not the new list.
+cmd_analyst() {
+  if (($# < 1 || $# > 2)) || [[ -z $1 ]]; then
+    die "usage: dev/stack.sh analyst TENANT [USER]   (make analyst TENANT=acme)"
+  fi
+  local tenant=$1 safe user secret entry xml pid password_cmd
+  # The tenant in file and user names: anything but [A-Za-z0-9_-] becomes _.
+  safe=${tenant//[^A-Za-z0-9_-]/_}
+  user=${2:-analyst_$safe}
+  secret="$SECRETS_DIR/analyst-$safe"
+  cmd_install
+
+  mkdir -p "$SECRETS_DIR"
+  chmod 700 "$SECRETS_DIR"
+  if [[ ! -s $secret ]]; then
+    (umask 077 && od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$secret")
+    log "created a password for $user in $(rel "$secret")"
+  fi
+  if [[ ! -f $ANALYSTS_TOML ]]; then
+    printf '%s\n' \
+      "# Analyst logins of the local ClickHouse, added by dev/stack.sh analyst;" \
+      "# ecg-migrate analysts turns them into $(basename "$ANALYSTS_XML") (clickhouse/README.md)." \
+      "database = \"$DATABASE\"" >"$ANALYSTS_TOML"
+  fi
+  if ! grep -qxF "user = \"$user\"" "$ANALYSTS_TOML"; then
+    # TOML basic strings take JSON's escapes: json.dumps quotes the tenant.
+    entry=$("$VENV_PY" -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$tenant")
+    printf '\n[[analysts]]\ntenant = %s\nuser = "%s"\npassword_file = "secrets/%s"\n' \
+      "$entry" "$user" "$(basename "$secret")" >>"$ANALYSTS_TOML"
+    log "added $user (tenant $tenant) to $(rel "$ANALYSTS_TOML")"
+  fi
+
+  log "cargo build ${CARGO_PROFILE_ARGS[*]} -p ecg-clickhouse --bin ecg-migrate"
+  (cd "$ROOT" && cargo build -q "${CARGO_PROFILE_ARGS[@]}" -p ecg-clickhouse --bin ecg-migrate)
+  xml=$("$BIN_DIR/ecg-migrate" analysts "$ANALYSTS_TOML") ||
+    die "ecg-migrate analysts $(rel "$ANALYSTS_TOML") failed"
+  if pid=$(running_pid clickhouse) && [[ -f $ANALYSTS_XML && $(<"$ANALYSTS_XML") == "$xml" ]] &&
+    [[ "$(cmdline_of "$pid")" == *" --users-xml $ANALYSTS_XML"* ]]; then
+    log "clickhouse (pid $pid) has these logins already"
+  else
+    (umask 077 && printf '%s\n' "$xml" >"$ANALYSTS_XML")
+    log "wrote $(rel "$ANALYSTS_XML")"
+    if running_pid clickhouse >/dev/null; then
+      log "restarting clickhouse to load it"
+      stop_one clickhouse
+      # Its listening sockets can outlive the process for a moment.
+      local i
+      for ((i = 0; i < 50; i++)); do
+        port_open "$ECG_CH_HTTP_PORT" || port_open "$ECG_CH_TCP_PORT" || break
+        sleep 0.2
+      done
+      check_ports_free clickhouse
+      start_clickhouse
+    else
+      log "clickhouse is not running; it loads the logins when it starts (make up)"
+    fi
+  fi
+
+  password_cmd="\$(cat $(rel "$secret"))"
+  cat <<EOF
+
+Analyst login for tenant '$tenant': read-only, sees only this tenant's rows.
+  user:           $user
+  password file:  $(rel "$secret")
+  HTTP:    curl -su "$user:$password_cmd" '$CH_URL/?database=$DATABASE' --data-binary 'SELECT count() FROM ecgs'
+  native:  clickhouse client --host $HOST --port $ECG_CH_TCP_PORT --user $user --password "$password_cmd" -d $DATABASE
+EOF
+}
+
 usage() {
   sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
 }
@@ -592,6 +680,7 @@ main() {
     status) cmd_status ;;
     logs) cmd_logs ;;
     with-infra) cmd_with_infra "$@" ;;
+    analyst) cmd_analyst "$@" ;;
     help | -h | --help) usage ;;
     *) usage >&2; exit 2 ;;
   esac

@@ -1,6 +1,7 @@
 //! [`VerifierBuilder`]: a verifier trusting the built-in issuer, external
 //! providers, or both.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,9 +9,9 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::JwkSet;
 
-use crate::external::ExternalIssuerConfig;
+use crate::external::{DEFAULT_JWKS_MAX_BYTES, DEFAULT_JWKS_REFRESH_S, ExternalIssuerConfig};
 use crate::keyset::KeySet;
-use crate::remote::RemoteJwks;
+use crate::remote::{JwksFetch, RemoteJwks};
 use crate::trust::{Keys, TrustedIssuer};
 use crate::verifier::{DEFAULT_MIN_REFRESH, Verifier, VerifierSettings};
 
@@ -30,6 +31,17 @@ pub enum VerifierError {
         issuer: String,
         /// What is wrong, naming the field.
         reason: String,
+    },
+    /// The `jwks_ca_file` could not be read.
+    #[error("external issuer {issuer}: cannot read jwks_ca_file {path}")]
+    CaFile {
+        /// The entry's `issuer`.
+        issuer: String,
+        /// The file.
+        path: PathBuf,
+        /// The I/O failure.
+        #[source]
+        source: io::Error,
     },
     /// The HS256 secret file could not be read.
     #[error("external issuer {issuer}: cannot read hs256_secret_file {path}")]
@@ -74,6 +86,9 @@ enum Source {
 pub struct VerifierBuilder {
     sources: Vec<Source>,
     min_refresh: Duration,
+    refresh: Duration,
+    max_jwks_bytes: usize,
+    built_in_tenants: Option<BTreeSet<String>>,
 }
 
 impl VerifierBuilder {
@@ -81,6 +96,9 @@ impl VerifierBuilder {
         Self {
             sources: Vec::new(),
             min_refresh: DEFAULT_MIN_REFRESH,
+            refresh: Duration::from_secs(DEFAULT_JWKS_REFRESH_S),
+            max_jwks_bytes: DEFAULT_JWKS_MAX_BYTES,
+            built_in_tenants: None,
         }
     }
 
@@ -121,10 +139,34 @@ impl VerifierBuilder {
         self
     }
 
-    /// Minimum time between two fetches of any one remote JWK Set
-    /// (default 10 s).
+    /// Minimum time between two fetches of any one remote JWK Set prompted
+    /// by unknown `kid`s (default 10 s).
     pub fn min_refresh(mut self, interval: Duration) -> Self {
         self.min_refresh = interval;
+        self
+    }
+
+    /// Time between scheduled fetches of the built-in issuer's remote JWK
+    /// Set (default 5 min): a key it stopped publishing stops verifying
+    /// within this time. External issuers have their own `jwks_refresh_s`.
+    pub fn refresh_interval(mut self, interval: Duration) -> Self {
+        self.refresh = interval;
+        self
+    }
+
+    /// Largest response accepted from the built-in issuer's remote JWK Set
+    /// (default 1 MiB). External issuers have their own `jwks_max_bytes`.
+    pub fn max_jwks_bytes(mut self, bytes: usize) -> Self {
+        self.max_jwks_bytes = bytes;
+        self
+    }
+
+    /// The only tenants the built-in issuer's tokens may name: its clients'
+    /// (see [`crate::TokenIssuer::tenants`]). Without it, any tenant in a
+    /// token the built-in issuer signed is accepted, which is what a service
+    /// that does not know the clients (ingest) does.
+    pub fn built_in_tenants(mut self, tenants: impl IntoIterator<Item = String>) -> Self {
+        self.built_in_tenants = Some(tenants.into_iter().collect());
         self
     }
 
@@ -135,16 +177,44 @@ impl VerifierBuilder {
             return Err(VerifierError::NoIssuer);
         }
         let mut issuers = Vec::with_capacity(self.sources.len());
+        // Tenant → issuers allowed to name it, where known.
+        let mut shared: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for source in self.sources {
-            let issuer = match source {
-                Source::BuiltInRemote(settings) => built_in_remote(settings, self.min_refresh),
+            let (issuer, tenants) = match source {
+                Source::BuiltInRemote(settings) => (
+                    built_in_remote(
+                        settings,
+                        JwksTiming {
+                            min_refresh: self.min_refresh,
+                            refresh: self.refresh,
+                            max_bytes: self.max_jwks_bytes,
+                        },
+                    ),
+                    self.built_in_tenants.clone(),
+                ),
                 Source::BuiltInStatic {
                     issuer,
                     audience,
                     jwks,
-                } => built_in_static(issuer, &audience, &jwks),
-                Source::External(config) => config.trusted(self.min_refresh)?,
+                } => (
+                    built_in_static(issuer, &audience, &jwks),
+                    self.built_in_tenants.clone(),
+                ),
+                Source::External(config) => (
+                    config.trusted(self.min_refresh)?,
+                    Some(config.allowed_tenants()),
+                ),
             };
+            let issuer = match (&tenants, issuer.is_built_in()) {
+                (Some(tenants), true) => issuer.with_built_in_tenants(tenants.clone()),
+                _ => issuer,
+            };
+            for tenant in tenants.into_iter().flatten() {
+                shared
+                    .entry(tenant)
+                    .or_default()
+                    .push(issuer.issuer().to_owned());
+            }
             if issuers
                 .iter()
                 .any(|i: &TrustedIssuer| i.issuer() == issuer.issuer())
@@ -153,16 +223,35 @@ impl VerifierBuilder {
             }
             issuers.push(issuer);
         }
+        for (tenant, by) in shared.iter().filter(|(_, by)| by.len() > 1) {
+            // Allowed (a tenant may move to its own provider, or use both),
+            // but worth seeing at every start.
+            tracing::warn!(tenant, issuers = ?by, "tenant may be named by several issuers");
+        }
         Ok(Verifier::from_issuers(issuers))
     }
 }
 
-pub(crate) fn built_in_remote(settings: VerifierSettings, min_refresh: Duration) -> TrustedIssuer {
-    let keys = Keys::Remote(RemoteJwks::new(
-        settings.jwks_url,
-        vec![Algorithm::EdDSA],
-        min_refresh,
-    ));
+/// How a remote JWK Set of the built-in issuer is fetched.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JwksTiming {
+    pub(crate) min_refresh: Duration,
+    pub(crate) refresh: Duration,
+    pub(crate) max_bytes: usize,
+}
+
+pub(crate) fn built_in_remote(settings: VerifierSettings, timing: JwksTiming) -> TrustedIssuer {
+    // The built-in issuer's keys come from query-api, usually over the
+    // service network; plain http stays allowed for it (README).
+    let keys = Keys::Remote(RemoteJwks::new(JwksFetch {
+        url: settings.jwks_url,
+        allowed: vec![Algorithm::EdDSA],
+        min_refresh: timing.min_refresh,
+        refresh: timing.refresh,
+        max_bytes: timing.max_bytes,
+        https_only: false,
+        roots: Vec::new(),
+    }));
     TrustedIssuer::built_in(settings.issuer, &settings.audience, keys)
 }
 

@@ -2,9 +2,14 @@
 //!
 //! `issue` is synchronous and spends one argon2 verification (tens of
 //! milliseconds of CPU) per call, known client or not; async callers run it
-//! on a blocking thread (the `/oauth/token` handler does).
+//! on a blocking thread (the `/oauth/token` handler does, within the limits
+//! of `throttle`).
+//!
+//! Key rotation: the issuer signs with one key and publishes it together
+//! with any `previous_keys`, which only verify. Tokens signed by a previous
+//! key stay valid until it is removed from the configuration.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use base64::Engine;
@@ -16,6 +21,7 @@ use crate::clients::ClientConfig;
 use crate::key::SigningKey;
 use crate::oauth_error::OAuthError;
 use crate::secret::{DUMMY_HASH, SecretHash};
+use crate::throttle::{Throttle, TokenLimits};
 use crate::verifier::Verifier;
 
 /// What the token service signs and for whom.
@@ -29,6 +35,11 @@ pub struct IssuerSettings {
     pub token_ttl: Duration,
     /// Clients allowed to request tokens.
     pub clients: Vec<ClientConfig>,
+    /// Keys that signed before the current one: published in the JWKS and
+    /// trusted, never used to sign (see the module docs on rotation).
+    pub previous_keys: Vec<SigningKey>,
+    /// Rate limits and the hashing cap of the token endpoint.
+    pub limits: TokenLimits,
 }
 
 /// Why the issuer's configuration was refused.
@@ -56,6 +67,9 @@ pub enum IssuerError {
     /// A zero lifetime would issue tokens that are already expired.
     #[error("token_ttl must be at least one second")]
     ZeroTtl,
+    /// A previous key is the signing key or another previous key.
+    #[error("key {0} is configured twice (as the signing key or a previous key)")]
+    DuplicateKey(String),
 }
 
 /// A successful token response (RFC 6749 §5.1).
@@ -82,12 +96,14 @@ struct Client {
 #[derive(Debug)]
 pub struct TokenIssuer {
     key: SigningKey,
+    previous: Vec<SigningKey>,
     issuer: String,
     audience: String,
     ttl: Duration,
     clients: HashMap<String, Client>,
     dummy: SecretHash,
     verifier: Verifier,
+    throttle: Throttle,
 }
 
 impl TokenIssuer {
@@ -126,21 +142,37 @@ impl TokenIssuer {
                 return Err(IssuerError::DuplicateClient(c.id));
             }
         }
+        let mut kids = BTreeSet::from([key.kid().to_owned()]);
+        for previous in &settings.previous_keys {
+            if !kids.insert(previous.kid().to_owned()) {
+                return Err(IssuerError::DuplicateKey(previous.kid().to_owned()));
+            }
+        }
         // A compile-time constant that a test parses.
         let dummy = SecretHash::parse(DUMMY_HASH).expect("DUMMY_HASH is a valid PHC string");
-        let verifier = Verifier::with_jwks(
-            settings.issuer.clone(),
-            settings.audience.clone(),
-            key.jwks(),
-        );
+        let tenants: BTreeSet<String> = clients.values().map(|c| c.tenant.clone()).collect();
+        let jwks = JwkSet {
+            keys: std::iter::once(&key)
+                .chain(&settings.previous_keys)
+                .map(|k| k.public_jwk().clone())
+                .collect(),
+        };
+        // One issuer with static keys: nothing the builder could refuse.
+        let verifier = Verifier::builder()
+            .built_in_jwks(settings.issuer.clone(), settings.audience.clone(), jwks)
+            .built_in_tenants(tenants)
+            .build()
+            .expect("a verifier for one built-in issuer");
         Ok(Self {
             key,
+            previous: settings.previous_keys,
             issuer: settings.issuer,
             audience: settings.audience,
             ttl: settings.token_ttl,
             clients,
             dummy,
             verifier,
+            throttle: Throttle::new(&settings.limits),
         })
     }
 
@@ -180,9 +212,25 @@ impl TokenIssuer {
         })
     }
 
-    /// The public key set to serve at `/.well-known/jwks.json`.
+    /// The public key set to serve at `/.well-known/jwks.json`: the signing
+    /// key first, then the previous keys.
     pub fn jwks(&self) -> JwkSet {
-        self.key.jwks()
+        JwkSet {
+            keys: std::iter::once(&self.key)
+                .chain(&self.previous)
+                .map(|k| k.public_jwk().clone())
+                .collect(),
+        }
+    }
+
+    /// The tenants of the configured clients: the only tenants this
+    /// issuer's tokens may name.
+    pub fn tenants(&self) -> BTreeSet<String> {
+        self.clients.values().map(|c| c.tenant.clone()).collect()
+    }
+
+    pub(crate) fn throttle(&self) -> &Throttle {
+        &self.throttle
     }
 
     /// A verifier that trusts exactly this issuer's key, for services that

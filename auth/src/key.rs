@@ -111,6 +111,18 @@ impl SigningKey {
         }
     }
 
+    /// Loads the PKCS#8 PEM private key at `path`, which must exist: for
+    /// keys kept only to verify (`previous_key_files`), where generating a
+    /// new one would be a silent no-op rotation.
+    pub fn load(path: &Path) -> Result<Self, KeyError> {
+        let pem = fs::read_to_string(path).map_err(|source| KeyError::Read {
+            path: path.into(),
+            source,
+        })?;
+        warn_if_readable_by_others(path);
+        Self::from_pem(&pem, path)
+    }
+
     /// A fresh random key that lives only in memory (tests, throwaway setups).
     pub fn generate() -> Self {
         Self::from_keypair(&Self::generate_bytes())
@@ -133,6 +145,11 @@ impl SigningKey {
         JwkSet {
             keys: vec![self.jwk.clone()],
         }
+    }
+
+    /// The public key alone, as in [`SigningKey::jwks`].
+    pub fn public_jwk(&self) -> &Jwk {
+        &self.jwk
     }
 
     /// Signs `claims` as an EdDSA JWT whose header names this key's `kid`.

@@ -21,6 +21,9 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyOper
 use jsonwebtoken::jwk::{PublicKeyUse, RSAKeyParameters};
 use jsonwebtoken::{Algorithm, DecodingKey};
 
+/// Most keys a JWK Set may hold: providers publish two or three (current,
+/// next, previous); thousands would only cost parsing time.
+const MAX_KEYS: usize = 100;
 /// Smallest RSA modulus accepted, in bits.
 pub(crate) const MIN_RSA_BITS: usize = 2048;
 /// Largest RSA modulus the `rsa` crate verifies with (`RsaPublicKey::MAX_SIZE`).
@@ -77,6 +80,12 @@ impl KeySet {
         }
         let raw: RawSet =
             serde_json::from_slice(body).map_err(|e| format!("not a JWK Set: {e}"))?;
+        if raw.keys.len() > MAX_KEYS {
+            return Err(format!(
+                "the JWK Set has {} keys, more than the {MAX_KEYS} accepted",
+                raw.keys.len()
+            ));
+        }
         let keys = raw
             .keys
             .into_iter()
@@ -91,6 +100,13 @@ impl KeySet {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// The key ids, sorted.
+    pub(crate) fn kids(&self) -> Vec<String> {
+        let mut kids: Vec<String> = self.keys.keys().cloned().collect();
+        kids.sort_unstable();
+        kids
     }
 }
 

@@ -2,7 +2,12 @@
 //! credentials grant, RFC 6749 §4.4) and `GET /.well-known/jwks.json`.
 //!
 //! Every failure of the token endpoint is an RFC 6749 §5.2 JSON error, and
-//! every response carries `Cache-Control: no-store`.
+//! every response carries `Cache-Control: no-store`. A well-formed request
+//! passes the limits of `throttle` (429 `slow_down` / 503
+//! `temporarily_unavailable`, with `Retry-After`) before its credentials are
+//! checked. The source address comes from axum's `ConnectInfo`: serve the
+//! router with `into_make_service_with_connect_info::<SocketAddr>()`, or all
+//! requests share one address budget.
 
 use std::sync::Arc;
 
@@ -20,6 +25,7 @@ use jsonwebtoken::jwk::JwkSet;
 use crate::form;
 use crate::issuer::TokenIssuer;
 use crate::oauth_error::OAuthError;
+use crate::source::PeerAddr;
 
 /// Path of the token endpoint.
 pub const TOKEN_PATH: &str = "/oauth/token";
@@ -51,6 +57,7 @@ where
 #[tracing::instrument(name = "oauth_token", skip_all)]
 pub async fn token(
     State(issuer): State<Arc<TokenIssuer>>,
+    PeerAddr(peer): PeerAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -61,15 +68,32 @@ pub async fn token(
             return error.into_response();
         }
     };
+    let throttle = issuer.throttle();
+    let address = throttle.client_address(peer, &headers);
+    let admitted = match throttle.admit(address, &request.client_id).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused.into_response(),
+    };
+    let pair = admitted.pair;
+    let permit = admitted.permit;
     // argon2 takes tens of milliseconds of CPU: keep it off the executor.
-    let issued = tokio::task::spawn_blocking(move || {
-        issuer.issue(
-            &request.client_id,
-            &request.client_secret,
-            request.scope.as_deref(),
-        )
+    let issued = tokio::task::spawn_blocking({
+        let issuer = issuer.clone();
+        move || {
+            // Held until the hash is done, even if the client has gone and
+            // this handler was dropped: the slot counts CPU, not requests.
+            let _permit = permit;
+            issuer.issue(
+                &request.client_id,
+                &request.client_secret,
+                request.scope.as_deref(),
+            )
+        }
     })
     .await;
+    if matches!(issued, Ok(Ok(_))) {
+        throttle.succeeded(pair);
+    }
     match issued {
         Ok(Ok(token)) => (
             [
@@ -95,11 +119,12 @@ pub async fn jwks(State(issuer): State<Arc<TokenIssuer>>) -> Json<JwkSet> {
 /// [`token`], with an unreadable or oversized body answered in OAuth form.
 async fn token_limited(
     state: State<Arc<TokenIssuer>>,
+    peer: PeerAddr,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     match body {
-        Ok(body) => token(state, headers, body).await,
+        Ok(body) => token(state, peer, headers, body).await,
         Err(rejection) => OAuthError::invalid_request(format!(
             "unreadable request body: {}",
             rejection.body_text()

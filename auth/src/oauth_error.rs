@@ -10,11 +10,15 @@ use serde::Serialize;
 #[error("{error}: {description}")]
 pub struct OAuthError {
     /// `invalid_request`, `invalid_client`, `invalid_grant`,
-    /// `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`, or
-    /// `server_error` when the token service itself failed.
+    /// `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`,
+    /// `slow_down` (429, a rate limit), `temporarily_unavailable` (503, too
+    /// busy to check credentials now), or `server_error` when the token
+    /// service itself failed.
     pub error: &'static str,
     /// Human-readable detail for the client developer; never contains secrets.
     pub description: String,
+    /// Seconds to wait before retrying, sent as `Retry-After` (429 and 503).
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -23,6 +27,7 @@ impl OAuthError {
         Self {
             error: "invalid_request",
             description: description.into(),
+            retry_after: None,
         }
     }
 
@@ -31,6 +36,7 @@ impl OAuthError {
         Self {
             error: "invalid_client",
             description: description.into(),
+            retry_after: None,
         }
     }
 
@@ -39,6 +45,7 @@ impl OAuthError {
         Self {
             error: "unsupported_grant_type",
             description: description.into(),
+            retry_after: None,
         }
     }
 
@@ -47,6 +54,7 @@ impl OAuthError {
         Self {
             error: "invalid_scope",
             description: description.into(),
+            retry_after: None,
         }
     }
 
@@ -55,12 +63,34 @@ impl OAuthError {
         Self {
             error: "server_error",
             description: "internal error".into(),
+            retry_after: None,
+        }
+    }
+
+    /// A rate limit was hit. RFC 6749 has no code for it; `slow_down` is
+    /// the one RFC 8628 §3.5 uses for a client polling too fast.
+    pub fn slow_down(description: impl Into<String>, retry_after_s: u64) -> Self {
+        Self {
+            error: "slow_down",
+            description: description.into(),
+            retry_after: Some(retry_after_s),
+        }
+    }
+
+    /// Too busy to check credentials now (RFC 6749 §4.1.2.1's code).
+    pub fn temporarily_unavailable(description: impl Into<String>, retry_after_s: u64) -> Self {
+        Self {
+            error: "temporarily_unavailable",
+            description: description.into(),
+            retry_after: Some(retry_after_s),
         }
     }
 
     fn status(&self) -> StatusCode {
         match self.error {
             "invalid_client" => StatusCode::UNAUTHORIZED,
+            "slow_down" => StatusCode::TOO_MANY_REQUESTS,
+            "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
             "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -91,6 +121,9 @@ impl IntoResponse for OAuthError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(r#"Basic realm="ecg-stream""#),
             );
+        }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

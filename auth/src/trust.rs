@@ -6,6 +6,13 @@
 //! its set only, the algorithm must be one it allows *and* the one the key is
 //! for, and `iss`/`aud`/`exp`/`nbf` are checked against its settings. So a
 //! token can never be verified with another issuer's key or rules.
+//!
+//! Tenants are one namespace across issuers, so each issuer may act only
+//! for its own: an external provider for the tenants its entry lists (or its
+//! fixed one), the built-in issuer for its clients' tenants when the
+//! verifier knows them. A token naming another tenant is refused (401).
+
+use std::collections::BTreeSet;
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
@@ -32,8 +39,9 @@ pub(crate) enum Keys {
 /// How verified claims become a [`Principal`].
 #[derive(Debug)]
 pub(crate) enum ClaimMapping {
-    /// Our own tokens: every claim of [`Claims`] is required.
-    BuiltIn,
+    /// Our own tokens: every claim of [`Claims`] is required, and the
+    /// tenant must be one of these when they are known.
+    BuiltIn { tenants: Option<BTreeSet<String>> },
     /// Another provider's tokens: `sub` is the client, the tenant and the
     /// scopes come from configurable places.
     External {
@@ -45,8 +53,12 @@ pub(crate) enum ClaimMapping {
 
 #[derive(Debug)]
 pub(crate) enum TenantSource {
-    /// The named claim, which every token must carry.
-    Claim(String),
+    /// The named claim, which every token must carry, naming one of
+    /// `allowed`.
+    Claim {
+        name: String,
+        allowed: BTreeSet<String>,
+    },
     /// The same tenant for every token of this issuer.
     Fixed(String),
 }
@@ -75,8 +87,20 @@ impl TrustedIssuer {
             validations,
             keys,
             hs256: None,
-            mapping: ClaimMapping::BuiltIn,
+            mapping: ClaimMapping::BuiltIn { tenants: None },
         }
+    }
+
+    /// This built-in issuer, accepting only tokens naming one of `tenants`.
+    pub(crate) fn with_built_in_tenants(mut self, tenants: BTreeSet<String>) -> Self {
+        if let ClaimMapping::BuiltIn { tenants: allowed } = &mut self.mapping {
+            *allowed = Some(tenants);
+        }
+        self
+    }
+
+    pub(crate) fn is_built_in(&self) -> bool {
+        matches!(self.mapping, ClaimMapping::BuiltIn { .. })
     }
 
     /// An external provider. `algorithms` must not contain HS256; it is
@@ -151,8 +175,14 @@ impl TrustedIssuer {
             }
         };
         match &self.mapping {
-            ClaimMapping::BuiltIn => {
+            ClaimMapping::BuiltIn { tenants } => {
                 let claims = decode::<Claims>(token, &key, validation)?;
+                if let Some(tenants) = tenants
+                    && !tenants.contains(&claims.tenant)
+                {
+                    // Signed by us for a tenant no client has any more.
+                    return Err(tenant_not_allowed(&claims.tenant));
+                }
                 Ok(Principal {
                     issuer: claims.iss,
                     client_id: claims.sub,
@@ -210,8 +240,13 @@ fn external_principal(
     };
     let tenant = match tenant {
         TenantSource::Fixed(tenant) => tenant.clone(),
-        TenantSource::Claim(name) => match claims.get(name) {
-            Some(Value::String(t)) if is_plain_token(t) => t.clone(),
+        TenantSource::Claim { name, allowed } => match claims.get(name) {
+            Some(Value::String(t)) if is_plain_token(t) => {
+                if !allowed.contains(t) {
+                    return Err(tenant_not_allowed(t));
+                }
+                t.clone()
+            }
             Some(_) => return Err(AuthError::invalid(format!("malformed claim {name}"))),
             None => return Err(AuthError::invalid(format!("missing claim {name}"))),
         },
@@ -238,6 +273,10 @@ fn external_principal(
         tenant,
         scopes,
     })
+}
+
+fn tenant_not_allowed(tenant: &str) -> AuthError {
+    AuthError::invalid(format!("tenant {tenant} is not allowed for this issuer"))
 }
 
 /// Space-separated scope tokens (RFC 6749 §3.3).

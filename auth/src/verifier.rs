@@ -24,8 +24,9 @@ use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::JwkSet;
 use serde_json::Value;
 
-use crate::builder::{VerifierBuilder, built_in_remote, built_in_static};
+use crate::builder::{JwksTiming, VerifierBuilder, built_in_remote, built_in_static};
 use crate::error::AuthError;
+use crate::external::{DEFAULT_JWKS_MAX_BYTES, DEFAULT_JWKS_REFRESH_S};
 use crate::principal::Principal;
 use crate::trust::TrustedIssuer;
 
@@ -89,15 +90,23 @@ impl Verifier {
         )])
     }
 
-    /// A verifier for the built-in issuer that fetches its JWKS on first use
-    /// and again when a token names an unknown `kid`, at most once per 10 s.
+    /// A verifier for the built-in issuer that fetches its JWKS on first
+    /// use, then every 5 minutes, and again when a token names an unknown
+    /// `kid`, at most once per 10 s.
     pub fn remote(settings: VerifierSettings) -> Self {
         Self::remote_with_refresh_interval(settings, DEFAULT_MIN_REFRESH)
     }
 
     /// [`Verifier::remote`] with another minimum time between fetches.
     pub fn remote_with_refresh_interval(settings: VerifierSettings, min_refresh: Duration) -> Self {
-        Self::from_issuers(vec![built_in_remote(settings, min_refresh)])
+        Self::from_issuers(vec![built_in_remote(
+            settings,
+            JwksTiming {
+                min_refresh,
+                refresh: Duration::from_secs(DEFAULT_JWKS_REFRESH_S),
+                max_bytes: DEFAULT_JWKS_MAX_BYTES,
+            },
+        )])
     }
 
     /// A verifier for several issuers: the built-in one and/or external

@@ -9,6 +9,9 @@
 //!   shares, and the client built from them.
 //! - [`migrate`]: the one migration runner, used by the services at start, by
 //!   `ecg-migrate` (make), and by the tests.
+//! - [`access`]: the analysts' read-only logins, one tenant each (the users.d
+//!   document `ecg-migrate analysts` prints), and the list of tenant tables
+//!   their row filters cover.
 //! - One module per table, with its row types, inserts and reads:
 //!   - [`ecgs`]: table `ecgs`, the ECG registry ([`EcgRow`]); the one
 //!     "newest row wins" read.
@@ -19,6 +22,8 @@
 //!     processor ([`progress::Progress`], typed once for writing and
 //!     reading).
 //!   - [`failed_chunks`]: table `failed_chunks`, refused messages and why.
+//!   - [`idempotency`]: table `idempotency_keys`, the `Idempotency-Key`s
+//!     of ECG creates (the gateway's only).
 //!   - [`beats`]: view `beats`, the beats found in the placed blocks.
 //! - Reads that join several tables, for the query API:
 //!   - [`status`]: the ECG list with its status, counts by status, an ECG's
@@ -33,12 +38,14 @@
 //! numbered, forward-only, each statement idempotent (`IF NOT EXISTS`) so
 //! two services starting together cannot trip over each other.
 
+pub mod access;
 pub mod beats;
 pub mod blocks;
 pub mod config;
 pub mod decimal;
 pub mod ecgs;
 pub mod failed_chunks;
+pub mod idempotency;
 mod insert;
 pub mod live;
 pub mod migrate;

@@ -92,6 +92,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "block_extremes",
         sql: include_str!("../migrations/0015_block_extremes.sql"),
     },
+    Migration {
+        version: 16,
+        name: "idempotency_keys",
+        sql: include_str!("../migrations/0016_idempotency_keys.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -19,6 +19,26 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
+/// The media type of FHIR's JSON.
+pub const FHIR_JSON: &str = "application/fhir+json";
+
+/// The `next` page of a paged export, from its `Link` header.
+pub fn next_link(response: &reqwest::Response) -> Option<String> {
+    let link = response.headers().get("link")?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        params
+            .split(';')
+            .any(|p| p.trim() == "rel=\"next\"" || p.trim() == "rel=next")
+            .then(|| {
+                url.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_owned()
+            })
+    })
+}
+
 /// A failed call.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -192,6 +212,38 @@ impl Api {
             .send()
             .await?;
         decode(r).await
+    }
+
+    /// `POST /v1/ecgs` with an HL7 FHIR `Observation` (its JSON text).
+    pub async fn create_ecg_fhir(&self, observation: Vec<u8>) -> Result<Accepted, ClientError> {
+        let r = self
+            .http
+            .post(format!("{}/v1/ecgs", self.ingest))
+            .bearer_auth(&self.token)
+            .header("content-type", FHIR_JSON)
+            .body(observation)
+            .send()
+            .await?;
+        decode(r).await
+    }
+
+    /// A streamed export of the query API (`path_and_query` from `/v1/`,
+    /// or a `Link` of a previous page), once its status says success: read
+    /// its body as it arrives (`Response::chunk`, `bytes_stream`).
+    pub async fn export(&self, path_and_query: &str) -> Result<reqwest::Response, ClientError> {
+        let r = self
+            .http
+            .get(format!("{}{path_and_query}", self.query))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        if r.status().is_success() {
+            return Ok(r);
+        }
+        Err(decode::<serde_json::Value>(r)
+            .await
+            .err()
+            .unwrap_or_else(|| ClientError::Decode("an error status with a success body".into())))
     }
 
     /// `GET /v1/ecgs/{id}`.

@@ -2,11 +2,14 @@
 //! picks, against the real Kafka-protocol broker and the real ClickHouse that
 //! `make test` starts (`ECG_TEST_KAFKA_BROKERS`, `ECG_TEST_CLICKHOUSE_URL`).
 //! Each [`Stack`] gets its own topic, consumer group and database, named
-//! after the test, so tests run in parallel without seeing each other.
+//! after the test, so tests run in parallel without seeing each other. A
+//! test that needs a ClickHouse of its own (other users) starts a
+//! [`clickhouse::PrivateClickHouse`] and [`Stack::start_on_clickhouse`].
 
 pub mod binary;
 pub mod broker;
 pub mod browser;
+pub mod clickhouse;
 pub mod nginx;
 pub mod process;
 pub mod proxy;
@@ -84,18 +87,52 @@ impl Stack {
         Self::launch(name, brokers, |_| {}, false).await
     }
 
+    /// [`Stack::start`] on the ClickHouse and database of `clickhouse` (a
+    /// [`clickhouse::PrivateClickHouse`], whose users were written for that
+    /// database) instead of a database of its own on the shared one. The
+    /// database is created and migrated if needed.
+    pub async fn start_on_clickhouse(
+        name: &str,
+        clickhouse: ClickHouseConfig,
+    ) -> anyhow::Result<Stack> {
+        Self::launch_on(name, &kafka_brokers(), |_| {}, true, Some(clickhouse)).await
+    }
+
+    /// The gateway and query API on the broker at `brokers` and the
+    /// ClickHouse of `clickhouse` (a database of its own on the shared one
+    /// when `None`), the processor in process or not: for runs that kill
+    /// and restart every piece (the chaos run).
+    pub async fn start_on(
+        name: &str,
+        brokers: &str,
+        clickhouse: Option<ClickHouseConfig>,
+        in_process_processor: bool,
+    ) -> anyhow::Result<Stack> {
+        Self::launch_on(name, brokers, |_| {}, in_process_processor, clickhouse).await
+    }
+
     async fn launch(
         name: &str,
         brokers: &str,
         configure: impl FnOnce(&mut ecg_ingest::Config),
         in_process_processor: bool,
     ) -> anyhow::Result<Stack> {
+        Self::launch_on(name, brokers, configure, in_process_processor, None).await
+    }
+
+    async fn launch_on(
+        name: &str,
+        brokers: &str,
+        configure: impl FnOnce(&mut ecg_ingest::Config),
+        in_process_processor: bool,
+        clickhouse: Option<ClickHouseConfig>,
+    ) -> anyhow::Result<Stack> {
         let unique = format!("{name}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let clickhouse = ClickHouseConfig {
+        let clickhouse = clickhouse.unwrap_or_else(|| ClickHouseConfig {
             url: clickhouse_url(),
             database: format!("test_{unique}"),
             ..ClickHouseConfig::default()
-        };
+        });
         let topic = format!("test.{unique}");
         create_topic(brokers, &topic, 4).await?;
         create_topic(brokers, &format!("{topic}.dlq"), 1).await?;

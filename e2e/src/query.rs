@@ -114,3 +114,89 @@ impl Stack {
         .await
     }
 }
+
+/// A second query API on a stack's database, configured apart (e.g. smaller
+/// export pages), issuing its own tokens; stopped when dropped.
+#[derive(Debug)]
+pub struct ExtraQueryApi {
+    pub url: String,
+    http: reqwest::Client,
+    shutdown: tokio_util::sync::CancellationToken,
+    _keys: crate::TempDir,
+}
+
+impl Drop for ExtraQueryApi {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl ExtraQueryApi {
+    /// A token of its own issuer for a client of the default set.
+    pub async fn token(&self, client: &str, secret: &str) -> anyhow::Result<String> {
+        let r = self
+            .http
+            .post(format!("{}/oauth/token", self.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=client_credentials&client_id={client}&client_secret={secret}"
+            ))
+            .send()
+            .await?;
+        let status = r.status();
+        let json: Value = r.json().await?;
+        ensure!(status.is_success(), "token: {status} {json}");
+        Ok(json["access_token"]
+            .as_str()
+            .context("no access_token")?
+            .to_owned())
+    }
+}
+
+impl Stack {
+    /// Starts an [`ExtraQueryApi`] on this stack's database, with the
+    /// stack's settings changed by `configure`.
+    pub async fn extra_query_api(
+        &self,
+        configure: impl FnOnce(&mut ecg_query_api::Config),
+    ) -> anyhow::Result<ExtraQueryApi> {
+        let (listener, addr) = crate::bind().await?;
+        let url = format!("http://{addr}");
+        let keys = crate::TempDir(
+            std::env::temp_dir().join(format!("ecg-e2e-extra-{}", Uuid::new_v4().simple())),
+        );
+        let mut c = ecg_query_api::Config::default();
+        c.http.addr = addr;
+        c.clickhouse = self.clickhouse.clone();
+        c.auth.issuer = url.clone();
+        c.auth.key_file = keys.0.join("signing-key.pem");
+        c.pipeline.brokers = self.brokers.clone();
+        c.pipeline.topic = self.topic.clone();
+        configure(&mut c);
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(ecg_query_api::run_with_listener(
+            c,
+            listener,
+            shutdown.clone(),
+        ));
+        let http = self.http.clone();
+        let health = format!("{url}/healthz");
+        wait_for(Duration::from_secs(30), "the extra query API", || {
+            let (http, health) = (http.clone(), health.clone());
+            async move {
+                Ok(http
+                    .get(&health)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success()))
+            }
+        })
+        .await?;
+        Ok(ExtraQueryApi {
+            url,
+            http: self.http.clone(),
+            shutdown,
+            _keys: keys,
+        })
+    }
+}

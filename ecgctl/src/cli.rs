@@ -78,6 +78,40 @@ pub enum Command {
     /// Scores an ECG's beats against reference annotations, beat by beat
     /// as WFDB's bxb does (ANSI/AAMI EC57: 150 ms match window).
     Score(Score),
+    /// Write an ECG out as a FHIR Observation (JSON) or a WFDB record
+    /// (.hea, .dat and beat annotations), exactly as stored.
+    Export(Export),
+}
+
+/// The formats `export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// An HL7 FHIR R4 Observation with SampledData; a Bundle of them when
+    /// the recording spans several pages.
+    Fhir,
+    /// A PhysioNet WFDB record, unpacked into a directory.
+    Wfdb,
+}
+
+#[derive(Debug, Args)]
+pub struct Export {
+    /// The ECG's id.
+    pub id: Uuid,
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// FHIR: the file (default `<id>.fhir.json`); WFDB: the directory
+    /// (default `.`).
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// WFDB: the record's name (default `ecg_<id as 32 hex digits>`).
+    #[arg(long)]
+    pub record: Option<String>,
+    /// Only samples at or after this time (RFC 3339).
+    #[arg(long, value_parser = rfc3339)]
+    pub from: Option<OffsetDateTime>,
+    /// Only samples before this time (RFC 3339).
+    #[arg(long, value_parser = rfc3339)]
+    pub to: Option<OffsetDateTime>,
 }
 
 /// How a command prints its answer.

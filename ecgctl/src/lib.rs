@@ -12,10 +12,12 @@
 //!   annotation file.
 //! - [`score`]: `score`, an ECG's beats compared beat by beat with
 //!   reference annotations, as WFDB's `bxb`.
+//! - [`export`]: `export`, an ECG as a FHIR Observation or a WFDB record.
 //! - [`report`]: text for people (aligned tables, the insights).
 
 pub mod beats;
 pub mod cli;
+pub mod export;
 pub mod follow;
 pub mod report;
 pub mod score;
@@ -50,6 +52,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             follow::watch(&api, *id, interval, *format).await
         }
         Command::Beats(args) => beats::beats(&session::api(&http, &cli.endpoints)?, args).await,
+        Command::Export(args) => export::export(&session::api(&http, &cli.endpoints)?, args).await,
         Command::Score(args) => {
             // The reference is read first: a wrong path fails before any
             // request.

@@ -14,6 +14,9 @@
 //!   read and written: [`wfdb::annotations`]).
 //! - [`edf`]: EDF and EDF+ (continuous) files, 16-bit.
 //! - [`units`]: physical units to millivolts.
+//! - [`fhir`]: HL7 FHIR R4 `Observation` with `SampledData` (FHIR's "ekg"
+//!   example), imported exactly (counts with gain and baseline, or
+//!   correctly rounded values) and written in pieces.
 //!
 //! Why not a crate: when this was written, `wfdb` (0.1) and `wfdb-rust`
 //! (0.3, which reads whole signals into memory) and `edf-rs` (0.2, which
@@ -22,6 +25,7 @@
 //! `Read`, and are fuzzed (`fuzz/fuzz_targets/wfdb.rs`, `edf.rs`).
 
 pub mod edf;
+pub mod fhir;
 pub mod units;
 pub mod wfdb;
 

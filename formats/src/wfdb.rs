@@ -1,6 +1,7 @@
 //! PhysioNet WFDB records: a text header (`.hea`) and one signal file
-//! (`.dat`) in format 212 (two 12-bit samples in three bytes) or 16 (16-bit
-//! little-endian two's complement), frames of one sample per lead.
+//! (`.dat`) in format 212 (two 12-bit samples in three bytes), 16 (16-bit
+//! little-endian two's complement) or 32 (32-bit, likewise), frames of one
+//! sample per lead.
 //!
 //! Supported: single-segment records whose signals share one signal file
 //! and one format, with a byte offset, one sample per frame (no `x2`
@@ -9,9 +10,11 @@
 //! ADC zero, units to millivolts. Multi-segment records, other formats and
 //! mixed files are refused with a message saying which.
 //!
-//! [`annotations`] reads and writes the record's annotation files.
+//! [`annotations`] reads and writes the record's annotation files;
+//! [`write`](mod@write) writes records (signal file and header), streamed.
 
 pub mod annotations;
+pub mod write;
 
 use std::io::{self, BufRead, Read};
 
@@ -27,13 +30,42 @@ const DEFAULT_GAIN: f64 = 200.0;
 /// Sampling frequency of a record whose header gives none (`DEFFREQ`).
 const DEFAULT_FREQUENCY: f64 = 250.0;
 
-/// Storage formats this reader decodes.
+/// Storage formats this reader decodes and [`write`](mod@write) writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Two 12-bit two's-complement samples in three bytes.
     F212,
     /// 16-bit little-endian two's complement.
     F16,
+    /// 32-bit little-endian two's complement.
+    F32,
+}
+
+impl Format {
+    /// The format's number in a header's signal lines.
+    pub fn number(self) -> u16 {
+        match self {
+            Format::F212 => 212,
+            Format::F16 => 16,
+            Format::F32 => 32,
+        }
+    }
+
+    /// Bits per sample.
+    pub fn bits(self) -> u32 {
+        match self {
+            Format::F212 => 12,
+            Format::F16 => 16,
+            Format::F32 => 32,
+        }
+    }
+
+    /// The counts the format holds. The lowest is also the WFDB library's
+    /// mark of an invalid sample (`WFDB_INVALID_SAMPLE` when read).
+    pub fn range(self) -> std::ops::RangeInclusive<i32> {
+        let bits = self.bits();
+        (i32::MIN >> (32 - bits))..=(i32::MAX >> (32 - bits))
+    }
 }
 
 /// A parsed `.hea` header.
@@ -170,9 +202,10 @@ fn parse_signal(line: &str, i: usize) -> Result<SignalLine, FormatError> {
     let format = match spec {
         "212" => Format::F212,
         "16" => Format::F16,
+        "32" => Format::F32,
         other => {
             return Err(FormatError::Unsupported(format!(
-                "signal {i} format {other}: only formats 212 and 16 are read"
+                "signal {i} format {other}: only formats 212, 16 and 32 are read"
             )));
         }
     };
@@ -258,7 +291,9 @@ fn parse_field<T: std::str::FromStr>(
         .transpose()
 }
 
-/// `hh:mm:ss[.sss]` and `dd/mm/yyyy`.
+/// `hh:mm:ss[.sss]` and `dd/mm/yyyy`. The fraction of a second is read
+/// digit by digit (to the nanosecond), not through a float, so a time
+/// written to the microsecond reads back exactly.
 fn base_datetime(t: &str, d: &str) -> Result<OffsetDateTime, FormatError> {
     let bad = || {
         FormatError::header(
@@ -267,7 +302,20 @@ fn base_datetime(t: &str, d: &str) -> Result<OffsetDateTime, FormatError> {
         )
     };
     let mut hms = t.split(':').rev();
-    let seconds: f64 = hms.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+    let (whole, fraction) = hms
+        .next()
+        .map(|s| s.split_once('.').unwrap_or((s, "")))
+        .ok_or_else(bad)?;
+    let seconds: u8 = whole.parse().map_err(|_| bad())?;
+    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    // Digits past the ninth are below a nanosecond: dropped.
+    let nanos = fraction
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(9)
+        .fold(0u32, |n, b| n * 10 + u32::from(b - b'0'));
     let minutes: u8 = hms
         .next()
         .map_or(Some(0), |s| s.parse().ok())
@@ -283,13 +331,10 @@ fn base_datetime(t: &str, d: &str) -> Result<OffsetDateTime, FormatError> {
     let day: u8 = day.parse().map_err(|_| bad())?;
     let month: u8 = month.parse().map_err(|_| bad())?;
     let year: i32 = year.parse().map_err(|_| bad())?;
-    if !(0.0..60.0).contains(&seconds) {
-        return Err(bad());
-    }
     let date = Date::from_calendar_date(year, Month::try_from(month).map_err(|_| bad())?, day)
         .map_err(|_| bad())?;
-    let nanos = ((seconds - seconds.floor()) * 1e9) as u32;
-    let time = Time::from_hms_nano(hours, minutes, seconds as u8, nanos).map_err(|_| bad())?;
+    // `Time` refuses a second over 59, an hour over 23.
+    let time = Time::from_hms_nano(hours, minutes, seconds, nanos).map_err(|_| bad())?;
     Ok(date.with_time(time).assume_utc())
 }
 
@@ -322,6 +367,10 @@ impl<R: BufRead + Send> WfdbReader<R> {
                 let mut b = [0u8; 2];
                 Ok((read_up_to(&mut self.source, &mut b)? == 2)
                     .then(|| i32::from(i16::from_le_bytes(b))))
+            }
+            Format::F32 => {
+                let mut b = [0u8; 4];
+                Ok((read_up_to(&mut self.source, &mut b)? == 4).then(|| i32::from_le_bytes(b)))
             }
             Format::F212 => {
                 if let Some(s) = self.pending.take() {

@@ -32,11 +32,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let available = dat.len().saturating_sub(usize::try_from(offset).unwrap_or(usize::MAX)) as u64;
-    let bits = match format {
-        Format::F212 => 12,
-        Format::F16 => 16,
-    };
-    let (lo, hi) = (-(1i32 << (bits - 1)), (1i32 << (bits - 1)) - 1);
+    let bits = format.bits();
+    let range = format.range();
+    let (lo, hi) = (*range.start(), *range.end());
     let mut rows = 0u64;
     while let Ok(Some(block)) = reader.next_block(7) {
         assert_eq!(block.len(), nsig);
@@ -48,7 +46,8 @@ fuzz_target!(|data: &[u8]| {
         }
         rows += n as u64;
     }
-    let bytes_per_frame_x2 = if bits == 12 { 3 * nsig as u64 } else { 4 * nsig as u64 };
+    // Twice the bytes of one frame: 3, 4 or 8 per signal.
+    let bytes_per_frame_x2 = u64::from(bits) / 4 * nsig as u64;
     assert!(rows * bytes_per_frame_x2 <= 2 * available + 2, "{rows} frames from {available} bytes");
     assert!(declared.is_none_or(|d| rows <= d));
 });

@@ -2,13 +2,15 @@
 //! defaults < TOML file (`ECG_CONFIG`, default `ingest.toml`) < `ECG_*`
 //! environment variables (e.g. `ECG_KAFKA__BROKERS`).
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use ecg_auth::ExternalIssuerConfig;
 use ecg_clickhouse::ClickHouseConfig;
+use ecg_runtime::kafka::KafkaProperties;
 use ecg_schemas::Limits;
 
+use crate::body_rate::BodyRate;
 use crate::quota::RateLimitConfig;
 use serde::{Deserialize, Serialize};
 
@@ -19,8 +21,10 @@ pub struct Config {
     pub http: HttpConfig,
     /// Where chunks are produced.
     pub kafka: KafkaConfig,
-    /// The ECG registry (table `ecgs`).
+    /// The ECG registry (table `ecgs`) and idempotency keys.
     pub clickhouse: ClickHouseConfig,
+    /// How the gateway waits for the registry.
+    pub registry: RegistryConfig,
     /// Which tokens are accepted.
     pub auth: AuthConfig,
     /// What one request may carry.
@@ -82,8 +86,9 @@ pub struct KafkaConfig {
     /// How long a request waits for the broker to confirm a chunk before it
     /// answers 503 (librdkafka `message.timeout.ms`).
     pub delivery_timeout_ms: u64,
-    /// Extra librdkafka producer properties (e.g. security settings).
-    pub properties: BTreeMap<String, String>,
+    /// Extra librdkafka producer properties (e.g. SASL/TLS settings);
+    /// secrets are never logged.
+    pub properties: KafkaProperties,
 }
 
 impl Default for KafkaConfig {
@@ -92,7 +97,7 @@ impl Default for KafkaConfig {
             brokers: "127.0.0.1:9092".into(),
             topic: "ecg.chunks".into(),
             delivery_timeout_ms: 10_000,
-            properties: BTreeMap::new(),
+            properties: KafkaProperties::default(),
         }
     }
 }
@@ -137,9 +142,24 @@ pub struct UploadConfig {
     /// Bytes of request bodies (JSON, CSV, Arrow) held at once over all
     /// requests, from reading until the answer (see [`crate::budget`]).
     pub max_buffered_bytes: usize,
-    /// How long a request waits for room in `max_buffered_bytes` before
-    /// it gets 503 with `Retry-After`.
+    /// Of `max_buffered_bytes`, what the bodies of one tenant hold at once
+    /// at most (0: all of it); past it, its requests get 429.
+    pub max_buffered_bytes_per_tenant: usize,
+    /// Of `max_buffered_bytes_per_tenant`, what the bodies of one client
+    /// hold at once at most (0: all of it); past it, its requests get 429.
+    /// A larger body holds this much, and is read one at a time.
+    pub max_buffered_bytes_per_client: usize,
+    /// How long a request waits for room in `max_buffered_bytes` (or its
+    /// share of it) before it gets 503 (429) with `Retry-After`.
     pub buffer_wait_ms: u64,
+    /// Longest pause in a request body (waiting for the client's next
+    /// bytes) before it gets 408 (0: none). See [`crate::body_rate`].
+    pub body_idle_timeout_ms: u64,
+    /// Least average rate of a request body once `body_rate_grace_ms` has
+    /// passed, in bytes per second (0: none); slower gets 408.
+    pub body_min_bytes_per_second: u64,
+    /// How long a body may take before `body_min_bytes_per_second` applies.
+    pub body_rate_grace_ms: u64,
     /// Directory of upload spool files (validated chunks waiting to be
     /// produced; about 8 bytes per sample); unset: the system's temp dir.
     pub spool_dir: Option<std::path::PathBuf>,
@@ -154,8 +174,45 @@ impl Default for UploadConfig {
             max_signal_samples: 1_036_800_000,
             max_in_flight: 64,
             max_buffered_bytes: 16 << 20,
+            // Half for a tenant, a quarter for a client: while one tenant
+            // holds its share, the others keep at least half.
+            max_buffered_bytes_per_tenant: 8 << 20,
+            max_buffered_bytes_per_client: 4 << 20,
             buffer_wait_ms: 2_000,
+            // Honest clients send a body in milliseconds; a device on a
+            // poor cellular link (2G: 5 to 20 KB/s) stays far above 1 KiB/s.
+            body_idle_timeout_ms: 10_000,
+            body_min_bytes_per_second: 1_024,
+            body_rate_grace_ms: 5_000,
             spool_dir: None,
+        }
+    }
+}
+
+impl UploadConfig {
+    /// How fast bodies must arrive.
+    pub fn body_rate(&self) -> BodyRate {
+        BodyRate {
+            idle: Duration::from_millis(self.body_idle_timeout_ms),
+            min_bytes_per_second: self.body_min_bytes_per_second,
+            grace: Duration::from_millis(self.body_rate_grace_ms),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// Longest a ClickHouse call of the gateway (an ECG lookup or write, an
+    /// idempotency key) may take; past it the request gets 503 with
+    /// `Retry-After`, as when ClickHouse is out of reach.
+    pub timeout_ms: u64,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            timeout_ms: crate::registry::DEFAULT_TIMEOUT.as_millis() as u64,
         }
     }
 }

@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 use ecg_schemas::Invalid;
 use ecg_schemas::api::ErrorBody;
 
+use crate::body_rate::TooSlow;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -42,13 +44,65 @@ pub enum ApiError {
     },
     #[error("the broker did not confirm the chunk: {0}")]
     Unavailable(String),
+    /// ClickHouse (the ECG registry) did not answer, or answered that it
+    /// cannot now (overloaded, read-only, a replica missing): 503, as the
+    /// broker's. The cause is logged, not sent.
+    #[error("the ECG registry is unavailable: {0}")]
+    RegistryUnavailable(String),
     /// The bodies in flight fill `upload.max_buffered_bytes` (`limit`).
     #[error(
         "the gateway holds its limit of {limit} bytes of request bodies (upload.max_buffered_bytes) and none was freed in time; retry"
     )]
     Busy { limit: u64 },
+    /// The caller's client or tenant holds its share of the body budget
+    /// (`limit`): 429, its own limit, not the gateway's.
+    #[error(
+        "the {share} holds its share of {limit} bytes of request bodies in flight ({}) and none was freed in time; send fewer bodies at once, or retry",
+        share.setting()
+    )]
+    OverShare { share: Share, limit: u64 },
+    /// Another body larger than a client's share (`share`) is being read.
+    #[error(
+        "bodies larger than a client's share of {share} bytes (upload.max_buffered_bytes_per_client) are read one at a time and another is being read; retry, or send large recordings with PUT /v1/ecgs/{{id}}/signal, which is streamed"
+    )]
+    BusyLarge { share: u64 },
+    /// The body arrived too slowly: 408 naming the limit.
+    #[error("{0}")]
+    SlowBody(TooSlow),
+    /// An `Idempotency-Key` already used, within its lifetime, for another
+    /// body (which opened `ecg_id`).
+    #[error(
+        "Idempotency-Key {key:?} was used for another request body, which opened ECG {ecg_id}; a retry must send the identical body, and another ECG needs another key"
+    )]
+    KeyReused { key: String, ecg_id: uuid::Uuid },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+/// Whose share of the body budget is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Share {
+    Client,
+    Tenant,
+}
+
+impl Share {
+    /// The setting that sizes it.
+    pub fn setting(self) -> &'static str {
+        match self {
+            Share::Client => "upload.max_buffered_bytes_per_client",
+            Share::Tenant => "upload.max_buffered_bytes_per_tenant",
+        }
+    }
+}
+
+impl std::fmt::Display for Share {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Share::Client => "client",
+            Share::Tenant => "tenant",
+        })
+    }
 }
 
 impl ApiError {
@@ -107,12 +161,33 @@ impl IntoResponse for ApiError {
             ApiError::RateLimited { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, "rate_limited", None, None)
             }
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_) | ApiError::RegistryUnavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None, None)
             }
             ApiError::Busy { limit } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "busy", None, Some(*limit))
             }
+            ApiError::BusyLarge { share } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "busy", None, Some(*share))
+            }
+            ApiError::OverShare { limit, .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "over_share",
+                None,
+                Some(*limit),
+            ),
+            ApiError::SlowBody(slow) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                None,
+                Some(slow.limit()),
+            ),
+            ApiError::KeyReused { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                Some("Idempotency-Key".to_string()),
+                None,
+            ),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None, None),
         };
         let message = match &self {
@@ -121,6 +196,10 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable(cause) => {
                 tracing::warn!(cause = %cause, "answering 503");
                 "the message broker is unavailable; retry later".into()
+            }
+            ApiError::RegistryUnavailable(cause) => {
+                tracing::warn!(cause = %cause, "answering 503");
+                "the ECG registry (ClickHouse) is unavailable; retry later".into()
             }
             ApiError::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
@@ -136,9 +215,11 @@ impl IntoResponse for ApiError {
         };
         let mut response = (status, Json(body)).into_response();
         let retry_after = match &self {
-            ApiError::Unavailable(_) => Some(5),
+            ApiError::Unavailable(_) | ApiError::RegistryUnavailable(_) => Some(5),
             // Bodies are freed within milliseconds to seconds.
-            ApiError::Busy { .. } => Some(1),
+            ApiError::Busy { .. } | ApiError::BusyLarge { .. } | ApiError::OverShare { .. } => {
+                Some(1)
+            }
             // Whole seconds, rounded up: never earlier than the budget allows.
             ApiError::RateLimited { retry_after, .. } => {
                 Some(retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0))

@@ -6,10 +6,14 @@
 //! - [`config`]: [`Config`], loaded by figment.
 //! - [`routes`]: the HTTP handlers.
 //! - [`params`]: query and path parameters, read strictly.
-//! - [`budget`]: how many bytes of request bodies are held at once.
+//! - [`budget`]: how many bytes of request bodies are held at once, and
+//!   each client's and tenant's share of them.
+//! - [`body_rate`]: how fast a request body must arrive.
+//! - [`idempotency`]: `Idempotency-Key` on ECG creates.
 //! - [`upload`]: whole recordings streamed in one request, spooled and cut
 //!   into chunks.
-//! - [`registry`]: the `ecgs` table: which ECGs exist, whose, which leads.
+//! - [`registry`]: the `ecgs` table: which ECGs exist, whose, which leads;
+//!   and the idempotency keys; ClickHouse outages as 503.
 //! - [`producer`]: Kafka production with delivery confirmation.
 //! - [`quota`]: per-client rate limits and sample quotas.
 //! - [`metrics`]: Prometheus metrics.
@@ -18,10 +22,12 @@
 //! - [`connection`]: `Connection: close` on refusals of requests with a
 //!   body, whose unread rest makes the connection unusable.
 
+pub mod body_rate;
 pub mod budget;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
 pub mod params;
@@ -84,7 +90,8 @@ impl AppState {
             .context("configuring token verification")?;
         Ok(AppState {
             verifier,
-            registry: Registry::new(config.clickhouse.client()),
+            registry: Registry::new(config.clickhouse.client())
+                .timeout(Duration::from_millis(config.registry.timeout_ms.max(1))),
             producer: ChunkProducer::new(&config.kafka)?,
             limits: Arc::new(config.limits.clone()),
             rate_limits: RateLimits::new(&config.rate_limit),
@@ -92,12 +99,18 @@ impl AppState {
                 config.upload.max_buffered_bytes,
                 Duration::from_millis(config.upload.buffer_wait_ms),
                 config.upload.max_json_bytes,
-            ),
+            )
+            .shares(
+                config.upload.max_buffered_bytes_per_tenant,
+                config.upload.max_buffered_bytes_per_client,
+            )
+            .rate(config.upload.body_rate()),
             upload: UploadSettings {
                 chunk_samples: config.upload.chunk_samples.max(1),
                 max_samples: config.upload.max_signal_samples,
                 max_in_flight: config.upload.max_in_flight.max(1),
                 spool_dir: config.upload.spool_dir.clone(),
+                body_rate: config.upload.body_rate(),
             },
         })
     }
@@ -120,6 +133,9 @@ pub fn router(state: AppState) -> Router {
                 max_body_bytes: state.bodies.max_body(),
                 max_signal_samples: state.upload.max_samples,
                 max_buffered_bytes: state.bodies.total(),
+                max_buffered_bytes_per_tenant: state.bodies.per_tenant(),
+                max_buffered_bytes_per_client: state.bodies.per_client(),
+                body_rate: state.bodies.body_rate(),
             },
         )))
         // Last, so that they cover every route above: errors are JSON

@@ -12,6 +12,7 @@
 //! | `ecg_ingest_producer_queue_depth` | gauge | (messages awaiting acknowledgement) |
 //! | `ecg_ingest_buffered_body_bytes` | gauge | (request bodies held; see `budget`) |
 //! | `ecg_ingest_rate_limited_total` | counter | `limit` (requests, samples) |
+//! | `ecg_ingest_slow_bodies_total` | counter | `limit` (idle, rate): bodies cut with 408 (see `body_rate`) |
 //!
 //! The recorder is process-wide and shared with any other service in the
 //! process (`ecg_runtime::metrics`).

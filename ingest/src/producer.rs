@@ -15,6 +15,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use ecg_runtime::kafka::{self, Role};
 use ecg_schemas::Chunk;
 use futures::future::try_join_all;
 use rdkafka::ClientConfig;
@@ -45,25 +46,29 @@ impl std::fmt::Debug for ChunkProducer {
 
 impl ChunkProducer {
     pub fn new(config: &KafkaConfig) -> anyhow::Result<Self> {
-        let mut kafka = ClientConfig::new();
-        kafka
-            .set("bootstrap.servers", &config.brokers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("compression.type", "lz4")
-            // No lingering: each chunk is one large message, so waiting to
-            // batch buys nothing under load (librdkafka batches what queues
-            // behind in-flight requests anyway) and costs every request the
-            // wait when the gateway is quiet: `linger.ms` = 2 measured 3.0 ms
-            // p50 for one connection, 0 measured 0.64 ms, with the same
-            // throughput at 100 connections (BENCHMARKS.md).
-            .set("linger.ms", "0")
-            // A chunk is capped below 1 MB of samples; leave room for Arrow framing.
-            .set("message.max.bytes", "2000000")
-            .set("message.timeout.ms", config.delivery_timeout_ms.to_string());
-        for (k, v) in &config.properties {
-            kafka.set(k, v);
-        }
+        let timeout = config.delivery_timeout_ms.to_string();
+        let kafka = kafka::client_config(
+            &config.brokers,
+            Role::Producer,
+            &[
+                ("enable.idempotence", "true"),
+                ("acks", "all"),
+                ("compression.type", "lz4"),
+                // No lingering: each chunk is one large message, so waiting
+                // to batch buys nothing under load (librdkafka batches what
+                // queues behind in-flight requests anyway) and costs every
+                // request the wait when the gateway is quiet: `linger.ms` = 2
+                // measured 3.0 ms p50 for one connection, 0 measured 0.64
+                // ms, with the same throughput at 100 connections
+                // (BENCHMARKS.md).
+                ("linger.ms", "0"),
+                // A chunk is capped below 1 MB of samples; leave room for
+                // Arrow framing.
+                ("message.max.bytes", "2000000"),
+                ("message.timeout.ms", &timeout),
+            ],
+            &config.properties,
+        );
         let producer: FutureProducer = kafka.create().context("creating the Kafka producer")?;
         Ok(ChunkProducer {
             producer: Arc::new(RwLock::new(producer)),

@@ -4,13 +4,14 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use ecg_auth::{Authorized, EcgWrite};
+use ecg_auth::{Authorized, EcgWrite, Principal};
+use ecg_formats::fhir;
 use ecg_schemas::api::ErrorBody;
 use ecg_schemas::api::{Accepted, ArrowStream, ChunkRequest, CreateEcg, EndStream};
 use ecg_schemas::samples::{Columns, lead_columns};
-use ecg_schemas::{Chunk, EcgHeader, Signal, input, json};
+use ecg_schemas::{Chunk, EcgHeader, Invalid, Signal, input, json};
 use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -18,7 +19,9 @@ use uuid::Uuid;
 use std::sync::Arc;
 
 use crate::AppState;
+use crate::budget::Owner;
 use crate::error::ApiError;
+use crate::idempotency::{self, IdempotencyKey, Plan};
 use crate::params::{EcgId, Params};
 use crate::upload::{self, SignalFormat};
 use ecg_clickhouse::EcgRow;
@@ -29,18 +32,23 @@ use ecg_clickhouse::EcgRow;
     path = "/v1/ecgs",
     tag = "ecgs",
     summary = "Open an ECG, optionally with its whole signal",
-    description = "Declares the device, sample rate, leads, units and (for ADC counts) each lead's gain and baseline. With `signal`, the whole recording is cut into chunks and the ECG is final. JSON bodies are limited (`upload.max_json_bytes`); larger recordings go through `PUT /v1/ecgs/{id}/signal`.",
-    request_body(description = "The ECG", content = CreateEcg, content_type = "application/json"),
+    description = "Declares the device, sample rate, leads, units and (for ADC counts) each lead's gain and baseline. With `signal`, the whole recording is cut into chunks and the ECG is final. JSON bodies are limited (`upload.max_json_bytes`); larger recordings go through `PUT /v1/ecgs/{id}/signal`. With an `Idempotency-Key` header, a retry with the same key and the same body (from the same client) gets the same ECG and the same 202, marked `Idempotent-Replayed: true`, and produces nothing again, through any gateway and after restarts; the same key with another body is a 422. Keys are remembered for 24 hours.",
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters (0x21 to 0x7e), e.g. a UUID, chosen by the client for this create and sent again with each retry of it; scoped to the client and its tenant, remembered for 24 hours")),
+    request_body(description = "The ECG: the JSON request, or an HL7 FHIR R4 `Observation` with one `component` of `SampledData` per lead (as `GET /v1/ecgs/{id}/fhir` answers: leads from their MDC code or `code.text`, the device from `device.identifier` or `subject.identifier`, the start from `effectivePeriod.start` or `effectiveDateTime`, every sample origin + factor x data computed exactly; integer data with an exact factor stay ADC counts). A FHIR body is held to the same limits; its errors point into the Observation (`/component/2/valueSampledData/data/7`).", content(
+        (CreateEcg = "application/json"),
+        (Object = "application/fhir+json"),
+    )),
     responses(
-        (status = 202, description = "Accepted: every chunk is acknowledged by Kafka", body = Accepted, headers(("Location" = String, description = "The status URL"))),
-        (status = 400, description = "A query parameter: this endpoint reads none (`field` names it, e.g. `?x`)", body = ErrorBody),
+        (status = 202, description = "Accepted: every chunk is acknowledged by Kafka", body = Accepted, headers(("Location" = String, description = "The status URL"), ("Idempotent-Replayed" = bool, description = "`true` on the answer to a retry of a create with the same `Idempotency-Key` and body, which opened nothing and produced nothing"))),
+        (status = 400, description = "A query parameter: this endpoint reads none (`field` names it, e.g. `?x`); or an `Idempotency-Key` that is not 1 to 255 visible ASCII characters, or is sent twice (`field`: `Idempotency-Key`)", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody, headers(("WWW-Authenticate" = String))),
         (status = 403, description = "The token lacks scope ecg:write", body = ErrorBody),
         (status = 413, description = "Body over `upload.max_json_bytes` (`limit`)", body = ErrorBody),
-        (status = 415, description = "Not application/json", body = ErrorBody),
-        (status = 422, description = "Invalid field (`field` is a JSON pointer, `limit` the limit exceeded)", body = ErrorBody),
-        (status = 429, description = "Over the client's rate limit", body = ErrorBody, headers(("Retry-After" = u64))),
-        (status = 503, description = "Kafka did not acknowledge in time (`unavailable`), or the bodies in flight filled `upload.max_buffered_bytes` (`busy`, `limit`); nothing was accepted", body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 408, description = "The body arrived too slowly (`body_timeout`; `limit` is the pause in ms or the rate in bytes/s it broke); nothing was accepted", body = ErrorBody),
+        (status = 415, description = "Neither application/json nor application/fhir+json", body = ErrorBody),
+        (status = 422, description = "Invalid field (`field` is a JSON pointer, `limit` the limit exceeded); or `idempotency_key_reused` (`field`: `Idempotency-Key`): the key opened another ECG, named in the message, with another body within 24 hours", body = ErrorBody),
+        (status = 429, description = "Over the client's rate limit, or the client's or its tenant's share of the request bodies in flight (`over_share`, `limit`)", body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 503, description = "Kafka did not acknowledge in time, or ClickHouse (the ECG registry) is out of reach or did not answer within `registry.timeout_ms` (`unavailable`: retry; with the same `Idempotency-Key` the retry opens the same ECG), or the bodies in flight filled `upload.max_buffered_bytes` (`busy`, `limit`); nothing was accepted", body = ErrorBody, headers(("Retry-After" = u64))),
     ),
     security(("bearer" = ["ecg:write"]))
 )]
@@ -54,44 +62,107 @@ pub async fn create_ecg(
 ) -> Result<Response, ApiError> {
     state.rate_limits.request(&auth.0.client_id)?;
     Params::parse(query.as_deref(), &[])?;
-    BodyFormat::of(&headers, &[BodyFormat::Json])?;
-    let (bytes, _held) = state.bodies.read(body).await?;
-    let mut req: CreateEcg = json::decode(&bytes)?;
-    state
-        .limits
-        .check_header(&req.device_id, req.sample_rate_hz, &req.leads)?;
-    if let Some(started_at) = req.started_at {
-        state.limits.check_started_at(started_at)?;
-    }
-    let calibration = match &req.adc {
-        Some(adc) => Some(state.limits.check_adc(&req.leads, adc)?),
-        None => None,
+    let format = BodyFormat::of(&headers, &[BodyFormat::Json, BodyFormat::Fhir])?;
+    let key = IdempotencyKey::of(&headers)?;
+    let (bytes, _held) = state.bodies.read(body, owner(&auth.0)).await?;
+    let (req, signal) = match format {
+        BodyFormat::Fhir => {
+            let FhirEcg { request, columns } = fhir_ecg(&bytes)?;
+            // A whole recording, cut into chunks below: held to the limit
+            // of whole-signal uploads, not to one chunk's.
+            let per_lead = match &columns {
+                Columns::Values(c) => c.values().map(|v| v.len()).max(),
+                Columns::Counts(c) => c.values().map(|v| v.len()).max(),
+            };
+            let total = per_lead.unwrap_or(0) as u64 * request.leads.len() as u64;
+            if total > state.upload.max_samples {
+                return Err(ApiError::TooManySamples {
+                    limit: state.upload.max_samples,
+                });
+            }
+            let whole = ecg_schemas::Limits {
+                max_chunk_samples: usize::MAX,
+                max_chunk_values: usize::MAX,
+                ..(*state.limits).clone()
+            };
+            let signal = checked_ecg(&whole, &request, Some(columns))
+                .map_err(|e| locate_in_fhir(&request.leads, e))?;
+            (request, signal)
+        }
+        _ => {
+            let mut req: CreateEcg = json::decode(&bytes)?;
+            let columns = req.signal.take().map(|s| Columns::Values(lead_columns(s)));
+            let signal = checked_ecg(&state.limits, &req, columns)?;
+            (req, signal)
+        }
     };
-    let signal = match req.signal.take() {
-        Some(signal) => Some(state.limits.take_signal(
-            "/signal",
-            &req.leads,
-            calibration.as_deref(),
-            lead_columns(signal),
-        )?),
-        None => None,
-    };
+    let calibration = req
+        .adc
+        .as_ref()
+        .map(|adc| {
+            req.leads
+                .iter()
+                .filter_map(|l| adc.get(l).copied())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
     let samples = signal.as_ref().map_or(0, signal_samples);
+    let started_at = truncate_to_micros(req.started_at.unwrap_or_else(OffsetDateTime::now_utc));
+    let (id, started_at, chunk_samples) = match &key {
+        None => (Uuid::new_v4(), started_at, state.upload.chunk_samples),
+        // See `idempotency` for the recipe and its guarantees.
+        Some(key) => {
+            let digest = idempotency::digest(format.label(), &bytes);
+            let chunk_samples = state.upload.chunk_samples;
+            match idempotency::plan(
+                &state.registry,
+                &auth.0,
+                key,
+                &digest,
+                started_at,
+                chunk_samples,
+            )
+            .await?
+            {
+                Plan::Replay { id, chunk_samples } => {
+                    let chunks = signal
+                        .as_ref()
+                        .map_or(0, |s| s.len().div_ceil(chunk_samples));
+                    tracing::info!(ecg_id = %id, "identical retry of a create, answered again");
+                    let mut answer = accepted(id, chunks as u32);
+                    answer
+                        .headers_mut()
+                        .insert(idempotency::REPLAYED, HeaderValue::from_static("true"));
+                    return Ok(answer);
+                }
+                Plan::Create {
+                    id,
+                    started_at,
+                    chunk_samples,
+                } => (id, started_at, chunk_samples),
+            }
+        }
+    };
     state.rate_limits.samples(&auth.0.client_id, samples)?;
-    let id = Uuid::new_v4();
+    if key.is_none() && signal.is_some() {
+        // ClickHouse must answer before chunks are produced, or an outage
+        // leaves chunks of an ECG that is never registered (a keyed create
+        // has just read and written its key).
+        state.registry.ping().await?;
+    }
     let header = EcgHeader {
         ecg_id: id,
         tenant: auth.0.tenant.clone(),
         device_id: req.device_id,
         sample_rate_hz: req.sample_rate_hz,
         units: req.units,
-        started_at: truncate_to_micros(req.started_at.unwrap_or_else(OffsetDateTime::now_utc)),
+        started_at,
         leads: req.leads,
     };
     let chunks: Vec<Chunk> = match signal {
         None => Vec::new(),
         Some(signal) => {
-            let parts = signal.split(state.upload.chunk_samples);
+            let parts = signal.split(chunk_samples);
             let last = parts.len().saturating_sub(1);
             parts
                 .into_iter()
@@ -115,18 +186,14 @@ pub async fn create_ecg(
         sample_rate_hz: header.sample_rate_hz,
         leads: header.leads.clone(),
         units: header.units,
-        adc_gain: calibration.iter().flatten().map(|c| c.gain).collect(),
-        adc_baseline: calibration.iter().flatten().map(|c| c.baseline).collect(),
+        adc_gain: calibration.iter().map(|c| c.gain).collect(),
+        adc_baseline: calibration.iter().map(|c| c.baseline).collect(),
         started_at: header.started_at,
         final_seq: chunks.last().map(|c| c.seq),
         signal_digest: String::new(),
     };
-    state
-        .registry
-        .insert(record)
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("registering the ECG")))?;
-    crate::metrics::accepted("json", bytes.len() as u64, samples);
+    state.registry.insert(record).await?;
+    crate::metrics::accepted(format.label(), bytes.len() as u64, samples);
     tracing::info!(ecg_id = %id, chunks = chunks.len(), "ECG accepted");
     Ok(accepted(id, chunks.len() as u32))
 }
@@ -161,8 +228,9 @@ pub async fn create_ecg(
         (status = 413, description = "Body over `upload.max_json_bytes` (`limit`), JSON, CSV and Arrow alike", body = ErrorBody),
         (status = 415, description = "Unsupported content type", body = ErrorBody),
         (status = 422, description = "Invalid field or sample (`field` is a JSON pointer)", body = ErrorBody),
-        (status = 429, description = "Over the client's rate limit or sample quota", body = ErrorBody, headers(("Retry-After" = u64))),
-        (status = 503, description = "Kafka did not acknowledge in time (`unavailable`), or the bodies in flight filled `upload.max_buffered_bytes` (`busy`, `limit`); the chunk was not accepted", body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 408, description = "The body arrived too slowly (`body_timeout`; `limit` is the pause in ms or the rate in bytes/s it broke); the chunk was not accepted", body = ErrorBody),
+        (status = 429, description = "Over the client's rate limit or sample quota, or the client's or its tenant's share of the request bodies in flight (`over_share`, `limit`)", body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 503, description = "Kafka did not acknowledge in time, or ClickHouse (the ECG registry, asked about an ECG this gateway has not seen yet) is out of reach or did not answer within `registry.timeout_ms` (`unavailable`), or the bodies in flight filled `upload.max_buffered_bytes` (`busy`, `limit`); the chunk was not accepted", body = ErrorBody, headers(("Retry-After" = u64))),
     ),
     security(("bearer" = ["ecg:write"]))
 )]
@@ -183,7 +251,7 @@ pub async fn post_chunk(
     )?;
     let ecg = lookup(&state, &auth.0.tenant, id).await?;
     // Held until the answer: the samples made from the body live that long.
-    let (bytes, _held) = state.bodies.read(body).await?;
+    let (bytes, _held) = state.bodies.read(body, owner(&auth.0)).await?;
     let body_len = bytes.len() as u64;
     let (seq, is_final, columns) = match format {
         BodyFormat::Json => {
@@ -195,7 +263,7 @@ pub async fn post_chunk(
                 Columns::Values(lead_columns(req.samples)),
             )
         }
-        BodyFormat::Csv | BodyFormat::Arrow => {
+        BodyFormat::Csv | BodyFormat::Arrow | BodyFormat::Fhir => {
             let seq = params.seq.ok_or_else(|| {
                 ApiError::param("?seq", "CSV and Arrow bodies need the chunk's seq as a query parameter: ?seq=N[&final=true]")
             })?;
@@ -271,8 +339,9 @@ pub async fn post_chunk(
         (status = 413, description = "Body over `upload.max_json_bytes` (`limit`)", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 422, description = "Invalid body (`field`: `/final_seq`, `limit` when over `limits.max_seq`)", body = ErrorBody),
-        (status = 429, description = "Over the client's rate limit", body = ErrorBody, headers(("Retry-After" = u64))),
-        (status = 503, description = "Kafka did not acknowledge in time (`unavailable`), or the bodies in flight filled `upload.max_buffered_bytes` (`busy`, `limit`); the end was not accepted", body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 408, description = "The body arrived too slowly (`body_timeout`; `limit` is the pause in ms or the rate in bytes/s it broke); the end was not accepted", body = ErrorBody),
+        (status = 429, description = "Over the client's rate limit, or the client's or its tenant's share of the request bodies in flight (`over_share`, `limit`)", body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 503, description = "Kafka did not acknowledge in time, or ClickHouse (the ECG registry) is out of reach or did not answer within `registry.timeout_ms` (`unavailable`), or the bodies in flight filled `upload.max_buffered_bytes` (`busy`, `limit`); the end was not accepted", body = ErrorBody, headers(("Retry-After" = u64))),
     ),
     security(("bearer" = ["ecg:write"]))
 )]
@@ -289,7 +358,7 @@ pub async fn end_stream(
     Params::parse(query.as_deref(), &[])?;
     BodyFormat::of(&headers, &[BodyFormat::Json])?;
     let ecg = lookup(&state, &auth.0.tenant, id).await?;
-    let (bytes, _held) = state.bodies.read(body).await?;
+    let (bytes, _held) = state.bodies.read(body, owner(&auth.0)).await?;
     let EndStream { final_seq } = json::decode(&bytes)?;
     state.limits.check_seq("/final_seq", final_seq)?;
     match ecg.final_seq {
@@ -317,10 +386,7 @@ async fn can_end_at(state: &AppState, ecg: &EcgRow, seq: u32) -> Result<(), ApiE
     let stored = state
         .registry
         .highest_stored_seq(&ecg.tenant, ecg.ecg_id)
-        .await
-        .map_err(|e| {
-            ApiError::Internal(anyhow::Error::new(e).context("reading the stored seqs"))
-        })?;
+        .await?;
     match stored {
         Some(later) if later > seq => Err(ApiError::Conflict(format!(
             "chunk {seq} cannot be the last chunk of ECG {}: chunk {later} already arrived",
@@ -367,8 +433,9 @@ async fn record_end(state: &AppState, ecg: &EcgRow, seq: u32) {
         (status = 413, description = "More samples than `upload.max_signal_samples` (`limit`)", body = ErrorBody),
         (status = 415, description = "Not CSV or Arrow IPC", body = ErrorBody),
         (status = 422, description = "Invalid sample or structure (`field` names lead and sample index)", body = ErrorBody),
+        (status = 408, description = "The body paused or slowed beyond its limits, counting only the time the gateway waited for it, not the pacing to the sample quota (`body_timeout`; `limit` is the pause in ms or the rate in bytes/s it broke); nothing was produced", body = ErrorBody),
         (status = 429, description = "Over the client's request rate", body = ErrorBody, headers(("Retry-After" = u64))),
-        (status = 503, description = "Kafka did not acknowledge in time; retry the same PUT (it is idempotent: once one has succeeded, the same body gets its 202 again)", body = ErrorBody, headers(("Retry-After" = u64))),
+        (status = 503, description = "Kafka did not acknowledge in time, or ClickHouse (the ECG registry) is out of reach or did not answer within `registry.timeout_ms` (`unavailable`); retry the same PUT (it is idempotent: once one has succeeded, the same body gets its 202 again)", body = ErrorBody, headers(("Retry-After" = u64))),
     ),
     security(("bearer" = ["ecg:write"]))
 )]
@@ -396,7 +463,7 @@ pub async fn put_signal(
         }
         // The upload that made the ECG final, retried because its answer
         // was lost: answered as it was, producing nothing again.
-        if upload::digest(body, format).await? == ecg.signal_digest {
+        if upload::digest(body, format, state.upload.body_rate).await? == ecg.signal_digest {
             tracing::info!(chunks = last + 1, "identical retry of the whole signal");
             return Ok(accepted(id, last + 1));
         }
@@ -431,8 +498,7 @@ pub async fn put_signal(
             signal_digest: uploaded.digest,
             ..(*ecg).clone()
         })
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("marking the ECG final")))?;
+        .await?;
     tracing::info!(
         chunks = uploaded.chunks,
         samples_per_lead = uploaded.samples_per_lead,
@@ -442,14 +508,97 @@ pub async fn put_signal(
     Ok(accepted(id, uploaded.chunks))
 }
 
+/// A new ECG's header and signal, checked against the limits: what
+/// `POST /v1/ecgs` takes, whatever the body's format.
+fn checked_ecg(
+    limits: &ecg_schemas::Limits,
+    req: &CreateEcg,
+    columns: Option<Columns>,
+) -> Result<Option<Signal>, Invalid> {
+    limits.check_header(&req.device_id, req.sample_rate_hz, &req.leads)?;
+    if let Some(started_at) = req.started_at {
+        limits.check_started_at(started_at)?;
+    }
+    let calibration = match &req.adc {
+        Some(adc) => Some(limits.check_adc(&req.leads, adc)?),
+        None => None,
+    };
+    columns
+        .map(|c| limits.take_columns("/signal", &req.leads, calibration.as_deref(), c))
+        .transpose()
+}
+
+/// A FHIR Observation read as the equivalent JSON request.
+struct FhirEcg {
+    request: CreateEcg,
+    columns: Columns,
+}
+
+fn fhir_ecg(bytes: &[u8]) -> Result<FhirEcg, ApiError> {
+    let obs = fhir::import(bytes).map_err(|e| Invalid::new(e.pointer, e.message))?;
+    Ok(FhirEcg {
+        request: CreateEcg {
+            device_id: obs.device_id,
+            sample_rate_hz: obs.sample_rate_hz,
+            leads: obs.leads,
+            units: obs.units,
+            started_at: obs.started_at,
+            adc: obs.adc,
+            signal: None,
+        },
+        columns: obs.columns,
+    })
+}
+
+/// `e`, a complaint about the request a FHIR Observation was read as,
+/// with its JSON pointer into that request (`/leads/2`, `/signal/II/7`)
+/// turned into one into the Observation.
+fn locate_in_fhir(leads: &[String], mut e: Invalid) -> Invalid {
+    let component = |lead: &str| {
+        leads
+            .iter()
+            .position(|l| l == lead)
+            .map(|k| format!("/component/{k}"))
+    };
+    let mut parts = e.field.trim_start_matches('/').splitn(3, '/');
+    let field = match (parts.next(), parts.next(), parts.next()) {
+        (Some("device_id"), ..) => Some("/device/identifier/value".to_owned()),
+        (Some("sample_rate_hz"), ..) => Some("/component/0/valueSampledData/period".to_owned()),
+        (Some("started_at"), ..) => Some("/effectivePeriod/start".to_owned()),
+        (Some("leads"), Some(k), _) => Some(format!("/component/{k}/code")),
+        (Some("leads"), None, _) => Some("/component".to_owned()),
+        (Some("adc"), Some(lead), _) => {
+            component(lead).map(|c| format!("{c}/valueSampledData/factor"))
+        }
+        (Some("signal"), Some(lead), at) => component(lead).map(|c| match at {
+            Some(i) => format!("{c}/valueSampledData/data/{i}"),
+            None => format!("{c}/valueSampledData/data"),
+        }),
+        _ => None,
+    };
+    if let Some(field) = field {
+        e.message = format!("{} (as {})", e.message, e.field);
+        e.field = field;
+    }
+    e
+}
+
 /// The caller's ECG `id`, or 404 (also for another tenant's).
 async fn lookup(state: &AppState, tenant: &str, id: Uuid) -> Result<Arc<EcgRow>, ApiError> {
     state
         .registry
         .get(tenant, id)
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("looking up the ECG")))?
+        .await?
         .ok_or(ApiError::NotFound(id))
+}
+
+/// Whose body: the caller's client and tenant each have a share of the
+/// body budget.
+fn owner(caller: &Principal) -> Owner<'_> {
+    Owner {
+        tenant: &caller.tenant,
+        client: &caller.client_id,
+    }
 }
 
 /// The header every chunk of a registered ECG carries.
@@ -610,6 +759,8 @@ enum BodyFormat {
     Json,
     Csv,
     Arrow,
+    /// An HL7 FHIR `Observation` with `SampledData` (`ecg_formats::fhir`).
+    Fhir,
 }
 
 impl BodyFormat {
@@ -619,6 +770,7 @@ impl BodyFormat {
             BodyFormat::Json => "json",
             BodyFormat::Csv => "csv",
             BodyFormat::Arrow => "arrow",
+            BodyFormat::Fhir => "fhir",
         }
     }
 
@@ -627,6 +779,7 @@ impl BodyFormat {
             BodyFormat::Json => "application/json",
             BodyFormat::Csv => input::CSV,
             BodyFormat::Arrow => input::ARROW_STREAM,
+            BodyFormat::Fhir => fhir::MEDIA_TYPE,
         }
     }
 

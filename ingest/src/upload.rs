@@ -17,7 +17,10 @@
 //!   recognises as duplicates: the upload is idempotent. Once an upload has
 //!   made the ECG final, the body's [`digest`] (kept in `ecgs`) tells an
 //!   identical retry, answered as the first upload was without producing
-//!   anything, from another body, a conflict.
+//!   anything, from another body, a conflict;
+//! - the body must keep coming ([`crate::body_rate`]): the time counted is
+//!   only that spent waiting for the client, never that of the pacing to
+//!   the client's sample quota, during which the gateway does not read.
 
 use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::path::PathBuf;
@@ -33,6 +36,7 @@ use tokio::sync::mpsc;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::body_rate::BodyRate;
 use crate::error::ApiError;
 use crate::producer::ChunkProducer;
 use crate::routes::Pacer;
@@ -53,6 +57,8 @@ pub struct UploadSettings {
     pub max_in_flight: usize,
     /// Where spool files are created; `None`: the system's temp dir.
     pub spool_dir: Option<PathBuf>,
+    /// How fast the body must arrive.
+    pub body_rate: BodyRate,
 }
 
 /// The body's format.
@@ -106,13 +112,16 @@ impl BodyDigest {
     }
 }
 
-/// The digest of a whole body (read to its end, nothing kept): the same
-/// for the same format and bytes, however the body is cut into frames.
-pub async fn digest(body: Body, format: SignalFormat) -> Result<String, ApiError> {
+/// The digest of a whole body (read to its end, nothing kept, no slower
+/// than `rate`): the same for the same format and bytes, however the body
+/// is cut into frames.
+pub async fn digest(body: Body, format: SignalFormat, rate: BodyRate) -> Result<String, ApiError> {
     let mut digest = BodyDigest::new(format);
     let mut frames = body.into_data_stream();
-    while let Some(frame) = frames.next().await {
+    let mut clock = rate.clock();
+    while let Some(frame) = clock.next(frames.next()).await? {
         let frame = frame.map_err(|e| Invalid::new("", format!("could not read the body: {e}")))?;
+        clock.received(frame.len());
         digest.update(&frame);
     }
     Ok(digest.finish())
@@ -145,9 +154,21 @@ pub async fn upload(
     };
     let mut digest = BodyDigest::new(format);
     let mut frames = body.into_data_stream();
-    while let Some(frame) = frames.next().await {
-        let frame = frame.map_err(io::Error::other);
+    // Only the waits for the client's bytes count, not those for the
+    // spooler (which paces the upload to the client's quota).
+    let mut clock = settings.body_rate.clock();
+    let mut too_slow = None;
+    loop {
+        let frame = match clock.next(frames.next()).await {
+            Ok(Some(frame)) => frame.map_err(io::Error::other),
+            Ok(None) => break,
+            Err(slow) => {
+                too_slow = Some(slow);
+                Err(io::Error::other("the body arrived too slowly"))
+            }
+        };
         if let Ok(bytes) = &frame {
+            clock.received(bytes.len());
             digest.update(bytes);
         }
         let failed = frame.is_err();
@@ -160,7 +181,11 @@ pub async fn upload(
     drop(frames_tx);
     let spooled = spooler
         .await
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("spooling an upload")))??;
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("spooling an upload")))?;
+    if let Some(slow) = too_slow {
+        return Err(slow);
+    }
+    let spooled = spooled?;
     let uploaded = Uploaded {
         chunks: spooled.chunks,
         samples_per_lead: spooled.samples_per_lead,

@@ -1,7 +1,7 @@
 //! The gateway's handlers called in-process: authentication, refusals, and
 //! the promise that no 202 is given for data the broker did not confirm.
 //! No server is needed: the broker and ClickHouse addresses point at a
-//! closed port.
+//! closed port, or ClickHouse at a stand-in that answers 200 to everything.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -34,14 +34,36 @@ fn setup_with(rate_limit: RateLimitConfig) -> (axum::Router, SigningKey) {
     )
 }
 
+/// A closed port.
+const CLOSED: &str = "127.0.0.1:1";
+
 fn setup_budget(rate_limit: RateLimitConfig, bodies: BodyBudget) -> (axum::Router, SigningKey) {
+    setup_on(rate_limit, bodies, &format!("http://{CLOSED}"))
+}
+
+/// A ClickHouse stand-in that answers every request 200 with an empty
+/// body: it answers a ping and takes every insert, so that a create gets as
+/// far as the (closed) broker.
+async fn answering_clickhouse() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(|| async { "" });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+fn setup_on(
+    rate_limit: RateLimitConfig,
+    bodies: BodyBudget,
+    clickhouse: &str,
+) -> (axum::Router, SigningKey) {
     let key = SigningKey::generate();
-    let closed = "127.0.0.1:1";
+    let closed = CLOSED;
     let state = AppState {
         verifier: Verifier::with_jwks(ISSUER, AUDIENCE, key.jwks()),
         registry: Registry::new(
             ClickHouseConfig {
-                url: format!("http://{closed}"),
+                url: clickhouse.to_string(),
                 ..ClickHouseConfig::default()
             }
             .client(),
@@ -60,6 +82,7 @@ fn setup_budget(rate_limit: RateLimitConfig, bodies: BodyBudget) -> (axum::Route
             max_samples: 1_000,
             max_in_flight: 4,
             spool_dir: None,
+            body_rate: ecg_ingest::body_rate::BodyRate::UNLIMITED,
         },
     };
     (router(state), key)
@@ -161,7 +184,11 @@ async fn invalid_fields_are_422_with_a_json_pointer() {
 
 #[tokio::test]
 async fn unconfirmed_chunks_get_503_with_retry_after_never_202() {
-    let (app, key) = setup();
+    let (app, key) = setup_on(
+        RateLimitConfig::default(),
+        BodyBudget::new(64 << 10, Duration::from_secs(2), 4_096),
+        &answering_clickhouse().await,
+    );
     let t = token(&key, "ecg:write");
     let (status, body, retry_after) = call(
         &app,
@@ -182,7 +209,11 @@ async fn bodies_over_the_buffer_budget_wait_then_get_503_busy() {
     // broker, about 2.5 s.
     let total = held.len();
     let budget = BodyBudget::new(total, Duration::from_millis(300), 4_096);
-    let (app, key) = setup_budget(RateLimitConfig::default(), budget.clone());
+    let (app, key) = setup_on(
+        RateLimitConfig::default(),
+        budget.clone(),
+        &answering_clickhouse().await,
+    );
     let t = token(&key, "ecg:write");
     let first = tokio::spawn({
         let (app, t) = (app.clone(), t.clone());
@@ -207,12 +238,159 @@ async fn bodies_over_the_buffer_budget_wait_then_get_503_busy() {
     assert!(started.elapsed() >= Duration::from_millis(300), "it waited");
 
     // Once the first answers (503: no broker), its bytes are free again and
-    // the next request gets past the budget, as far as the (closed) registry.
+    // the next request gets past the budget, as far as the registry (whose
+    // stand-in cannot take an insert).
     let (status, body, _) = first.await.unwrap();
     assert_eq!(body["error"], "unavailable", "{status} {body}");
     assert_eq!(budget.available(), total);
-    let (status, body, _) = call(&app, Some(&t), "application/json", ecg(None)).await;
-    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    let (_, body, _) = call(&app, Some(&t), "application/json", ecg(None)).await;
+    assert!(
+        body["message"].as_str().unwrap().contains("ClickHouse"),
+        "{body}"
+    );
+}
+
+/// Any request with `headers`: status, `Retry-After` and JSON body.
+async fn send(
+    app: &axum::Router,
+    request: axum::http::request::Builder,
+    body: Body,
+) -> (StatusCode, Option<String>, Value) {
+    let response = app
+        .clone()
+        .oneshot(request.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .map(|v| v.to_str().unwrap().to_string());
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        retry_after,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// ClickHouse out of reach is an outage, as the broker's: 503 with
+/// `Retry-After`, never 500, for a create (registry row, idempotency key)
+/// and for a chunk of an ECG the gateway has not seen.
+#[tokio::test]
+async fn clickhouse_out_of_reach_is_503_with_retry_after_never_500() {
+    let (app, key) = setup();
+    let t = token(&key, "ecg:write");
+    let post = |uri: String| {
+        Request::post(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {t}"))
+            .header(header::CONTENT_TYPE, "application/json")
+    };
+    let with_signal = ecg(Some(json!({"I": [1.0, -1.0, 0.0]})));
+    for (what, request, body) in [
+        ("a create", post("/v1/ecgs".into()), ecg(None)),
+        // Refused before anything is produced (the broker is closed too,
+        // which would be a 503 of its own after 2.5 s).
+        (
+            "a create with a signal",
+            post("/v1/ecgs".into()),
+            with_signal.clone(),
+        ),
+        (
+            "a keyed create",
+            post("/v1/ecgs".into()).header("Idempotency-Key", "k-1"),
+            with_signal,
+        ),
+        (
+            "a chunk",
+            post(format!("/v1/ecgs/{}/chunks", uuid::Uuid::new_v4())),
+            r#"{"seq": 0, "samples": {"I": [1.0]}}"#.to_string(),
+        ),
+    ] {
+        let started = Instant::now();
+        let (status, retry_after, answer) = send(&app, request, Body::from(body)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{what}: {answer}");
+        assert_eq!(retry_after.as_deref(), Some("5"), "{what}");
+        assert_eq!(answer["error"], "unavailable", "{what}: {answer}");
+        assert!(
+            answer["message"].as_str().unwrap().contains("ClickHouse"),
+            "{what}: {answer}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(2), "{what}");
+    }
+}
+
+/// The key is checked before anything else is done with the body.
+#[tokio::test]
+async fn a_malformed_idempotency_key_is_400_naming_the_header() {
+    let (app, key) = setup();
+    let t = token(&key, "ecg:write");
+    for bad in ["", "has space", &"k".repeat(256)] {
+        let request = Request::post("/v1/ecgs")
+            .header(header::AUTHORIZATION, format!("Bearer {t}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("Idempotency-Key", bad);
+        let (status, _, answer) = send(&app, request, Body::from(ecg(None))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad:?}: {answer}");
+        assert_eq!(answer["error"], "invalid_param");
+        assert_eq!(answer["field"], "Idempotency-Key");
+    }
+}
+
+/// A body that stops arriving is cut with 408 naming the limit, and a
+/// client past its share of the body budget gets 429 while another
+/// tenant's request is served.
+#[tokio::test]
+async fn a_stalled_body_is_408_and_a_client_over_its_share_is_429() {
+    let budget = BodyBudget::new(64 << 10, Duration::from_millis(200), 4_096)
+        .shares(0, 1_000)
+        .rate(ecg_ingest::body_rate::BodyRate {
+            idle: Duration::from_millis(600),
+            min_bytes_per_second: 0,
+            grace: Duration::ZERO,
+        });
+    let (app, key) = setup_budget(RateLimitConfig::default(), budget.clone());
+    let t = token(&key, "ecg:write");
+    // 1,000 bytes, then nothing.
+    let (mut tx, rx) = futures::channel::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(1);
+    tx.try_send(Ok(vec![b'x'; 1_000].into())).unwrap();
+    let stalled = Request::post("/v1/ecgs")
+        .header(header::AUTHORIZATION, format!("Bearer {t}"))
+        .header(header::CONTENT_TYPE, "application/json");
+    let cut = tokio::spawn({
+        let app = app.clone();
+        async move { send(&app, stalled, Body::from_stream(rx)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(budget.available(), (64 << 10) - 1_000, "its share is held");
+    let (status, answer, retry_after) = call(&app, Some(&t), "application/json", ecg(None)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+    assert_eq!(answer["error"], "over_share");
+    assert_eq!(answer["limit"], 1_000);
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("upload.max_buffered_bytes_per_client"),
+        "{answer}"
+    );
+    assert_eq!(retry_after.as_deref(), Some("1"));
+
+    let (status, _, answer) = cut.await.unwrap();
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{answer}");
+    assert_eq!(answer["error"], "body_timeout");
+    assert_eq!(answer["limit"], 600);
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("upload.body_idle_timeout_ms"),
+        "{answer}"
+    );
+    drop(tx);
+    assert_eq!(budget.available(), 64 << 10, "and freed when it was cut");
 }
 
 #[tokio::test]

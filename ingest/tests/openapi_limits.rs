@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use ecg_ingest::body_rate::BodyRate;
 use ecg_ingest::config::{Config, UploadConfig};
 use ecg_ingest::openapi::limits::{CHUNKS, CREATE, END, SIGNAL, parameter};
 use ecg_ingest::openapi::{BodyLimits, document};
@@ -45,6 +46,11 @@ fn odd_upload() -> UploadConfig {
         max_json_bytes: 54_321,
         max_signal_samples: 987_654,
         max_buffered_bytes: 65_432,
+        max_buffered_bytes_per_tenant: 43_210,
+        max_buffered_bytes_per_client: 32_109,
+        body_idle_timeout_ms: 7_654,
+        body_min_bytes_per_second: 876,
+        body_rate_grace_ms: 5_432,
         ..UploadConfig::default()
     }
 }
@@ -154,6 +160,11 @@ async fn every_configured_limit_is_in_the_served_openapi_document() {
         max_json_bytes,
         max_signal_samples,
         max_buffered_bytes,
+        max_buffered_bytes_per_tenant,
+        max_buffered_bytes_per_client,
+        body_idle_timeout_ms,
+        body_min_bytes_per_second,
+        body_rate_grace_ms,
         // How the gateway cuts a whole signal into chunks, and how many it
         // produces at once: its own work, not a limit on what is sent.
         chunk_samples: _,
@@ -292,6 +303,72 @@ async fn every_configured_limit_is_in_the_served_openapi_document() {
                     says(
                         format!("{op}/responses/503"),
                         format!("{max_buffered_bytes} bytes"),
+                    )
+                })
+                .collect(),
+        ),
+        (
+            "upload.max_buffered_bytes_per_tenant",
+            [CREATE, CHUNKS, END]
+                .into_iter()
+                .map(|op| {
+                    says(
+                        format!("{op}/responses/429"),
+                        format!("`upload.max_buffered_bytes_per_tenant` is {max_buffered_bytes_per_tenant} bytes"),
+                    )
+                })
+                .collect(),
+        ),
+        (
+            "upload.max_buffered_bytes_per_client",
+            [CREATE, CHUNKS, END]
+                .into_iter()
+                .flat_map(|op| {
+                    [
+                        says(
+                            format!("{op}/responses/429"),
+                            format!("`upload.max_buffered_bytes_per_client` {max_buffered_bytes_per_client} bytes"),
+                        ),
+                        says(
+                            format!("{op}/responses/503"),
+                            format!("a client's share of {max_buffered_bytes_per_client} bytes"),
+                        ),
+                    ]
+                })
+                .collect(),
+        ),
+        (
+            "upload.body_idle_timeout_ms",
+            [CREATE, CHUNKS, END, SIGNAL]
+                .into_iter()
+                .map(|op| {
+                    says(
+                        format!("{op}/responses/408"),
+                        format!("`upload.body_idle_timeout_ms` is {body_idle_timeout_ms} ms"),
+                    )
+                })
+                .collect(),
+        ),
+        (
+            "upload.body_min_bytes_per_second",
+            [CREATE, CHUNKS, END, SIGNAL]
+                .into_iter()
+                .map(|op| {
+                    says(
+                        format!("{op}/responses/408"),
+                        format!("`upload.body_min_bytes_per_second` {body_min_bytes_per_second} bytes/s"),
+                    )
+                })
+                .collect(),
+        ),
+        (
+            "upload.body_rate_grace_ms",
+            [CREATE, CHUNKS, END, SIGNAL]
+                .into_iter()
+                .map(|op| {
+                    says(
+                        format!("{op}/responses/408"),
+                        format!("`upload.body_rate_grace_ms` of {body_rate_grace_ms} ms"),
                     )
                 })
                 .collect(),
@@ -488,6 +565,9 @@ fn seq_is_documented_up_to_the_limit_enforced() {
         max_body_bytes: 1,
         max_signal_samples: 1,
         max_buffered_bytes: 1,
+        max_buffered_bytes_per_tenant: 1,
+        max_buffered_bytes_per_client: 1,
+        body_rate: BodyRate::UNLIMITED,
     };
     for (max_seq, documented, format) in [
         (Limits::default().max_seq, i32::MAX as u32, "int32"),

@@ -2,10 +2,10 @@
 //! defaults < TOML file (`ECG_CONFIG`, default `processor.toml`) < `ECG_*`
 //! environment variables (e.g. `ECG_KAFKA__BROKERS`).
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use ecg_clickhouse::ClickHouseConfig;
+use ecg_runtime::kafka::KafkaProperties;
 use ecg_schemas::Limits;
 use serde::{Deserialize, Serialize};
 
@@ -70,8 +70,10 @@ pub struct KafkaConfig {
     /// How often librdkafka reports statistics (consumer lag per partition,
     /// exported as metrics); 0 turns them off.
     pub statistics_interval_ms: u32,
-    /// Extra librdkafka consumer properties (e.g. security settings).
-    pub properties: BTreeMap<String, String>,
+    /// Extra librdkafka properties (e.g. SASL/TLS settings), for the
+    /// consumer and the dead-letter producer alike (consumer-only ones
+    /// are left out of the producer); secrets are never logged.
+    pub properties: KafkaProperties,
 }
 
 impl Default for KafkaConfig {
@@ -85,7 +87,7 @@ impl Default for KafkaConfig {
             session_timeout_ms: 6_000,
             revoke_deadline_ms: 4_000,
             statistics_interval_ms: 5_000,
-            properties: BTreeMap::new(),
+            properties: KafkaProperties::default(),
         }
     }
 }

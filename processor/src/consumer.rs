@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use ecg_runtime::kafka::{self, Role};
 use ecg_schemas::Chunk;
 use futures::FutureExt as _;
 use rdkafka::consumer::{
@@ -27,7 +28,7 @@ use rdkafka::consumer::{
 };
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::statistics::Statistics;
-use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use time::OffsetDateTime;
 use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::Mutex;
@@ -169,35 +170,36 @@ impl Processor {
             flush_at: None,
         }));
         let live = Arc::new(AtomicBool::new(false));
-        let mut kafka = ClientConfig::new();
-        kafka
-            .set("bootstrap.servers", &config.kafka.brokers)
-            .set("group.id", &config.kafka.group_id)
-            .set(
-                "session.timeout.ms",
-                config.kafka.session_timeout_ms.to_string(),
-            )
-            .set(
-                "statistics.interval.ms",
-                config.kafka.statistics_interval_ms.to_string(),
-            )
+        let (session, statistics) = (
+            config.kafka.session_timeout_ms.to_string(),
+            config.kafka.statistics_interval_ms.to_string(),
+        );
+        let fetch = (16 << 20).to_string();
+        let mut defaults = vec![
+            ("group.id", config.kafka.group_id.as_str()),
+            ("session.timeout.ms", &session),
+            ("statistics.interval.ms", &statistics),
             // Offsets are committed by us, after ClickHouse has the data.
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
             // One recording is one partition: a 24-hour upload is thousands
             // of ~200 KB messages behind one key. librdkafka's default of 1 MB
             // per partition per fetch held such a backlog to one fetch round
             // trip per 5 messages (about 20 MB/s here); 16 MB lets a batch
             // come in one or two fetches. The pre-fetch queue stays bounded
             // by `queued.max.messages.kbytes` (64 MB by default).
-            .set("max.partition.fetch.bytes", (16 << 20).to_string());
+            ("max.partition.fetch.bytes", &fetch),
+        ];
         if !config.kafka.group_instance_id.is_empty() {
-            kafka.set("group.instance.id", &config.kafka.group_instance_id);
+            defaults.push(("group.instance.id", &config.kafka.group_instance_id));
         }
-        for (k, v) in &config.kafka.properties {
-            kafka.set(k, v);
-        }
+        let kafka = kafka::client_config(
+            &config.kafka.brokers,
+            Role::Consumer,
+            &defaults,
+            &config.kafka.properties,
+        );
         let consumer: StreamConsumer<GroupContext> = kafka
             .create_with_context(GroupContext {
                 core: core.clone(),

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
+use ecg_runtime::kafka::{self, Role};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -49,25 +49,19 @@ impl std::fmt::Debug for DeadLetters {
 
 impl DeadLetters {
     pub fn new(config: &KafkaConfig) -> Result<Self, KafkaError> {
-        let mut kafka = ClientConfig::new();
-        kafka
-            .set("bootstrap.servers", &config.brokers)
-            .set("acks", "all")
-            .set("enable.idempotence", "true")
-            // A send that cannot be acknowledged fails within this, and the
-            // batch's write is retried as a whole (see `consumer::retry`).
-            .set("message.timeout.ms", "30000");
-        for (k, v) in &config.properties {
-            // Consumer-only properties would make the producer refuse to start.
-            if !k.starts_with("group.")
-                && !k.starts_with("session.")
-                && !k.starts_with("auto.")
-                && !k.starts_with("enable.auto")
-                && !k.starts_with("isolation.")
-            {
-                kafka.set(k, v);
-            }
-        }
+        let kafka = kafka::client_config(
+            &config.brokers,
+            Role::Producer,
+            &[
+                ("acks", "all"),
+                ("enable.idempotence", "true"),
+                // A send that cannot be acknowledged fails within this, and
+                // the batch's write is retried as a whole (see
+                // `consumer::retry`).
+                ("message.timeout.ms", "30000"),
+            ],
+            &config.properties,
+        );
         Ok(DeadLetters {
             producer: kafka.create()?,
             topic: config.dead_letter_topic(),

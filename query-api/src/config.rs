@@ -26,6 +26,26 @@ pub struct Config {
     /// `GET /v1/pipeline`: the rates' window and where to ask the broker
     /// for the processor's consumer lag.
     pub pipeline: PipelineConfig,
+    /// `GET /v1/ecgs/{id}/fhir` and `/wfdb`.
+    pub export: ExportConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExportConfig {
+    /// Samples per lead in one FHIR Observation at most; a longer range is
+    /// split into pages linked by `Link: <...>; rel="next"`. The default,
+    /// 2^20, holds 48 minutes at 360 Hz and 35 at 500 Hz in one page of
+    /// about 5 MB per lead.
+    pub fhir_page_samples: u64,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            fhir_page_samples: 1 << 20,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,6 +78,9 @@ pub struct PipelineConfig {
     pub group_id: String,
     /// How long to wait for the broker before answering `available: false`.
     pub timeout_ms: u64,
+    /// librdkafka properties, as the processor's `kafka.properties`
+    /// (SASL/TLS); secrets are never logged.
+    pub properties: ecg_runtime::kafka::KafkaProperties,
 }
 
 impl Default for PipelineConfig {
@@ -68,6 +91,7 @@ impl Default for PipelineConfig {
             topic: "ecg.chunks".into(),
             group_id: "ecg-processor".into(),
             timeout_ms: 1_000,
+            properties: ecg_runtime::kafka::KafkaProperties::default(),
         }
     }
 }
@@ -98,6 +122,13 @@ pub struct AuthConfig {
     pub token_ttl_s: u64,
     /// The Ed25519 signing key (PKCS#8 PEM); generated here on first start.
     pub key_file: PathBuf,
+    /// Keys that signed before `key_file` (PKCS#8 PEM, must exist): still
+    /// published in the JWKS and trusted, never used to sign. For key
+    /// rotation (see the README's "Rotating the signing key").
+    pub previous_key_files: Vec<PathBuf>,
+    /// Rate limits and the hashing cap of `/oauth/token` (see the README's
+    /// "Token endpoint limits").
+    pub token_limits: ecg_auth::TokenLimits,
     /// OAuth2 clients: id, argon2 hash of the secret, tenant, scopes.
     /// Defaults to the two local demo clients (see README).
     pub clients: Vec<ClientConfig>,
@@ -117,6 +148,8 @@ impl Default for AuthConfig {
             audience: "ecg-stream".into(),
             token_ttl_s: 3_600,
             key_file: PathBuf::from(".local/data/query-api/jwt-signing-key.pem"),
+            previous_key_files: Vec::new(),
+            token_limits: ecg_auth::TokenLimits::default(),
             clients: default_clients(),
             clients_file: None,
             external: Vec::new(),
@@ -208,6 +241,52 @@ mod tests {
         ))
         .unwrap_err();
         assert!(misspelt.contains("parsing auth.clients_file"), "{misspelt}");
+    }
+
+    #[test]
+    fn token_limits_and_previous_keys_load_from_toml_over_the_defaults() {
+        use figment::providers::Serialized;
+        let load = |toml: &str| {
+            Figment::from(Serialized::defaults(Config::default()))
+                .merge(Toml::string(toml))
+                .extract::<Config>()
+                .map_err(|e| e.to_string())
+        };
+        let config = load(
+            r#"
+            [auth]
+            previous_key_files = ["/run/secrets/jwt-signing-key.old.pem"]
+            [auth.token_limits]
+            per_address_per_minute = 120
+            trusted_proxies = ["172.16.0.0/12", "10.0.0.7"]
+            "#,
+        )
+        .unwrap();
+        let limits = &config.auth.token_limits;
+        assert_eq!(limits.per_address_per_minute, 120);
+        assert_eq!(
+            limits.per_client_per_minute,
+            ecg_auth::TokenLimits::default().per_client_per_minute
+        );
+        let proxies: Vec<String> = limits
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(proxies, ["172.16.0.0/12", "10.0.0.7/32"]);
+        assert_eq!(
+            config.auth.previous_key_files,
+            [PathBuf::from("/run/secrets/jwt-signing-key.old.pem")]
+        );
+        // Defaults: no proxy trusted, no previous key.
+        let config = load("").unwrap();
+        assert!(config.auth.token_limits.trusted_proxies.is_empty());
+        assert!(config.auth.previous_key_files.is_empty());
+        // A misspelt knob or a bad block stops the service.
+        let error = load("[auth.token_limits]\nper_ip_per_minute = 5").unwrap_err();
+        assert!(error.contains("per_ip_per_minute"), "{error}");
+        let error = load("[auth.token_limits]\ntrusted_proxies = [\"10.0.0.0/40\"]").unwrap_err();
+        assert!(error.contains("prefix length"), "{error}");
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub enum ApiError {
         message: String,
         limit: Option<u64>,
     },
+    /// The ECG exists but has no exact form in the asked format: 409.
+    #[error("{0}")]
+    NoExactForm(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -69,6 +72,7 @@ impl IntoResponse for ApiError {
             ApiError::BadParam { .. } => {
                 (StatusCode::BAD_REQUEST, "invalid_param", self.to_string())
             }
+            ApiError::NoExactForm(_) => (StatusCode::CONFLICT, "no_exact_form", self.to_string()),
             ApiError::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
                 (

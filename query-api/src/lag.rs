@@ -5,8 +5,9 @@
 
 use std::time::{Duration, Instant};
 
+use ecg_runtime::kafka::{self, Role};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::PipelineConfig;
 
@@ -27,12 +28,17 @@ impl std::fmt::Debug for LagProbe {
 
 impl LagProbe {
     pub fn new(config: &PipelineConfig) -> anyhow::Result<Self> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &config.brokers)
-            .set("group.id", &config.group_id)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .create()?;
+        let consumer: BaseConsumer = kafka::client_config(
+            &config.brokers,
+            Role::Consumer,
+            &[
+                ("group.id", &config.group_id),
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+            ],
+            &config.properties,
+        )
+        .create()?;
         Ok(LagProbe {
             consumer,
             topic: config.topic.clone(),

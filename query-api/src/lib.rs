@@ -15,6 +15,7 @@
 //! - [`gaps`]: which seqs an ECG still needs (pure arithmetic).
 //! - [`openapi`]: the OpenAPI document and Swagger UI (`token_doc`: how it
 //!   describes the token endpoints, which `ecg-auth` serves).
+//! - [`export`]: an ECG as a FHIR Observation or a WFDB record, streamed.
 //! - [`error`]: the API error type, [`error::ApiError`].
 //! - [`dashboard`]: the monitoring web page at `/dashboard`, its assets
 //!   embedded in the binary.
@@ -26,6 +27,7 @@ pub mod config;
 pub mod cursor;
 pub mod dashboard;
 pub mod error;
+pub mod export;
 pub mod gaps;
 pub mod heart;
 pub mod lag;
@@ -37,6 +39,7 @@ pub mod series;
 pub mod store;
 pub mod token_doc;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,6 +68,8 @@ pub struct AppState {
     pub active_within_s: u64,
     /// `pipeline.window_s`.
     pub pipeline_window_s: u64,
+    /// `export.fhir_page_samples`.
+    pub fhir_page_samples: u64,
 }
 
 impl FromRef<AppState> for Verifier {
@@ -84,6 +89,15 @@ impl AppState {
         let key = SigningKey::load_or_generate(&config.auth.key_file).with_context(|| {
             format!("loading the signing key {}", config.auth.key_file.display())
         })?;
+        let previous_keys = config
+            .auth
+            .previous_key_files
+            .iter()
+            .map(|path| {
+                SigningKey::load(path)
+                    .with_context(|| format!("loading the previous key {}", path.display()))
+            })
+            .collect::<anyhow::Result<_>>()?;
         let issuer = TokenIssuer::new(
             key,
             IssuerSettings {
@@ -91,6 +105,8 @@ impl AppState {
                 audience: config.auth.audience.clone(),
                 token_ttl: Duration::from_secs(config.auth.token_ttl_s),
                 clients: config.auth.effective_clients()?,
+                previous_keys,
+                limits: config.auth.token_limits.clone(),
             },
         )
         .context("configuring the token issuer")?;
@@ -100,6 +116,7 @@ impl AppState {
                 config.auth.audience.clone(),
                 issuer.jwks(),
             )
+            .built_in_tenants(issuer.tenants())
             .external_issuers(config.auth.external.clone())
             .build()
             .context("configuring token verification")?;
@@ -110,6 +127,7 @@ impl AppState {
             lag: Arc::new(LagProbe::new(&config.pipeline).context("configuring the lag probe")?),
             active_within_s: config.streams.active_within_s,
             pipeline_window_s: config.pipeline.window_s,
+            fhir_page_samples: config.export.fhir_page_samples.max(1),
         })
     }
 }
@@ -129,6 +147,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/ecgs/{id}/samples", get(routes::samples::ecg_samples))
         .route("/v1/ecgs/{id}/beats", get(routes::beats::ecg_beats))
+        .route("/v1/ecgs/{id}/fhir", get(export::fhir::ecg_fhir))
+        .route("/v1/ecgs/{id}/wfdb", get(export::wfdb::ecg_wfdb))
         .route(
             "/v1/devices/{device_id}/insights",
             get(routes::devices::device_insights),
@@ -163,9 +183,22 @@ pub async fn run_with_listener(
         .await
         .context("applying ClickHouse migrations")?;
     let state = AppState::new(&config)?;
+    serve(listener, state, shutdown).await
+}
+
+/// Serves [`router`] on `listener` until `shutdown`, with each connection's
+/// peer address recorded: the token endpoint's per-address limit needs it.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "query-api listening");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await?;
     Ok(())
 }

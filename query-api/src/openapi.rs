@@ -21,7 +21,7 @@ use crate::routes;
 #[openapi(
     info(
         title = "ecg-stream query API",
-        description = "Read ECGs: the list, each ECG's status, insights (zero crossings in total and per time window, heart rate and HRV), beats, samples for plotting (JSON or Arrow IPC), per-device insights, live streams and pipeline health. Every endpoint but `/healthz` needs a bearer token with scope `ecg:read` (from `POST /oauth/token`, client credentials, or a configured OAuth2/OIDC provider) and sees the token's tenant only.",
+        description = "Read ECGs: the list, each ECG's status, insights (zero crossings in total and per time window, heart rate and HRV), beats, samples for plotting (JSON or Arrow IPC), exports as FHIR Observations and WFDB records, per-device insights, live streams and pipeline health. Every endpoint but `/healthz` needs a bearer token with scope `ecg:read` (from `POST /oauth/token`, client credentials, or a configured OAuth2/OIDC provider) and sees the token's tenant only.",
         license(name = "Apache-2.0")
     ),
     paths(
@@ -30,6 +30,8 @@ use crate::routes;
         routes::insights::ecg_insights,
         routes::samples::ecg_samples,
         routes::beats::ecg_beats,
+        crate::export::fhir::ecg_fhir,
+        crate::export::wfdb::ecg_wfdb,
         routes::devices::device_insights,
         routes::streams::active_streams,
         routes::pipeline::pipeline,

@@ -41,7 +41,7 @@ pub struct TokenAnswer {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OAuthErrorBody {
     /// `invalid_request`, `invalid_client`, `unsupported_grant_type`,
-    /// `invalid_scope`, ...
+    /// `invalid_scope`, `slow_down` (429), `temporarily_unavailable` (503), ...
     pub error: String,
     pub error_description: String,
 }
@@ -65,6 +65,8 @@ pub struct JwkSet {
         (status = 200, description = "The token", body = TokenAnswer, headers(("Cache-Control" = String))),
         (status = 400, description = "A malformed request, an unsupported grant or scope", body = OAuthErrorBody),
         (status = 401, description = "Unknown client or wrong secret", body = OAuthErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 429, description = "`slow_down`: too many token requests from this address or for this client id (`auth.token_limits`)", body = OAuthErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "`temporarily_unavailable`: every credential check slot is busy", body = OAuthErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 #[allow(dead_code)] // Described, not routed: ecg-auth serves it.

@@ -1,8 +1,9 @@
 //! What every ecg-stream binary does the same way, so each `main.rs` stays a
 //! few lines: [`load_config`], [`init_tracing`], [`shutdown_on_signal`], and
-//! the process's one Prometheus recorder ([`metrics`]), and strict query
-//! strings ([`params`]).
+//! the process's one Prometheus recorder ([`metrics`]), strict query
+//! strings ([`params`]), and Kafka clients' setup ([`kafka`]).
 
+pub mod kafka;
 pub mod metrics;
 pub mod params;
 

@@ -7,7 +7,8 @@ use axum::body::Body;
 use axum::http::Response;
 use base64::Engine;
 use ecg_auth::{
-    Claims, ClientConfig, IssuerSettings, SigningKey, TokenIssuer, Verifier, hash_secret,
+    Claims, ClientConfig, IssuerSettings, SigningKey, TokenIssuer, TokenLimits, Verifier,
+    hash_secret,
 };
 
 pub const ISSUER: &str = "http://issuer.test";
@@ -39,6 +40,8 @@ pub fn settings() -> IssuerSettings {
         audience: AUDIENCE.into(),
         token_ttl: TTL,
         clients: clients(),
+        previous_keys: Vec::new(),
+        limits: TokenLimits::default(),
     }
 }
 

@@ -28,8 +28,9 @@ use form::form_of;
 
 pub use form::{Codec, Form};
 pub use reads::{
-    LeadTotals, Stored, Waiting, WindowStats, Written, device_blocks, device_signs_before,
-    lead_signs_before, lead_totals, overlapping, overlapping_leads, waiting, window_stats, written,
+    LeadForm, LeadTotals, Stored, Waiting, WindowStats, Written, device_blocks,
+    device_signs_before, lead_forms, lead_signs_before, lead_totals, overlapping,
+    overlapping_by_seq, overlapping_leads, waiting, window_stats, written,
 };
 /// A saved analytic state, as `analytic_states` holds it.
 pub use serde_bytes::ByteBuf;

@@ -316,3 +316,72 @@ pub async fn window_stats(
         .fetch_all()
         .await
 }
+
+/// The ECG's placed blocks with samples in `from..to`, by seq and lead: a
+/// chunk's leads one after another, for writers of frames (one sample of
+/// every lead at a time), such as a WFDB signal file.
+pub fn overlapping_by_seq(
+    client: &Client,
+    tenant: &str,
+    id: Uuid,
+    (from, to): (u64, u64),
+) -> clickhouse::error::Result<RowCursor<Stored>> {
+    client
+        .query(&format!(
+            "SELECT ?fields FROM blocks WHERE {OVERLAPPING} ORDER BY seq, lead"
+        ))
+        .param("t", tenant)
+        .param("id", id.to_string())
+        .param("from", from)
+        .param("to", to)
+        .fetch()
+}
+
+/// One way a lead's blocks in a range are stored: the blocks that share a
+/// codec, a calibration and a scale. An exporter reads these first to
+/// choose one representation for the whole lead (ADC counts, scaled
+/// integers, or decimal text) before it writes a sample.
+#[derive(Debug, Clone, PartialEq, Row, Deserialize)]
+pub struct LeadForm {
+    pub lead: String,
+    pub codec: Codec,
+    pub adc_gain: f64,
+    pub adc_baseline: i32,
+    pub scale: u8,
+    /// The least and greatest of the blocks' `ints` (0 when they have none).
+    pub ints_low: i32,
+    pub ints_high: i32,
+    /// Whether any raw value (a `raw` block, or a decimal block's
+    /// exception) is other than ±0.
+    pub raw_nonzero: bool,
+    /// The first chunk stored this way, to name in messages.
+    pub first_seq: u32,
+}
+
+/// Every [`LeadForm`] of the ECG's placed blocks with samples in
+/// `from..to`, by lead then first seq. One small row per form; no sample
+/// is read back.
+pub async fn lead_forms(
+    client: &Client,
+    tenant: &str,
+    id: Uuid,
+    (from, to): (u64, u64),
+) -> clickhouse::error::Result<Vec<LeadForm>> {
+    client
+        .query(&format!(
+            "SELECT toString(lead) AS lead, codec, adc_gain, adc_baseline, scale,
+                    minIf(arrayMin(ints), notEmpty(ints)) AS ints_low,
+                    maxIf(arrayMax(ints), notEmpty(ints)) AS ints_high,
+                    max(arrayExists(x -> x != 0, raw)) AS raw_nonzero,
+                    min(seq) AS first_seq
+             FROM blocks WHERE {OVERLAPPING}
+             GROUP BY lead, codec, adc_gain, adc_baseline, scale
+             ORDER BY lead, first_seq"
+        ))
+        .param("t", tenant)
+        .param("id", id.to_string())
+        .param("from", from)
+        .param("to", to)
+        .fetch_all()
+        .await
+}

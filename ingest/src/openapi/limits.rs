@@ -13,6 +13,8 @@ use ecg_schemas::Limits;
 use ecg_schemas::validate::{DEVICE_ID_PATTERN, MAX_GAIN};
 use serde_json::{Value, json};
 
+use crate::body_rate::BodyRate;
+
 /// The gateway's limits on request bodies as a whole (`[upload]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct BodyLimits {
@@ -25,6 +27,14 @@ pub struct BodyLimits {
     /// Bytes of request bodies held at once over all requests
     /// (`upload.max_buffered_bytes`): past it, 503 `busy`.
     pub max_buffered_bytes: usize,
+    /// What one tenant's bodies hold at once at most
+    /// (`upload.max_buffered_bytes_per_tenant`): past it, 429 `over_share`.
+    pub max_buffered_bytes_per_tenant: usize,
+    /// What one client's bodies hold at once at most
+    /// (`upload.max_buffered_bytes_per_client`): past it, 429 `over_share`.
+    pub max_buffered_bytes_per_client: usize,
+    /// How fast a body must arrive (`upload.body_*`): slower, 408.
+    pub body_rate: BodyRate,
 }
 
 /// The operations, as JSON pointers.
@@ -56,6 +66,9 @@ pub fn apply(doc: &mut Value, limits: &Limits, bodies: &BodyLimits) {
         max_body_bytes,
         max_signal_samples,
         max_buffered_bytes,
+        max_buffered_bytes_per_tenant,
+        max_buffered_bytes_per_client,
+        body_rate,
     } = *bodies;
 
     let lead_name = json!({
@@ -140,11 +153,30 @@ pub fn apply(doc: &mut Value, limits: &Limits, bodies: &BodyLimits) {
     }
 
     let body_limit = format!("At most {max_body_bytes} bytes (`upload.max_json_bytes`).");
-    let busy = format!("`upload.max_buffered_bytes` is {max_buffered_bytes} bytes.");
+    let busy = format!(
+        "`upload.max_buffered_bytes` is {max_buffered_bytes} bytes; bodies over a client's share of {max_buffered_bytes_per_client} bytes are read one at a time."
+    );
+    let shares = format!(
+        "`upload.max_buffered_bytes_per_tenant` is {max_buffered_bytes_per_tenant} bytes, `upload.max_buffered_bytes_per_client` {max_buffered_bytes_per_client} bytes."
+    );
     for op in [CREATE, CHUNKS, END] {
         append(doc, &format!("{op}/requestBody"), &body_limit);
         append(doc, &format!("{op}/responses/413"), &body_limit);
         append(doc, &format!("{op}/responses/503"), &busy);
+        append(doc, &format!("{op}/responses/429"), &shares);
+    }
+    let BodyRate {
+        idle,
+        min_bytes_per_second,
+        grace,
+    } = body_rate;
+    let too_slow = format!(
+        "`upload.body_idle_timeout_ms` is {} ms, `upload.body_min_bytes_per_second` {min_bytes_per_second} bytes/s after `upload.body_rate_grace_ms` of {} ms (0: no such limit).",
+        idle.as_millis(),
+        grace.as_millis()
+    );
+    for op in [CREATE, CHUNKS, END, SIGNAL] {
+        append(doc, &format!("{op}/responses/408"), &too_slow);
     }
     append(
         doc,

@@ -10,7 +10,7 @@
 //! ECG's chunks `0..n` without a gap), and the folds count a row seen twice
 //! once.
 
-mod blocks;
+pub(crate) mod blocks;
 mod devices;
 mod samples;
 mod windows;

@@ -47,6 +47,7 @@ async fn array_scopes_and_custom_claim_names_are_mapped() {
     let verifier = verifier(ExternalIssuerConfig {
         tenant_claim: "https://ecg-stream.example/tenant".into(),
         scope_claim: "scp".into(),
+        tenants: vec!["tenant-y".into()],
         ..server.config()
     });
     let claims = with(idp_claims(), "scope", json!(null));
@@ -71,6 +72,7 @@ async fn fixed_tenant_serves_a_provider_without_tenant_claim() {
     let server = JwksServer::start(vec![key.jwk()]).await;
     let verifier = verifier(ExternalIssuerConfig {
         tenant: Some("hospital-1".into()),
+        tenants: Vec::new(),
         ..server.config()
     });
     let claims = with(idp_claims(), "tenant", json!(null));
@@ -119,6 +121,7 @@ async fn hs256_only_provider_needs_no_jwks_url() {
     let verifier = verifier(ExternalIssuerConfig {
         jwks_url: None,
         hs256_secret_file: Some(file.0.clone()),
+        tenants: vec!["tenant-x".into()],
         ..ExternalIssuerConfig::new(IDP, AUDIENCE, "unused")
     });
     let token = hs256(&secret, None, &idp_claims());

@@ -74,6 +74,45 @@ fn toml_list_loads_with_defaults() {
 }
 
 #[test]
+fn tenants_and_jwks_transport_settings_load_with_safe_defaults() {
+    let external = from_toml(
+        r#"
+        [[auth.external]]
+        issuer = "https://sso.example.com/realms/ecg"
+        audience = "ecg-stream"
+        jwks_url = "https://sso.example.com/certs"
+        tenants = ["hospital-1", "hospital-2"]
+
+        [[auth.external]]
+        issuer = "http://localhost:8180/realms/dev"
+        audience = "ecg-stream"
+        jwks_url = "http://localhost:8180/realms/dev/certs"
+        tenant = "dev"
+        allow_insecure_http = true
+        jwks_ca_file = "/etc/ecg/dev-ca.pem"
+        jwks_max_bytes = 65536
+        jwks_refresh_s = 60
+        "#,
+    )
+    .unwrap();
+    let production = &external[0];
+    assert_eq!(production.tenants, ["hospital-1", "hospital-2"]);
+    assert!(!production.allow_insecure_http, "https only by default");
+    assert_eq!(production.jwks_ca_file, None);
+    assert_eq!(production.jwks_max_bytes, 1 << 20);
+    assert_eq!(production.jwks_refresh_s, 300);
+    let dev = &external[1];
+    assert!(dev.tenants.is_empty());
+    assert_eq!(
+        dev.allowed_tenants().into_iter().collect::<Vec<_>>(),
+        ["dev"]
+    );
+    assert!(dev.allow_insecure_http);
+    assert_eq!(dev.jwks_ca_file, Some(PathBuf::from("/etc/ecg/dev-ca.pem")));
+    assert_eq!((dev.jwks_max_bytes, dev.jwks_refresh_s), (65_536, 60));
+}
+
+#[test]
 fn env_value_form_parses_to_the_same_list() {
     // What `ECG_AUTH__EXTERNAL='[{...}]'` holds: figment parses env values
     // with this TOML-like syntax.
@@ -139,7 +178,10 @@ fn invalid_reason(result: Result<Verifier, VerifierError>) -> String {
 }
 
 fn config() -> ExternalIssuerConfig {
-    ExternalIssuerConfig::new(IDP, AUDIENCE, "https://sso.example.test/certs")
+    ExternalIssuerConfig {
+        tenants: vec!["tenant-x".into()],
+        ..ExternalIssuerConfig::new(IDP, AUDIENCE, "https://sso.example.test/certs")
+    }
 }
 
 #[test]
@@ -200,7 +242,7 @@ fn inconsistent_entries_are_refused_at_startup() {
                 jwks_url: Some("sso.example.test/certs".into()),
                 ..config()
             },
-            "jwks_url sso.example.test/certs is not an http(s) URL",
+            "jwks_url sso.example.test/certs is not an https URL",
         ),
         (
             ExternalIssuerConfig {
@@ -219,9 +261,24 @@ fn inconsistent_entries_are_refused_at_startup() {
         (
             ExternalIssuerConfig {
                 tenant: Some("two words".into()),
+                tenants: Vec::new(),
                 ..config()
             },
             "tenant must be non-empty and without spaces",
+        ),
+        (
+            ExternalIssuerConfig {
+                jwks_max_bytes: 0,
+                ..config()
+            },
+            "jwks_max_bytes must be positive",
+        ),
+        (
+            ExternalIssuerConfig {
+                jwks_refresh_s: 0,
+                ..config()
+            },
+            "jwks_refresh_s must be at least 1",
         ),
     ] {
         assert_eq!(invalid_reason(build(config)), expected);
@@ -230,7 +287,11 @@ fn inconsistent_entries_are_refused_at_startup() {
 
 #[test]
 fn an_issuer_can_be_trusted_only_once() {
-    let clash = ExternalIssuerConfig::new(ISSUER, AUDIENCE, "https://elsewhere.test/certs");
+    let clash = ExternalIssuerConfig {
+        issuer: ISSUER.into(),
+        jwks_url: Some("https://elsewhere.test/certs".into()),
+        ..config()
+    };
     let result = build(clash);
     assert!(
         matches!(&result, Err(VerifierError::DuplicateIssuer(iss)) if iss == ISSUER),

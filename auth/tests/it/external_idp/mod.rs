@@ -6,6 +6,8 @@ mod accepted;
 mod attacks;
 mod config;
 mod keys;
+mod tenants;
+mod transport;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -59,12 +61,23 @@ impl JwksServer {
     }
 
     pub fn serve(&self, keys: Vec<Value>) {
-        self.state.lock().unwrap().jwks = json!({ "keys": keys });
+        self.serve_json(json!({ "keys": keys }));
     }
 
-    /// The provider's config with every optional field at its default.
+    /// Serves `body` as it is (a set with extra members, or no set at all).
+    pub fn serve_json(&self, body: Value) {
+        self.state.lock().unwrap().jwks = body;
+    }
+
+    /// The provider's config with every optional field at its default,
+    /// except the tenants it may name (those of `idp_claims`) and plain
+    /// http, which the test server speaks.
     pub fn config(&self) -> ExternalIssuerConfig {
-        ExternalIssuerConfig::new(IDP, AUDIENCE, self.url.clone())
+        ExternalIssuerConfig {
+            tenants: vec!["tenant-x".into()],
+            allow_insecure_http: true,
+            ..ExternalIssuerConfig::new(IDP, AUDIENCE, self.url.clone())
+        }
     }
 }
 
