@@ -15,9 +15,10 @@
 FROM rust:1.95-bookworm AS builder
 
 # rdkafka-sys builds librdkafka with ./configure && make (gcc, make and perl
-# are in this image); its default `libz` feature finds zlib via pkg-config.
+# are in this image); its default `libz` feature finds zlib via pkg-config,
+# its `ssl` feature OpenSSL (libssl-dev).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends pkg-config zlib1g-dev \
+ && apt-get install -y --no-install-recommends pkg-config zlib1g-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -37,10 +38,11 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
 FROM debian:bookworm-slim AS runtime
 
 # ca-certificates: rustls verifies TLS peers (JWKS over https, a remote
-# ClickHouse) against the system roots. zlib1g (librdkafka) and glibc are in
-# the base image already.
+# ClickHouse) against the system roots. libssl3: librdkafka's TLS and SCRAM
+# to the brokers (rdkafka's `ssl` feature). zlib1g (librdkafka) and glibc
+# are in the base image already.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 ecg \
  && useradd --system --uid 10001 --gid ecg --home-dir /nonexistent --no-create-home \

@@ -18,11 +18,15 @@ CARGO ?= cargo
 ECG_PROFILE ?= release
 CARGO_PROFILE_FLAG := $(if $(filter release,$(ECG_PROFILE)),--release,)
 
-.PHONY: help run up down status logs install system-packages infra-up test lint fmt build clean-data sim bench analyst
+.PHONY: help run up down status logs install system-packages infra-up test lint fmt build clean-data sim bench chaos analyst
 .PHONY: deploy deploy-ingest deploy-processor deploy-query-api deploy-logs deploy-down deploy-secrets deploy-analysts
 
 # `docker compose` (v2) where it exists, else the standalone docker-compose.
-COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+# KAFKA_CLUSTER=1 adds docker-compose.kafka-cluster.yml (three Kafka brokers,
+# replication factor 3) to every deploy-* target.
+COMPOSE_CMD ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+KAFKA_CLUSTER ?=
+COMPOSE ?= $(COMPOSE_CMD) -f docker-compose.yml$(if $(KAFKA_CLUSTER), -f docker-compose.kafka-cluster.yml)
 
 help: ## list the targets
 	@echo "usage: make TARGET   (ports/profile via ECG_* environment, see dev/stack.sh)"
@@ -83,13 +87,13 @@ analyst: ## read-only ClickHouse login for one tenant: make analyst TENANT=acme
 clean-data: down ## stop everything and delete .local/data (keeps the venv)
 	rm -rf .local/data
 
-deploy-secrets: ## create the missing deployment secrets in deploy/secrets
+deploy-secrets: ## create the missing deployment secrets in deploy/secrets (keys, passwords, Kafka CA and certificate)
 	deploy/secrets.sh
 
 deploy-analysts: ## write deploy/clickhouse/users.d/analysts.xml from deploy/secrets/analysts.toml
 	deploy/analysts.sh
 
-deploy: deploy-secrets ## build and start the Docker deployment (docker-compose.yml)
+deploy: deploy-secrets ## build and start the Docker deployment (docker-compose.yml; KAFKA_CLUSTER=1: three brokers)
 	$(COMPOSE) up -d --build
 
 deploy-ingest: ## rolling update of the two ingest replicas
@@ -123,3 +127,11 @@ bench: install ## end-to-end benchmark: fleets of 1-1000 devices, sustained rate
 	$(CARGO) build --release --bins
 	$(CARGO) build --release -p ecg-ingest --example holter_csv
 	$(STACK) with-infra $(CARGO) run -q --release -p ecg-e2e --example pipeline -- $(BENCH_ARGS)
+
+# Its own ClickHouse, durable broker and processor (killed on schedule):
+# nothing of the local stack is used or touched. CHAOS_ARGS narrows it, e.g.
+# CHAOS_ARGS="--devices 20 --duration 120".
+CHAOS_ARGS ?=
+chaos: install ## chaos run: 100 devices for 10 min through processor, ClickHouse and broker kills; checks every ECG
+	$(CARGO) build --release --bins
+	$(CARGO) run -q --release -p ecg-e2e --example chaos -- $(CHAOS_ARGS)

@@ -2,7 +2,8 @@
 # Rolling update of compose services: rebuilds their image, then recreates
 # them one at a time, each only after the previous one is healthy again, so
 # nginx always has a gateway to send to and the consumer group always has a
-# member (a processor drains and commits before it stops).
+# member (a processor drains and commits before it stops). The migrations
+# of the new images are applied first (the migrate service).
 #
 #   deploy/roll.sh ingest-1 ingest-2
 #
@@ -20,7 +21,12 @@ else
 fi
 
 (($#)) || { echo "usage: $0 SERVICE..." >&2; exit 2; }
-"${compose[@]}" build "$@"
+"${compose[@]}" build migrate "$@"
+# The services' ClickHouse users may not change the schema: the new
+# release's migrations run first, as `default`, while the old replicas keep
+# serving (migrations only add), as the one-shot migrate does at `up`.
+echo "roll.sh: applying the migrations"
+"${compose[@]}" run --rm --no-deps migrate
 for service in "$@"; do
   echo "roll.sh: recreating $service"
   "${compose[@]}" up -d --no-deps --force-recreate "$service"

@@ -16,12 +16,44 @@
 #                           password in analyst-<tenant>), and from it
 #                           deploy/clickhouse/users.d/analysts.xml, which
 #                           docker-compose.yml mounts into ClickHouse
+#   clickhouse-admin        the password of ClickHouse's `default` user, the
+#                           admin that runs ecg-migrate (DDL)
+#   clickhouse-ingest, clickhouse-processor, clickhouse-query-api
+#                           each service's own ClickHouse password (users
+#                           ingest, processor, query_api, granted only what
+#                           the service does)
+#   clickhouse-services.toml, clickhouse-services.xml
+#                           their list, and the users.d file `ecg-migrate
+#                           services` makes of it (password hashes only),
+#                           which docker-compose.yml mounts into ClickHouse;
+#                           rewritten when a password file is newer
+#   kafka-ca.crt, kafka-ca.key
+#                           the CA of Kafka's certificates (the key is never
+#                           mounted: keep it, or move it offline)
+#   kafka-broker.p12, kafka-keystore-password
+#                           every broker's certificate (kafka, kafka-2,
+#                           kafka-3) and key, signed by that CA, as a PKCS#12
+#                           keystore, and its password
+#   kafka-ingest, kafka-processor, kafka-query-api
+#                           each service's SCRAM-SHA-512 password, set on the
+#                           brokers by kafka-init
+#   ingest.toml, processor.toml, query-api.toml
+#                           each service's Kafka client settings (SASL_SSL,
+#                           its user and password, the CA), mounted as its
+#                           ECG_CONFIG file; rewritten when its password file
+#                           is newer
+#
+# To rotate a password: delete (or overwrite) its file and run this again,
+# then recreate what reads it (`docker compose up -d`; kafka-init sets
+# Kafka passwords again on every run). To renew the broker certificate:
+# delete kafka-broker.p12 and run this again.
 #
 # Environment: ECG_DOMAIN (certificate name, default localhost),
 # ECG_CLIENT_ID / ECG_CLIENT_TENANT (the first client, default admin /
 # default), ECG_HASH_SECRET (the command that hashes a secret read on stdin;
 # default: the ecg-hash-secret binary via cargo, else via the query-api
-# image, built first if needed).
+# image, built first if needed), ECG_MIGRATE (the ecg-migrate command, found
+# the same way in the migrate image).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -33,6 +65,8 @@ tenant=${ECG_CLIENT_TENANT:-default}
 # secrets as plain bind mounts with the host's owner and mode, so the files
 # the services read must be readable by that uid.
 service_uid=${ECG_SERVICE_UID:-10001}
+# The apache/kafka image runs as appuser, uid 1000.
+kafka_uid=${ECG_KAFKA_UID:-1000}
 
 mkdir -p "$dir"
 chmod 700 "$dir"
@@ -60,6 +94,41 @@ hash_secret() {
       docker build -q --target query-api -t ecg-stream/query-api:local . >&2
     docker run --rm -i ecg-stream/query-api:local ecg-hash-secret
   fi
+}
+
+# `ecg-migrate ARGS...`, run where the secrets are readable.
+ecg_migrate() {
+  if [[ -n ${ECG_MIGRATE:-} ]]; then
+    $ECG_MIGRATE "$@"
+  elif command -v cargo >/dev/null && [[ -f Cargo.toml ]]; then
+    cargo run -q -p ecg-clickhouse --bin ecg-migrate -- "$@"
+  else
+    docker image inspect ecg-stream/migrate:local >/dev/null 2>&1 ||
+      docker build -q --target migrate -t ecg-stream/migrate:local . >&2
+    # The secrets directory as /secrets, read as the caller (files are 0600).
+    docker run --rm --user "$(id -u):$(id -g)" -v "$(cd "$dir" && pwd):/secrets:ro" \
+      ecg-stream/migrate:local ecg-migrate "${@/#$dir//secrets}"
+  fi
+}
+
+# password FILE UID: a random password (hex: no character any config syntax
+# would change) in FILE unless it has one, readable by UID.
+password() {
+  [[ -s $dir/$1 ]] && return 0
+  openssl rand -hex 24 | tr -d '\n' >"$dir/$1"
+  for_uid "$2" "$dir/$1"
+  created+=("$1")
+}
+
+# stale TARGET SOURCE...: TARGET is missing or older than a SOURCE.
+stale() {
+  local target=$1 source
+  shift
+  [[ -f $target ]] || return 0
+  for source in "$@"; do
+    [[ $source -nt $target ]] && return 0
+  done
+  return 1
 }
 
 created=()
@@ -106,6 +175,96 @@ if [[ ! -f $dir/grafana-admin-password ]]; then
   for_uid 472 "$dir/grafana-admin-password"
   created+=(grafana-admin-password)
 fi
+
+# ClickHouse: the admin's password, each service's, and the users.d file of
+# their logins (clickhouse/README.md, "Service users").
+password clickhouse-admin "$service_uid"
+for service in ingest processor query-api; do
+  password "clickhouse-$service" "$service_uid"
+done
+if stale "$dir/clickhouse-services.toml" || stale "$dir/clickhouse-services.xml" \
+  "$dir"/clickhouse-{admin,ingest,processor,query-api}; then
+  cat >"$dir/clickhouse-services.toml" <<'TOML'
+# The services' ClickHouse logins and the admin's password (made by
+# deploy/secrets.sh); `ecg-migrate services` turns them into
+# clickhouse-services.xml. Paths are relative to this file.
+database = "ecg"
+admin_password_file = "clickhouse-admin"
+
+[[services]]
+service = "ingest"
+password_file = "clickhouse-ingest"
+
+[[services]]
+service = "processor"
+password_file = "clickhouse-processor"
+
+[[services]]
+service = "query-api"
+password_file = "clickhouse-query-api"
+TOML
+  xml=$(ecg_migrate services "$dir/clickhouse-services.toml") ||
+    { echo "secrets.sh: ecg-migrate services failed" >&2; exit 1; }
+  printf '%s\n' "$xml" >"$dir/clickhouse-services.xml"
+  # Password hashes only; ClickHouse (uid 101 in its container) must read it.
+  chmod 644 "$dir/clickhouse-services.xml"
+  created+=(clickhouse-services.xml)
+fi
+
+# Kafka: a CA, the brokers' certificate signed by it, as a keystore.
+if [[ ! -f $dir/kafka-ca.crt || ! -f $dir/kafka-ca.key ]]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+    -subj "/CN=ecg-stream Kafka CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$dir/kafka-ca.key" -out "$dir/kafka-ca.crt" 2>/dev/null
+  chmod 644 "$dir/kafka-ca.crt"
+  # A new CA: the brokers' certificate is signed again below.
+  rm -f "$dir/kafka-broker.p12"
+  created+=(kafka-ca.crt kafka-ca.key)
+fi
+password kafka-keystore-password "$kafka_uid"
+if [[ ! -f $dir/kafka-broker.p12 ]]; then
+  work=$(mktemp -d)
+  # The subject is the brokers' identity on the INTERNAL and CONTROLLER
+  # listeners (deploy/kafka/start.sh: super.users=User:CN=kafka-broker).
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=kafka-broker" \
+    -keyout "$work/broker.key" -out "$work/broker.csr" 2>/dev/null
+  printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
+    "extendedKeyUsage=serverAuth,clientAuth" \
+    "subjectAltName=DNS:kafka,DNS:kafka-2,DNS:kafka-3,DNS:localhost" >"$work/ext"
+  openssl x509 -req -in "$work/broker.csr" -CA "$dir/kafka-ca.crt" -CAkey "$dir/kafka-ca.key" \
+    -CAcreateserial -CAserial "$work/ca.srl" -days 825 -extfile "$work/ext" \
+    -out "$work/broker.crt" 2>/dev/null
+  openssl pkcs12 -export -in "$work/broker.crt" -inkey "$work/broker.key" \
+    -certfile "$dir/kafka-ca.crt" -name kafka-broker \
+    -passout "file:$dir/kafka-keystore-password" -out "$dir/kafka-broker.p12"
+  rm -rf "$work"
+  for_uid "$kafka_uid" "$dir/kafka-broker.p12"
+  created+=(kafka-broker.p12)
+fi
+
+# Each service's SCRAM password (kafka-init sets them on the brokers), and
+# its Kafka client settings: the file the service reads as ECG_CONFIG.
+for service in ingest processor query-api; do
+  password "kafka-$service" "$kafka_uid"
+  config=$dir/$service.toml
+  stale "$config" "$dir/kafka-$service" || continue
+  section=kafka.properties
+  [[ $service == query-api ]] && section=pipeline.properties
+  cat >"$config" <<TOML
+# $service's Kafka client settings (ECG_CONFIG in docker-compose.yml), made
+# by deploy/secrets.sh from kafka-$service: SASL/SCRAM over TLS as user
+# $service. A secret; its other settings are in docker-compose.yml.
+[$section]
+"security.protocol" = "SASL_SSL"
+"sasl.mechanisms" = "SCRAM-SHA-512"
+"sasl.username" = "$service"
+"sasl.password" = "$(<"$dir/kafka-$service")"
+"ssl.ca.location" = "/run/secrets/kafka_ca"
+TOML
+  for_uid "$service_uid" "$config"
+  created+=("$service.toml")
+done
 
 # Compose mounts this file: it must exist even without analysts (a missing
 # bind-mount source would be created as a directory).

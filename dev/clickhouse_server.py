@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run a real ClickHouse server (HTTP + native protocol) from the chdb wheel.
 
-    clickhouse_server.py --dir DIR --http-port P --tcp-port Q [--users-xml FILE]
+    clickhouse_server.py --dir DIR --http-port P --tcp-port Q [--users-xml FILE]...
 
 chdb embeds the whole clickhouse-local program. clickhouse-local reads
 `config.xml` from its working directory, so we write one there that names our
@@ -17,10 +17,11 @@ the query fails). dev/stack.sh starts this with `exec`, so its pid file holds
 this process.
 
 Users: without --users-xml, clickhouse-local's built-in `default` user (no
-password) is the only one. With --users-xml FILE (a users.d document, e.g.
-the analysts' logins that `ecg-migrate analysts` prints), DIR/users.xml is
-written: that same `default` user (no password, from 127.0.0.1 and ::1
-only, allowed to manage access) and FILE's profiles, users, quotas and
+password) is the only one. With --users-xml FILE (a users.d document: the
+analysts' logins that `ecg-migrate analysts` prints, the services' that
+`ecg-migrate services` prints; repeat the option for several), DIR/users.xml
+is written: that same `default` user (no password, from 127.0.0.1 and ::1
+only, allowed to manage access) and each FILE's profiles, users, quotas and
 roles; config.xml then names it in `<users_config>`. clickhouse-local reads
 it at start only: restart the server to apply a changed FILE.
 """
@@ -47,9 +48,10 @@ CONFIG = """<clickhouse>
 """
 
 # With --users-xml: where the users are, and the access rules that keep
-# users with row filters (the analysts) to their rows while `default` (the
-# services) reads everything, and system tables (query_log holds other
-# users' queries) closed to users not granted them.
+# users with row filters (the analysts) to their rows while users without
+# (`default`, the services' users) read every row they are granted, and
+# system tables (query_log holds other users' queries) closed to users not
+# granted them.
 USERS_CONFIG = """    <users_config>{path}</users_config>
     <access_control_improvements>
         <users_without_row_policies_can_read_rows>true</users_without_row_policies_can_read_rows>
@@ -83,23 +85,29 @@ DEFAULT_USERS = """<clickhouse>
 SECTIONS = ("profiles", "users", "quotas", "roles")
 
 
-def merged_users(extra_path: str) -> str:
-    """DEFAULT_USERS with the entries of the users file at extra_path added.
-    Refuses an entry that would replace one of ours (`default`)."""
+def merged_users(extra_paths: list[str]) -> str:
+    """DEFAULT_USERS with the entries of the users files at extra_paths
+    added. Refuses an entry that would replace one of ours (`default`) or of
+    an earlier file."""
     root = ET.fromstring(DEFAULT_USERS)
-    extra = ET.parse(extra_path).getroot()
-    if extra.tag != "clickhouse":
-        raise SystemExit(f"clickhouse_server: {extra_path}: root element is <{extra.tag}>, not <clickhouse>")
-    for child in extra:
-        if child.tag not in SECTIONS:
-            raise SystemExit(f"clickhouse_server: {extra_path}: unexpected <{child.tag}> (expected {', '.join(SECTIONS)})")
-        section = root.find(child.tag)
-        if section is None:
-            section = ET.SubElement(root, child.tag)
-        for entry in child:
-            if section.find(entry.tag) is not None:
-                raise SystemExit(f"clickhouse_server: {extra_path}: <{child.tag}><{entry.tag}> is already defined here")
-            section.append(entry)
+    for extra_path in extra_paths:
+        extra = ET.parse(extra_path).getroot()
+        if extra.tag != "clickhouse":
+            raise SystemExit(f"clickhouse_server: {extra_path}: root element is <{extra.tag}>, not <clickhouse>")
+        for child in extra:
+            if child.tag not in SECTIONS:
+                raise SystemExit(
+                    f"clickhouse_server: {extra_path}: unexpected <{child.tag}> (expected {', '.join(SECTIONS)})"
+                )
+            section = root.find(child.tag)
+            if section is None:
+                section = ET.SubElement(root, child.tag)
+            for entry in child:
+                if section.find(entry.tag) is not None:
+                    raise SystemExit(
+                        f"clickhouse_server: {extra_path}: <{child.tag}><{entry.tag}> is already defined"
+                    )
+                section.append(entry)
     ET.indent(root)
     return "<!-- Written by dev/clickhouse_server.py at every start; edits are lost. -->\n" + ET.tostring(
         root, encoding="unicode"
@@ -121,7 +129,12 @@ def main() -> int:
     parser.add_argument("--http-port", type=int, required=True)
     parser.add_argument("--tcp-port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--users-xml", help="users.d file whose users and profiles to add (see above)")
+    parser.add_argument(
+        "--users-xml",
+        action="append",
+        default=[],
+        help="users.d file whose users and profiles to add (see above); repeatable",
+    )
     args = parser.parse_args()
 
     data_dir = os.path.abspath(args.dir)

@@ -15,8 +15,18 @@
 #                                    TENANT's rows; restarts ClickHouse to load it
 #
 # All state lives under .local/ (git-ignored): venv/, run/<name>.pid,
-# logs/<name>.log, data/<name>/, secrets/ (analyst passwords). Everything
+# logs/<name>.log, data/<name>/, secrets/ (ClickHouse passwords). Everything
 # binds 127.0.0.1.
+#
+# Service users (clickhouse/README.md, "Service users"): `up` runs each
+# service as its own ClickHouse user (ingest, processor, query_api), granted
+# only what that service does, with its password in
+# .local/secrets/clickhouse-<service> (made if missing). `ecg-migrate
+# services` turns .local/clickhouse-services.toml into
+# .local/clickhouse-services.xml, which ClickHouse loads at every start;
+# `up` restarts ClickHouse when the file changes. The migrations run first
+# as `default` (passwordless, 127.0.0.1 only; the tests' user), and the
+# services only check the schema (clickhouse.migrate = false).
 #
 # Analyst logins (clickhouse/README.md, "Analyst logins"):
 # .local/clickhouse-analysts.toml lists them, one [[analysts]] per `analyst`
@@ -55,6 +65,8 @@ DATA_DIR="$LOCAL/data"
 SECRETS_DIR="$LOCAL/secrets"
 ANALYSTS_TOML="$LOCAL/clickhouse-analysts.toml"
 ANALYSTS_XML="$LOCAL/clickhouse-analysts.xml"
+SERVICES_TOML="$LOCAL/clickhouse-services.toml"
+SERVICES_XML="$LOCAL/clickhouse-services.xml"
 REQUIREMENTS="$ROOT/dev/requirements.txt"
 # Test tools (schemathesis, wfdb, pyedflib) in their own venv, so their
 # dependencies cannot move the stack's pins.
@@ -374,9 +386,11 @@ start_clickhouse() {
     log "clickhouse already running (pid $pid), reusing it"
   else
     mkdir -p "$DATA_DIR/clickhouse"
-    # The analysts' logins, if any were made (cmd_analyst).
+    # The analysts' logins, if any were made (cmd_analyst), and the
+    # services' (service_users).
     local users=()
-    [[ -f $ANALYSTS_XML ]] && users=(--users-xml "$ANALYSTS_XML")
+    [[ -f $ANALYSTS_XML ]] && users+=(--users-xml "$ANALYSTS_XML")
+    [[ -f $SERVICES_XML ]] && users+=(--users-xml "$SERVICES_XML")
     start_bg clickhouse "$VENV_PY" "$ROOT/dev/clickhouse_server.py" --dir "$DATA_DIR/clickhouse" \
       --http-port "$ECG_CH_HTTP_PORT" --tcp-port "$ECG_CH_TCP_PORT" "${users[@]}"
     pid=$(<"$(pid_file clickhouse)")
@@ -441,11 +455,28 @@ cmd_infra_up() {
   log "infra ready: clickhouse $CH_URL (native $HOST:$ECG_CH_TCP_PORT), kafka $KAFKA_ADDR"
 }
 
+# The ClickHouse user of each service (service_users) and of ecg-migrate.
+ch_user_of() {
+  case "$1" in
+    ingest) echo ingest ;;
+    processor) echo processor ;;
+    query-api) echo query_api ;;
+    *) echo default ;;
+  esac
+}
+
 # Environment of each Rust binary (figment: ECG_ prefix, `__` nests; the
-# variable names are the services' config contract).
+# variable names are the services' config contract). The services connect
+# as their own ClickHouse users and only check the schema; ecg-migrate
+# connects as `default`.
 env_for() {
   SERVICE_NAME=$1
   local common_ch=("ECG_CLICKHOUSE__URL=$CH_URL" "ECG_CLICKHOUSE__DATABASE=$DATABASE")
+  if [[ $1 != ecg-migrate ]]; then
+    common_ch+=("ECG_CLICKHOUSE__USER=$(ch_user_of "$1")"
+      "ECG_CLICKHOUSE__PASSWORD_FILE=$SECRETS_DIR/clickhouse-$1"
+      "ECG_CLICKHOUSE__MIGRATE=false")
+  fi
   local issuer="http://$HOST:$ECG_QUERY_PORT"
   case "$1" in
     ingest)
@@ -496,6 +527,8 @@ cmd_up() {
     [[ -x $BIN_DIR/$name ]] || die "cargo built no $(rel "$BIN_DIR/$name")"
   done
 
+  # The services' own ClickHouse users: ClickHouse (re)started with them.
+  service_users
   cmd_infra_up
 
   log "applying migrations (ecg-migrate, database $DATABASE)"
@@ -594,6 +627,63 @@ cmd_with_infra() {
   return "$rc"
 }
 
+# load_users_xml FILE XML: makes ClickHouse run with users file FILE
+# holding XML: FILE is written and a running ClickHouse restarted, unless
+# it loaded FILE with that content already. Idempotent.
+load_users_xml() {
+  local file=$1 xml=$2 pid
+  if pid=$(running_pid clickhouse) && [[ -f $file && $(<"$file") == "$xml" ]] &&
+    [[ "$(cmdline_of "$pid")" == *" --users-xml $file"* ]]; then
+    log "clickhouse (pid $pid) has the logins of $(rel "$file") already"
+    return 0
+  fi
+  if [[ ! -f $file || $(<"$file") != "$xml" ]]; then
+    (umask 077 && printf '%s\n' "$xml" >"$file")
+    log "wrote $(rel "$file")"
+  fi
+  if running_pid clickhouse >/dev/null; then
+    log "restarting clickhouse to load it"
+    stop_one clickhouse
+    # Its listening sockets can outlive the process for a moment.
+    local i
+    for ((i = 0; i < 50; i++)); do
+      port_open "$ECG_CH_HTTP_PORT" || port_open "$ECG_CH_TCP_PORT" || break
+      sleep 0.2
+    done
+    check_ports_free clickhouse
+    start_clickhouse
+  else
+    log "clickhouse is not running; it loads the logins when it starts"
+  fi
+}
+
+# The services' own ClickHouse users (see the top): a password per service
+# (kept once made), the list, its users.d file, ClickHouse restarted when
+# that changed. Needs $BIN_DIR/ecg-migrate (cmd_up builds it).
+service_users() {
+  local name secret xml
+  mkdir -p "$SECRETS_DIR"
+  chmod 700 "$SECRETS_DIR"
+  {
+    echo "# The services' ClickHouse logins on the local stack, written by dev/stack.sh up;"
+    echo "# ecg-migrate services turns them into $(basename "$SERVICES_XML") (clickhouse/README.md)."
+    echo "database = \"$DATABASE\""
+  } >"$SERVICES_TOML.tmp"
+  for name in "${SERVICES[@]}"; do
+    secret="$SECRETS_DIR/clickhouse-$name"
+    if [[ ! -s $secret ]]; then
+      (umask 077 && od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$secret")
+      log "created the ClickHouse password of $name in $(rel "$secret")"
+    fi
+    printf '\n[[services]]\nservice = "%s"\nuser = "%s"\npassword_file = "secrets/%s"\n' \
+      "$name" "$(ch_user_of "$name")" "$(basename "$secret")" >>"$SERVICES_TOML.tmp"
+  done
+  mv "$SERVICES_TOML.tmp" "$SERVICES_TOML"
+  xml=$("$BIN_DIR/ecg-migrate" services "$SERVICES_TOML") ||
+    die "ecg-migrate services $(rel "$SERVICES_TOML") failed"
+  load_users_xml "$SERVICES_XML" "$xml"
+}
+
 # analyst TENANT [USER]: a read-only ClickHouse login for TENANT's rows.
 # Idempotent: an existing password is kept, an existing entry not repeated,
 # and ClickHouse restarted only if what it loaded is not the new list.
@@ -601,7 +691,7 @@ cmd_analyst() {
   if (($# < 1 || $# > 2)) || [[ -z $1 ]]; then
     die "usage: dev/stack.sh analyst TENANT [USER]   (make analyst TENANT=acme)"
   fi
-  local tenant=$1 safe user secret entry xml pid password_cmd
+  local tenant=$1 safe user secret entry xml password_cmd
   # The tenant in file and user names: anything but [A-Za-z0-9_-] becomes _.
   safe=${tenant//[^A-Za-z0-9_-]/_}
   user=${2:-analyst_$safe}
@@ -632,27 +722,7 @@ cmd_analyst() {
   (cd "$ROOT" && cargo build -q "${CARGO_PROFILE_ARGS[@]}" -p ecg-clickhouse --bin ecg-migrate)
   xml=$("$BIN_DIR/ecg-migrate" analysts "$ANALYSTS_TOML") ||
     die "ecg-migrate analysts $(rel "$ANALYSTS_TOML") failed"
-  if pid=$(running_pid clickhouse) && [[ -f $ANALYSTS_XML && $(<"$ANALYSTS_XML") == "$xml" ]] &&
-    [[ "$(cmdline_of "$pid")" == *" --users-xml $ANALYSTS_XML"* ]]; then
-    log "clickhouse (pid $pid) has these logins already"
-  else
-    (umask 077 && printf '%s\n' "$xml" >"$ANALYSTS_XML")
-    log "wrote $(rel "$ANALYSTS_XML")"
-    if running_pid clickhouse >/dev/null; then
-      log "restarting clickhouse to load it"
-      stop_one clickhouse
-      # Its listening sockets can outlive the process for a moment.
-      local i
-      for ((i = 0; i < 50; i++)); do
-        port_open "$ECG_CH_HTTP_PORT" || port_open "$ECG_CH_TCP_PORT" || break
-        sleep 0.2
-      done
-      check_ports_free clickhouse
-      start_clickhouse
-    else
-      log "clickhouse is not running; it loads the logins when it starts (make up)"
-    fi
-  fi
+  load_users_xml "$ANALYSTS_XML" "$xml"
 
   password_cmd="\$(cat $(rel "$secret"))"
   cat <<EOF

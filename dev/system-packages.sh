@@ -18,15 +18,17 @@
 # - gcc, g++, make, perl: rdkafka-sys builds librdkafka with ./configure &&
 #   make; aws-lc-sys (rustls), libz-sys and mimalloc compile C with the cc crate.
 # - pkg-config + zlib1g-dev: libz-sys links the system zlib when pkg-config
-#   finds it (rdkafka's default `libz` feature); libssl-dev for crates that
-#   probe OpenSSL.
+#   finds it (rdkafka's default `libz` feature); libssl-dev: librdkafka
+#   links OpenSSL (rdkafka's `ssl` feature: SASL/SCRAM over TLS to Kafka).
 # - curl, setsid (util-linux), timeout (coreutils): dev/stack.sh's process
 #   control and readiness checks. python3-venv: the stack's venv, only where
 #   python3 cannot make one (Debian's own python3).
 # - test only: docker-compose and nginx for the deployment tests
 #   (`docker-compose config` needs no engine; e2e/tests/deploy_config.rs,
-#   multi_instance.rs); chromium + chromium-driver for the dashboard's browser
-#   tests (e2e/tests/dashboard/), which drive a real headless Chromium.
+#   multi_instance.rs); openssl, with which deploy/secrets.sh makes the keys
+#   and certificates the deployment tests check; chromium + chromium-driver
+#   for the dashboard's browser tests (e2e/tests/dashboard/), which drive a
+#   real headless Chromium.
 set -euo pipefail
 
 check_only=0
@@ -45,8 +47,9 @@ commands=(gcc:gcc g++:g++ make:make perl:perl pkg-config:pkg-config curl:curl
   setsid:util-linux timeout:coreutils)
 packages=(zlib1g-dev libssl-dev)
 if [[ $scope == test ]]; then
-  commands+=(nginx:nginx docker-compose:docker-compose chromium:chromium chromedriver:chromium-driver)
-  packages+=(nginx docker-compose chromium chromium-driver)
+  commands+=(nginx:nginx docker-compose:docker-compose chromium:chromium chromedriver:chromium-driver
+    openssl:openssl)
+  packages+=(nginx docker-compose chromium chromium-driver openssl)
 fi
 
 missing=()

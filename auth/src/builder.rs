@@ -1,59 +1,70 @@
-//! [`VerifierBuilder`]: a verifier trusting the built-in issuer, external
-//! providers, or both.
+//! How a [`Verifier`] is built: for the built-in issuer alone, with its
+//! keys given ([`Verifier::with_jwks`]) or fetched ([`Verifier::remote`]),
+//! or by a [`VerifierBuilder`] trusting the built-in issuer, external
+//! providers, or both. Checking tokens is [`crate::verifier`]'s.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::JwkSet;
 
+use crate::error::VerifierError;
 use crate::external::{DEFAULT_JWKS_MAX_BYTES, DEFAULT_JWKS_REFRESH_S, ExternalIssuerConfig};
 use crate::keyset::KeySet;
 use crate::remote::{JwksFetch, RemoteJwks};
 use crate::trust::{Keys, TrustedIssuer};
-use crate::verifier::{DEFAULT_MIN_REFRESH, Verifier, VerifierSettings};
+use crate::verifier::Verifier;
 
-/// Why a verifier could not be built from its configuration.
-#[derive(Debug, thiserror::Error)]
-pub enum VerifierError {
-    /// Nothing to trust: every token would be refused.
-    #[error("the verifier trusts no issuer")]
-    NoIssuer,
-    /// Two trusted issuers share an `iss`, so a token could not be routed.
-    #[error("issuer {0} is configured twice")]
-    DuplicateIssuer(String),
-    /// An external issuer's entry is inconsistent.
-    #[error("external issuer {issuer}: {reason}")]
-    Invalid {
-        /// The entry's `issuer`.
-        issuer: String,
-        /// What is wrong, naming the field.
-        reason: String,
-    },
-    /// The `jwks_ca_file` could not be read.
-    #[error("external issuer {issuer}: cannot read jwks_ca_file {path}")]
-    CaFile {
-        /// The entry's `issuer`.
-        issuer: String,
-        /// The file.
-        path: PathBuf,
-        /// The I/O failure.
-        #[source]
-        source: io::Error,
-    },
-    /// The HS256 secret file could not be read.
-    #[error("external issuer {issuer}: cannot read hs256_secret_file {path}")]
-    SecretFile {
-        /// The entry's `issuer`.
-        issuer: String,
-        /// The file.
-        path: PathBuf,
-        /// The I/O failure.
-        #[source]
-        source: io::Error,
-    },
+/// Default minimum time between two JWKS fetches of a remote verifier.
+pub const DEFAULT_MIN_REFRESH: Duration = Duration::from_secs(10);
+
+/// Where a remote verifier gets its keys and what it expects in tokens.
+#[derive(Debug, Clone)]
+pub struct VerifierSettings {
+    /// Required `iss`.
+    pub issuer: String,
+    /// Required `aud`.
+    pub audience: String,
+    /// URL of the issuer's JWK Set (`…/.well-known/jwks.json`).
+    pub jwks_url: String,
+}
+
+impl Verifier {
+    /// A verifier trusting exactly the Ed25519 keys of `jwks` for the
+    /// built-in issuer; other keys in the set are ignored.
+    pub fn with_jwks(issuer: impl Into<String>, audience: impl Into<String>, jwks: JwkSet) -> Self {
+        Self::from_issuers(vec![built_in_static(
+            issuer.into(),
+            &audience.into(),
+            &jwks,
+        )])
+    }
+
+    /// A verifier for the built-in issuer that fetches its JWKS on first
+    /// use, then every 5 minutes, and again when a token names an unknown
+    /// `kid`, at most once per 10 s.
+    pub fn remote(settings: VerifierSettings) -> Self {
+        Self::remote_with_refresh_interval(settings, DEFAULT_MIN_REFRESH)
+    }
+
+    /// [`Verifier::remote`] with another minimum time between fetches.
+    pub fn remote_with_refresh_interval(settings: VerifierSettings, min_refresh: Duration) -> Self {
+        Self::from_issuers(vec![built_in_remote(
+            settings,
+            JwksTiming {
+                min_refresh,
+                refresh: Duration::from_secs(DEFAULT_JWKS_REFRESH_S),
+                max_bytes: DEFAULT_JWKS_MAX_BYTES,
+            },
+        )])
+    }
+
+    /// A verifier for several issuers: the built-in one and/or external
+    /// OAuth2/OIDC providers.
+    pub fn builder() -> VerifierBuilder {
+        VerifierBuilder::new()
+    }
 }
 
 #[derive(Debug)]
@@ -92,7 +103,7 @@ pub struct VerifierBuilder {
 }
 
 impl VerifierBuilder {
-    pub(crate) fn new() -> Self {
+    fn new() -> Self {
         Self {
             sources: Vec::new(),
             min_refresh: DEFAULT_MIN_REFRESH,
@@ -234,13 +245,13 @@ impl VerifierBuilder {
 
 /// How a remote JWK Set of the built-in issuer is fetched.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct JwksTiming {
-    pub(crate) min_refresh: Duration,
-    pub(crate) refresh: Duration,
-    pub(crate) max_bytes: usize,
+struct JwksTiming {
+    min_refresh: Duration,
+    refresh: Duration,
+    max_bytes: usize,
 }
 
-pub(crate) fn built_in_remote(settings: VerifierSettings, timing: JwksTiming) -> TrustedIssuer {
+fn built_in_remote(settings: VerifierSettings, timing: JwksTiming) -> TrustedIssuer {
     // The built-in issuer's keys come from query-api, usually over the
     // service network; plain http stays allowed for it (README).
     let keys = Keys::Remote(RemoteJwks::new(JwksFetch {
@@ -255,7 +266,7 @@ pub(crate) fn built_in_remote(settings: VerifierSettings, timing: JwksTiming) ->
     TrustedIssuer::built_in(settings.issuer, &settings.audience, keys)
 }
 
-pub(crate) fn built_in_static(issuer: String, audience: &str, jwks: &JwkSet) -> TrustedIssuer {
+fn built_in_static(issuer: String, audience: &str, jwks: &JwkSet) -> TrustedIssuer {
     let keys = Keys::Static(KeySet::from_jwks(jwks, &[Algorithm::EdDSA]));
     TrustedIssuer::built_in(issuer, audience, keys)
 }

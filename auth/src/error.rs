@@ -1,4 +1,9 @@
-//! Why a request was not authorized, and the RFC 6750 response for it.
+//! Why a request was not authorized, and the RFC 6750 response for it
+//! ([`AuthError`]); why a verifier could not be built from its
+//! configuration ([`VerifierError`]).
+
+use std::io;
+use std::path::PathBuf;
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -55,6 +60,47 @@ impl AuthError {
             Self::Unavailable => None,
         }
     }
+}
+
+/// Why a verifier could not be built from its configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifierError {
+    /// Nothing to trust: every token would be refused.
+    #[error("the verifier trusts no issuer")]
+    NoIssuer,
+    /// Two trusted issuers share an `iss`, so a token could not be routed.
+    #[error("issuer {0} is configured twice")]
+    DuplicateIssuer(String),
+    /// An external issuer's entry is inconsistent.
+    #[error("external issuer {issuer}: {reason}")]
+    Invalid {
+        /// The entry's `issuer`.
+        issuer: String,
+        /// What is wrong, naming the field.
+        reason: String,
+    },
+    /// The `jwks_ca_file` could not be read.
+    #[error("external issuer {issuer}: cannot read jwks_ca_file {path}")]
+    CaFile {
+        /// The entry's `issuer`.
+        issuer: String,
+        /// The file.
+        path: PathBuf,
+        /// The I/O failure.
+        #[source]
+        source: io::Error,
+    },
+    /// The HS256 secret file could not be read.
+    #[error("external issuer {issuer}: cannot read hs256_secret_file {path}")]
+    SecretFile {
+        /// The entry's `issuer`.
+        issuer: String,
+        /// The file.
+        path: PathBuf,
+        /// The I/O failure.
+        #[source]
+        source: io::Error,
+    },
 }
 
 #[derive(Serialize)]

@@ -17,7 +17,7 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::{Deserialize, Serialize};
 
-use crate::builder::VerifierError;
+use crate::error::VerifierError;
 use crate::remote::{JwksFetch, RemoteJwks};
 use crate::trust::{ClaimMapping, Keys, TenantSource, TrustedIssuer, is_plain_token};
 

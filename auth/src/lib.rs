@@ -21,13 +21,15 @@
 //!
 //! Verifier side:
 //! - [`verifier`]: routes a token to its issuer by `iss`, then checks it.
-//! - [`builder`]: a verifier trusting several issuers, and its config errors.
+//! - [`builder`]: how a [`Verifier`] is built: for the built-in issuer, or
+//!   trusting several issuers ([`VerifierBuilder`]).
 //! - [`external`]: the configuration of an external provider.
 //! - `trust`: one trusted issuer's keys, algorithms, claim checks and mapping.
 //! - `keyset`: which JWKs are usable, by `kid`, each bound to one algorithm.
 //! - `remote`: the fetched, rate-limited, refreshed JWKS cache.
 //! - [`extractor`]: `Authorized<S>`, the axum extractor requiring scope `S`.
-//! - [`error`]: [`AuthError`] and its RFC 6750 responses.
+//! - [`error`]: [`AuthError`] and its RFC 6750 responses; [`VerifierError`],
+//!   a verifier's configuration refused.
 //!
 //! Shared: [`claims`], [`principal`], [`scope`].
 //!
@@ -94,10 +96,10 @@ pub mod throttle;
 mod trust;
 pub mod verifier;
 
-pub use builder::{VerifierBuilder, VerifierError};
+pub use builder::{VerifierBuilder, VerifierSettings};
 pub use claims::Claims;
 pub use clients::{ClientConfig, default_clients};
-pub use error::AuthError;
+pub use error::{AuthError, VerifierError};
 pub use external::ExternalIssuerConfig;
 pub use extractor::Authorized;
 pub use issuer::{IssuerError, IssuerSettings, TokenIssuer, TokenResponse};
@@ -108,7 +110,7 @@ pub use scope::{EcgRead, EcgWrite, Scope};
 pub use secret::hash_secret;
 pub use source::IpNet;
 pub use throttle::TokenLimits;
-pub use verifier::{Verifier, VerifierSettings};
+pub use verifier::Verifier;
 
 /// Signature algorithms, as named in [`ExternalIssuerConfig::algorithms`].
 pub use jsonwebtoken::Algorithm;

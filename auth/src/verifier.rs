@@ -13,6 +13,8 @@
 //!
 //! The `iss` is read before the signature is checked, but only to choose
 //! whose keys and rules apply; the chosen issuer then checks it again.
+//!
+//! How a verifier is made, and whom it trusts, is [`crate::builder`]'s.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -21,32 +23,16 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use jsonwebtoken::Algorithm;
-use jsonwebtoken::jwk::JwkSet;
 use serde_json::Value;
 
-use crate::builder::{JwksTiming, VerifierBuilder, built_in_remote, built_in_static};
 use crate::error::AuthError;
-use crate::external::{DEFAULT_JWKS_MAX_BYTES, DEFAULT_JWKS_REFRESH_S};
 use crate::principal::Principal;
 use crate::trust::TrustedIssuer;
 
-/// Default minimum time between two JWKS fetches of a remote verifier.
-pub const DEFAULT_MIN_REFRESH: Duration = Duration::from_secs(10);
 /// Far above any token we issue (a few hundred bytes) or an external
 /// provider issues (a few kilobytes with group claims); refusing early keeps
 /// a junk header from costing base64 and JSON work.
 const MAX_TOKEN_LEN: usize = 8 * 1024;
-
-/// Where a remote verifier gets its keys and what it expects in tokens.
-#[derive(Debug, Clone)]
-pub struct VerifierSettings {
-    /// Required `iss`.
-    pub issuer: String,
-    /// Required `aud`.
-    pub audience: String,
-    /// URL of the issuer's JWK Set (`…/.well-known/jwks.json`).
-    pub jwks_url: String,
-}
 
 /// Verifies access tokens. Cheap to clone: clones share keys and caches.
 #[derive(Debug, Clone)]
@@ -80,41 +66,6 @@ const CACHE_ENTRIES: usize = 10_000;
 const CACHE_TTL: Duration = Duration::from_secs(300);
 
 impl Verifier {
-    /// A verifier trusting exactly the Ed25519 keys of `jwks` for the
-    /// built-in issuer; other keys in the set are ignored.
-    pub fn with_jwks(issuer: impl Into<String>, audience: impl Into<String>, jwks: JwkSet) -> Self {
-        Self::from_issuers(vec![built_in_static(
-            issuer.into(),
-            &audience.into(),
-            &jwks,
-        )])
-    }
-
-    /// A verifier for the built-in issuer that fetches its JWKS on first
-    /// use, then every 5 minutes, and again when a token names an unknown
-    /// `kid`, at most once per 10 s.
-    pub fn remote(settings: VerifierSettings) -> Self {
-        Self::remote_with_refresh_interval(settings, DEFAULT_MIN_REFRESH)
-    }
-
-    /// [`Verifier::remote`] with another minimum time between fetches.
-    pub fn remote_with_refresh_interval(settings: VerifierSettings, min_refresh: Duration) -> Self {
-        Self::from_issuers(vec![built_in_remote(
-            settings,
-            JwksTiming {
-                min_refresh,
-                refresh: Duration::from_secs(DEFAULT_JWKS_REFRESH_S),
-                max_bytes: DEFAULT_JWKS_MAX_BYTES,
-            },
-        )])
-    }
-
-    /// A verifier for several issuers: the built-in one and/or external
-    /// OAuth2/OIDC providers.
-    pub fn builder() -> VerifierBuilder {
-        VerifierBuilder::new()
-    }
-
     /// `issuers` have distinct `iss` values (the builder checks).
     pub(crate) fn from_issuers(issuers: Vec<TrustedIssuer>) -> Self {
         let issuers = issuers

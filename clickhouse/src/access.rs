@@ -17,7 +17,8 @@
 //!
 //! Limits: names go into XML element names, so a user name is letters,
 //! digits, `_` and `-` (see [`AccessError::User`]); other users of the
-//! server (the services' `default`) keep reading everything, which needs
+//! server (`default`, the services' users of [`crate::service_users`])
+//! keep reading every row they are granted, which needs
 //! ClickHouse's `users_without_row_policies_can_read_rows` (the default);
 //! `system` tables stay closed only where the server requires grants for
 //! them (`select_from_system_db_requires_grant`, set for compose in
@@ -114,14 +115,14 @@ impl std::fmt::Debug for Analyst {
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
     #[error(
-        "analyst user name {user:?} {reason}: a user name is letters, digits, '_' and '-', starting with a letter or '_' (it becomes an XML element name; with '.' ClickHouse 26.9 drops the user's row filters, '@' is not valid XML)"
+        "ClickHouse user name {user:?} {reason}: a user name is letters, digits, '_' and '-', starting with a letter or '_' (it becomes an XML element name; with '.' ClickHouse 26.9 drops the user's row filters, '@' is not valid XML)"
     )]
     User { user: String, reason: String },
-    #[error("analyst user {0:?} is listed twice")]
+    #[error("ClickHouse user {0:?} is listed twice")]
     DuplicateUser(String),
     #[error("analyst user {0:?} has an empty tenant")]
     EmptyTenant(String),
-    #[error("analyst user {0:?} has an empty password")]
+    #[error("ClickHouse user {0:?} has an empty password")]
     EmptyPassword(String),
     #[error("database name {0:?}: expected letters, digits and '_', starting with a letter or '_'")]
     Database(String),
@@ -246,21 +247,23 @@ pub fn read_analysts(path: &Path) -> Result<(String, Vec<Analyst>), AccessError>
     let base = path.parent().unwrap_or(Path::new("."));
     let mut analysts = Vec::with_capacity(file.analysts.len());
     for entry in file.analysts {
-        let secret = read(&base.join(&entry.password_file))?;
-        let password = secret
-            .strip_suffix('\n')
-            .map(|p| p.strip_suffix('\r').unwrap_or(p))
-            .unwrap_or(&secret);
         analysts.push(Analyst {
             tenant: entry.tenant,
             user: entry.user,
-            password: password.to_string(),
+            password: read_secret(base, &entry.password_file)?,
         });
     }
     Ok((file.database, analysts))
 }
 
-fn is_identifier(name: &str) -> bool {
+/// The password in `file` (relative to `base`, a list's directory),
+/// without its final line break.
+pub(crate) fn read_secret(base: &Path, file: &Path) -> Result<String, AccessError> {
+    let path = base.join(file);
+    crate::config::read_password(&path).map_err(|source| AccessError::Read { path, source })
+}
+
+pub(crate) fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()
@@ -268,7 +271,7 @@ fn is_identifier(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn check_user(user: &str) -> Result<(), AccessError> {
+pub(crate) fn check_user(user: &str) -> Result<(), AccessError> {
     let bad = |reason: String| AccessError::User {
         user: user.to_string(),
         reason,
@@ -286,7 +289,7 @@ fn check_user(user: &str) -> Result<(), AccessError> {
         return Err(bad(format!("contains {c:?}")));
     }
     if user == "default" {
-        return Err(bad("is the services' own user".into()));
+        return Err(bad("is ClickHouse's admin (ecg-migrate's user)".into()));
     }
     Ok(())
 }
@@ -316,7 +319,7 @@ fn sql_string(value: &str) -> String {
 }
 
 /// `value` as XML character data (element content or attribute value).
-fn xml_text(value: &str) -> String {
+pub(crate) fn xml_text(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
         match c {
@@ -398,7 +401,7 @@ mod tests {
         assert!(err("-analyst").contains("starts with '-'"));
         assert!(err("1analyst").contains("starts with '1'"));
         assert!(err("").contains("is empty"));
-        assert!(err("default").contains("the services' own user"));
+        assert!(err("default").contains("ClickHouse's admin"));
         assert!(err("ana<x>").contains("contains '<'"));
         assert!(users_xml("ecg", &[analyst("acme", "_Analyst-acme_2")]).is_ok());
     }

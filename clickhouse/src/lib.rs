@@ -7,11 +7,14 @@
 //! Modules:
 //! - [`config`]: [`ClickHouseConfig`], the connection settings every service
 //!   shares, and the client built from them.
-//! - [`migrate`]: the one migration runner, used by the services at start, by
-//!   `ecg-migrate` (make), and by the tests.
+//! - [`migrate`]: the one migration runner, used by `ecg-migrate` (make,
+//!   compose) and the tests; the services check the schema at start and
+//!   migrate only when allowed ([`migrate::ensure`]).
 //! - [`access`]: the analysts' read-only logins, one tenant each (the users.d
 //!   document `ecg-migrate analysts` prints), and the list of tenant tables
 //!   their row filters cover.
+//! - [`service_users`]: the services' own logins, each granted only what its
+//!   queries need (the users.d document `ecg-migrate services` prints).
 //! - One module per table, with its row types, inserts and reads:
 //!   - [`ecgs`]: table `ecgs`, the ECG registry ([`EcgRow`]); the one
 //!     "newest row wins" read.
@@ -50,6 +53,7 @@ mod insert;
 pub mod live;
 pub mod migrate;
 pub mod progress;
+pub mod service_users;
 pub mod status;
 pub mod units;
 

@@ -1,6 +1,15 @@
 //! The migration runner: applies, in order, every migration the database has
 //! not seen, and refuses to run if an applied migration's SQL has changed
 //! (migrations are forward-only: fix mistakes with a new one).
+//!
+//! Who runs it: `ecg-migrate`, as a user allowed DDL, before the services
+//! (compose's one-shot `migrate`, `make up`). A service calls [`ensure`] at
+//! start: when the schema is up to date it needs nothing but `SELECT` on
+//! `schema_migrations`, so it runs as a user without DDL (the service users
+//! of [`crate::service_users`]); when a migration is missing it applies it
+//! only if `clickhouse.migrate` is true (the default, for tests and the
+//! local `default` user) and stops with a message naming `ecg-migrate`
+//! otherwise, or when its user may not change the schema.
 
 use clickhouse::Row;
 use serde::Deserialize;
@@ -117,14 +126,176 @@ pub enum MigrationError {
         applied: String,
         current: String,
     },
+    #[error(
+        "database {database} is not up to date: migration(s) {missing} of this build are not applied; run `ecg-migrate` (as a ClickHouse user allowed to change the schema) before starting the services (with clickhouse.migrate = false a service only checks)"
+    )]
+    Behind { database: String, missing: String },
+    #[error(
+        "database {database} is not up to date (migration(s) {missing} are not applied) and ClickHouse user {user} may not apply them: run `ecg-migrate` as a user allowed to change the schema first: {source}"
+    )]
+    NotAllowed {
+        database: String,
+        user: String,
+        missing: String,
+        #[source]
+        source: Box<MigrationError>,
+    },
+    #[error(
+        "reading {database}.schema_migrations as ClickHouse user {user} (a service's user needs SELECT on it): {source}"
+    )]
+    Check {
+        database: String,
+        user: String,
+        #[source]
+        source: clickhouse::error::Error,
+    },
     #[error("ClickHouse: {0}")]
     ClickHouse(#[from] clickhouse::error::Error),
+}
+
+impl MigrationError {
+    /// Whether ClickHouse refused for want of a privilege (`ACCESS_DENIED`,
+    /// or `READONLY` for a read-only profile).
+    fn is_access_denied(&self) -> bool {
+        let e = match self {
+            MigrationError::Statement { source, .. } | MigrationError::ClickHouse(source) => source,
+            _ => return false,
+        };
+        matches!(exception_code(e), Some(ACCESS_DENIED | READONLY))
+    }
+}
+
+/// ClickHouse's exception codes that [`pending`] and [`ensure`] tell apart.
+const UNKNOWN_TABLE: u32 = 60;
+const UNKNOWN_DATABASE: u32 = 81;
+const READONLY: u32 = 164;
+const ACCESS_DENIED: u32 = 497;
+
+/// The code of a ClickHouse exception (`Code: 497. DB::Exception: ...`).
+fn exception_code(e: &clickhouse::error::Error) -> Option<u32> {
+    let clickhouse::error::Error::BadResponse(reason) = e else {
+        return None;
+    };
+    let rest = reason.trim_start().strip_prefix("Code:")?.trim_start();
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
 }
 
 #[derive(Debug, Row, Deserialize)]
 struct Applied {
     version: u32,
     checksum: String,
+}
+
+/// The migrations of this build the database has not applied, in order
+/// (all of them when the database or `schema_migrations` does not exist).
+/// Needs only `SELECT` on `schema_migrations`. An applied migration whose
+/// SQL changed is an error, as in [`migrate`].
+pub async fn pending(config: &ClickHouseConfig) -> Result<Vec<&'static Migration>, MigrationError> {
+    let applied = match config
+        .client()
+        .query("SELECT version, any(checksum) AS checksum FROM schema_migrations GROUP BY version")
+        .fetch_all::<Applied>()
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) if matches!(exception_code(&e), Some(UNKNOWN_TABLE | UNKNOWN_DATABASE)) => {
+            Vec::new()
+        }
+        Err(source) => {
+            return Err(MigrationError::Check {
+                database: config.database.clone(),
+                user: config.user.clone(),
+                source,
+            });
+        }
+    };
+    missing(MIGRATIONS, &applied)
+}
+
+/// Fails with [`MigrationError::Behind`] unless every migration of this
+/// build is applied. Changes nothing (`ecg-migrate check`).
+pub async fn check(config: &ClickHouseConfig) -> Result<(), MigrationError> {
+    let missing = pending(config).await?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(MigrationError::Behind {
+        database: config.database.clone(),
+        missing: list(&missing),
+    })
+}
+
+/// What a service runs at start: nothing when the schema is up to date
+/// (then its user needs no DDL); else, with `clickhouse.migrate` (the
+/// default), the missing migrations, or an error naming `ecg-migrate`
+/// without it or when the user may not change the schema. Returns how many
+/// migrations were applied.
+pub async fn ensure(config: &ClickHouseConfig) -> Result<usize, MigrationError> {
+    let missing = pending(config).await?;
+    if missing.is_empty() {
+        tracing::info!(
+            database = %config.database,
+            user = %config.user,
+            migrations = MIGRATIONS.len(),
+            "schema is up to date"
+        );
+        return Ok(0);
+    }
+    if !config.migrate {
+        return Err(MigrationError::Behind {
+            database: config.database.clone(),
+            missing: list(&missing),
+        });
+    }
+    migrate(config).await.map_err(|e| {
+        if e.is_access_denied() {
+            MigrationError::NotAllowed {
+                database: config.database.clone(),
+                user: config.user.clone(),
+                missing: list(&missing),
+                source: Box::new(e),
+            }
+        } else {
+            e
+        }
+    })
+}
+
+/// `3 (ecg_progress), 4 (compact_samples)`.
+fn list(migrations: &[&Migration]) -> String {
+    migrations
+        .iter()
+        .map(|m| format!("{} ({})", m.version, m.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The migrations of `migrations` not in `applied`; an error if an applied
+/// one's SQL changed.
+fn missing<'m>(
+    migrations: &'m [Migration],
+    applied: &[Applied],
+) -> Result<Vec<&'m Migration>, MigrationError> {
+    let mut out = Vec::new();
+    for m in migrations {
+        let current = checksum(m.sql);
+        match applied.iter().find(|a| a.version == m.version) {
+            Some(a) if a.checksum != current => {
+                return Err(MigrationError::Changed {
+                    version: m.version,
+                    name: m.name,
+                    applied: a.checksum.clone(),
+                    current,
+                });
+            }
+            Some(_) => {}
+            None => out.push(m),
+        }
+    }
+    Ok(out)
 }
 
 /// Creates the database if needed and applies the missing migrations.
@@ -163,19 +334,8 @@ async fn apply(
         .fetch_all()
         .await?;
     let mut count = 0;
-    for m in migrations {
+    for m in missing(migrations, &applied)? {
         let current = checksum(m.sql);
-        if let Some(a) = applied.iter().find(|a| a.version == m.version) {
-            if a.checksum != current {
-                return Err(MigrationError::Changed {
-                    version: m.version,
-                    name: m.name,
-                    applied: a.checksum.clone(),
-                    current,
-                });
-            }
-            continue;
-        }
         for statement in statements(m.sql) {
             client.query(&statement).execute().await.map_err(|source| {
                 MigrationError::Statement {
@@ -388,6 +548,66 @@ mod tests {
             .execute()
             .await
             .unwrap();
+    }
+
+    /// A service that may not migrate (`clickhouse.migrate = false`) only
+    /// checks: a database behind this build stops it with the missing
+    /// migrations named and is left as it was; one up to date is fine.
+    /// Needs the ClickHouse of `make test`.
+    #[tokio::test]
+    async fn ensure_only_checks_when_the_service_may_not_migrate() {
+        let mut config = ClickHouseConfig::for_test("ensure");
+        config.migrate = false;
+        let err = ensure(&config).await.unwrap_err().to_string();
+        assert!(
+            err.contains("1 (ecgs), 2 (signal)") && err.contains("run `ecg-migrate`"),
+            "{err}"
+        );
+        let databases: Vec<String> = config
+            .server_client()
+            .query("SELECT name FROM system.databases WHERE name = ?")
+            .bind(&config.database)
+            .fetch_all()
+            .await
+            .unwrap();
+        assert!(databases.is_empty(), "a check created the database");
+
+        let last = MIGRATIONS.len() - 1;
+        assert_eq!(apply(&config, &MIGRATIONS[..last]).await.unwrap(), last);
+        let behind = check(&config).await.unwrap_err().to_string();
+        let newest = MIGRATIONS[last];
+        assert!(
+            behind.contains(&format!(
+                "migration(s) {} ({}) of this build",
+                newest.version, newest.name
+            )),
+            "{behind}"
+        );
+        assert_eq!(pending(&config).await.unwrap().len(), 1);
+
+        config.migrate = true;
+        assert_eq!(ensure(&config).await.unwrap(), 1);
+        config.migrate = false;
+        assert_eq!(ensure(&config).await.unwrap(), 0);
+        check(&config).await.unwrap();
+        config
+            .server_client()
+            .query("DROP DATABASE ?")
+            .bind(clickhouse::sql::Identifier(&config.database))
+            .execute()
+            .await
+            .unwrap();
+    }
+
+    #[test]
+    fn exception_codes_are_read_from_clickhouse_errors() {
+        let e = clickhouse::error::Error::BadResponse(
+            "Code: 497. DB::Exception: ingest: Not enough privileges.".into(),
+        );
+        assert_eq!(exception_code(&e), Some(497));
+        assert!(MigrationError::ClickHouse(e).is_access_denied());
+        let e = clickhouse::error::Error::BadResponse("502 Bad Gateway".into());
+        assert_eq!(exception_code(&e), None);
     }
 
     #[test]

@@ -151,14 +151,26 @@ impl Api {
 
     /// `POST /v1/ecgs`.
     pub async fn create_ecg(&self, ecg: &CreateEcg) -> Result<Accepted, ClientError> {
-        let r = self
+        self.create_ecg_once(ecg, None).await
+    }
+
+    /// `POST /v1/ecgs` with an `Idempotency-Key`: resent with the same key
+    /// (after a 503, a timeout or a lost answer), the create answers the
+    /// same ECG and produces nothing again.
+    pub async fn create_ecg_once(
+        &self,
+        ecg: &CreateEcg,
+        idempotency_key: Option<&str>,
+    ) -> Result<Accepted, ClientError> {
+        let mut request = self
             .http
             .post(format!("{}/v1/ecgs", self.ingest))
             .bearer_auth(&self.token)
-            .json(ecg)
-            .send()
-            .await?;
-        decode(r).await
+            .json(ecg);
+        if let Some(key) = idempotency_key {
+            request = request.header("idempotency-key", key);
+        }
+        decode(request.send().await?).await
     }
 
     /// `POST /v1/ecgs/{id}/chunks` with a JSON body.

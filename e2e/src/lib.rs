@@ -55,6 +55,15 @@ pub struct Stack {
     _key_dir: TempDir,
 }
 
+/// The ClickHouse login of each service of a [`Stack`] (the same server and
+/// database as the stack's, other users): [`Stack::start_with_logins`].
+#[derive(Debug, Clone)]
+pub struct ServiceLogins {
+    pub ingest: ClickHouseConfig,
+    pub processor: ClickHouseConfig,
+    pub query_api: ClickHouseConfig,
+}
+
 /// A directory removed on drop.
 #[derive(Debug)]
 struct TempDir(std::path::PathBuf);
@@ -98,6 +107,25 @@ impl Stack {
         Self::launch_on(name, &kafka_brokers(), |_| {}, true, Some(clickhouse)).await
     }
 
+    /// [`Stack::start_on_clickhouse`] with each service connecting as its
+    /// own ClickHouse user ([`ServiceLogins`]): the migrations are applied
+    /// as `clickhouse` (a user allowed DDL) before any service starts.
+    pub async fn start_with_logins(
+        name: &str,
+        clickhouse: ClickHouseConfig,
+        logins: ServiceLogins,
+    ) -> anyhow::Result<Stack> {
+        Self::launch_as(
+            name,
+            &kafka_brokers(),
+            |_| {},
+            true,
+            Some(clickhouse),
+            Some(logins),
+        )
+        .await
+    }
+
     /// The gateway and query API on the broker at `brokers` and the
     /// ClickHouse of `clickhouse` (a database of its own on the shared one
     /// when `None`), the processor in process or not: for runs that kill
@@ -107,8 +135,9 @@ impl Stack {
         brokers: &str,
         clickhouse: Option<ClickHouseConfig>,
         in_process_processor: bool,
+        configure: impl FnOnce(&mut ecg_ingest::Config),
     ) -> anyhow::Result<Stack> {
-        Self::launch_on(name, brokers, |_| {}, in_process_processor, clickhouse).await
+        Self::launch_on(name, brokers, configure, in_process_processor, clickhouse).await
     }
 
     async fn launch(
@@ -126,6 +155,25 @@ impl Stack {
         configure: impl FnOnce(&mut ecg_ingest::Config),
         in_process_processor: bool,
         clickhouse: Option<ClickHouseConfig>,
+    ) -> anyhow::Result<Stack> {
+        Self::launch_as(
+            name,
+            brokers,
+            configure,
+            in_process_processor,
+            clickhouse,
+            None,
+        )
+        .await
+    }
+
+    async fn launch_as(
+        name: &str,
+        brokers: &str,
+        configure: impl FnOnce(&mut ecg_ingest::Config),
+        in_process_processor: bool,
+        clickhouse: Option<ClickHouseConfig>,
+        logins: Option<ServiceLogins>,
     ) -> anyhow::Result<Stack> {
         let unique = format!("{name}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let clickhouse = clickhouse.unwrap_or_else(|| ClickHouseConfig {
@@ -153,7 +201,9 @@ impl Stack {
         let query = format!("http://{query_addr}");
         let mut qc = ecg_query_api::Config::default();
         qc.http.addr = query_addr;
-        qc.clickhouse = clickhouse.clone();
+        qc.clickhouse = logins
+            .as_ref()
+            .map_or_else(|| clickhouse.clone(), |l| l.query_api.clone());
         qc.auth.issuer = query.clone();
         qc.auth.key_file = key_dir.0.join("signing-key.pem");
         qc.pipeline.brokers = brokers.to_string();
@@ -168,7 +218,9 @@ impl Stack {
         let (ingest_listener, ingest_addr) = bind().await?;
         let mut ic = ecg_ingest::Config::default();
         ic.http.addr = ingest_addr;
-        ic.clickhouse = clickhouse.clone();
+        ic.clickhouse = logins
+            .as_ref()
+            .map_or_else(|| clickhouse.clone(), |l| l.ingest.clone());
         ic.kafka.brokers = brokers.to_string();
         ic.kafka.topic = topic.clone();
         ic.auth.issuer = query.clone();
@@ -181,7 +233,9 @@ impl Stack {
         )));
 
         let pc = ecg_processor::Config {
-            clickhouse: clickhouse.clone(),
+            clickhouse: logins
+                .as_ref()
+                .map_or_else(|| clickhouse.clone(), |l| l.processor.clone()),
             kafka: ecg_processor::config::KafkaConfig {
                 brokers: brokers.to_string(),
                 topic: topic.clone(),

@@ -5,6 +5,13 @@
 //! as the services load it, and Prometheus and Grafana files against the
 //! compose services and the metric names the code really exports.
 //!
+//! Least privilege: no service connects to ClickHouse as `default`, every
+//! password comes from a file, each service loads (with figment, in a
+//! process of its own, from the compose environment) its own ClickHouse
+//! and Kafka users, Kafka's client listener is SASL_SSL (its scripts run
+//! here in a dry run, the Kafka tools stubbed), and the three-broker file
+//! replicates every topic three times with two in sync.
+//!
 //! docker-compose and nginx must be installed (`make test` installs both); a
 //! missing one fails the test with how to install it.
 
@@ -64,6 +71,17 @@ struct Service {
     restart: Option<String>,
     #[serde(default)]
     image: Option<String>,
+    #[serde(default)]
+    secrets: Vec<ServiceSecret>,
+    #[serde(default)]
+    entrypoint: Option<Vec<String>>,
+    #[serde(default)]
+    volumes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ServiceSecret {
+    source: String,
 }
 
 #[derive(Deserialize)]
@@ -81,9 +99,11 @@ impl Service {
 fn generate_secrets() -> anyhow::Result<tempfile::TempDir> {
     let dir = tempfile::tempdir()?;
     let hasher = built_binary("ecg-auth", "ecg-hash-secret")?;
+    let migrate = built_binary("ecg-clickhouse", "ecg-migrate")?;
     let output = Command::new(repo().join("deploy/secrets.sh"))
         .env("ECG_SECRETS_DIR", dir.path())
         .env("ECG_HASH_SECRET", &hasher)
+        .env("ECG_MIGRATE", &migrate)
         .env("ECG_CLIENT_ID", "fleet-1")
         .env("ECG_CLIENT_TENANT", "hospital-1")
         .output()?;
@@ -97,6 +117,15 @@ fn generate_secrets() -> anyhow::Result<tempfile::TempDir> {
 
 fn parsed_config(secrets: &Path) -> anyhow::Result<ComposeFile> {
     let output = compose(&["config"], &[("ECG_SECRETS_DIR", secrets)])?;
+    Ok(serde_saphyr::from_str(&String::from_utf8(output.stdout)?)?)
+}
+
+/// `docker-compose config` of docker-compose.yml with the three-broker file.
+fn parsed_cluster_config(secrets: &Path) -> anyhow::Result<ComposeFile> {
+    let output = compose(
+        &["-f", "docker-compose.kafka-cluster.yml", "config"],
+        &[("ECG_SECRETS_DIR", secrets)],
+    )?;
     Ok(serde_saphyr::from_str(&String::from_utf8(output.stdout)?)?)
 }
 
@@ -329,5 +358,540 @@ fn the_dashboard_shows_metrics_the_services_export() -> anyhow::Result<()> {
     ] {
         assert!(names.contains(name), "the dashboard lacks {name}");
     }
+    Ok(())
+}
+
+/// A directory standing for service `name`'s /run/secrets: links to the
+/// generated files of the secrets it mounts, by their compose names.
+fn run_secrets(config: &ComposeFile, name: &str) -> anyhow::Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir()?;
+    let service = config.services.get(name).context(name.to_string())?;
+    for s in &service.secrets {
+        let file = &config
+            .secrets
+            .get(&s.source)
+            .with_context(|| format!("{name} mounts an undeclared secret {}", s.source))?
+            .file;
+        std::os::unix::fs::symlink(file, dir.path().join(&s.source))?;
+    }
+    Ok(dir)
+}
+
+/// Service `name`'s compose environment, `/run/secrets` standing for `run`.
+fn env_of(config: &ComposeFile, name: &str, run: &Path) -> Vec<(String, String)> {
+    let run = run.display().to_string();
+    config.services[name]
+        .environment
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_deref()?.replace("/run/secrets", &run))))
+        .collect()
+}
+
+/// The generated file of secret `name`, as text.
+fn secret_text(config: &ComposeFile, name: &str) -> anyhow::Result<String> {
+    let file = &config.secrets.get(name).context(name.to_string())?.file;
+    Ok(std::fs::read_to_string(file)?)
+}
+
+const CHILD: &str = "DEPLOY_CONFIG_CHILD";
+
+/// Not a check of its own: run by [`load_as`] in a process of its own, it
+/// loads the configuration of service `$DEPLOY_CONFIG_CHILD` from the
+/// environment, as that service's main.rs does, and prints what the parent
+/// checks. Without the variable it does nothing.
+#[test]
+fn child_loads_a_service_config() -> anyhow::Result<()> {
+    let Ok(service) = std::env::var(CHILD) else {
+        return Ok(());
+    };
+    fn load<T: serde::Serialize + serde::de::DeserializeOwned + Default>() -> anyhow::Result<T> {
+        ecg_runtime::load_config("/nonexistent.toml").map_err(|e| anyhow::anyhow!("{e}"))
+    }
+    let (clickhouse, kafka, brokers, proxies) = match service.as_str() {
+        "ingest" => {
+            let c: ecg_ingest::Config = load()?;
+            (c.clickhouse, c.kafka.properties, c.kafka.brokers, vec![])
+        }
+        "processor" => {
+            let c: ecg_processor::Config = load()?;
+            (c.clickhouse, c.kafka.properties, c.kafka.brokers, vec![])
+        }
+        "query-api" => {
+            let c: ecg_query_api::Config = load()?;
+            let proxies = c.auth.token_limits.trusted_proxies.iter();
+            let proxies = proxies.map(|n| n.to_string()).collect();
+            (
+                c.clickhouse,
+                c.pipeline.properties,
+                c.pipeline.brokers,
+                proxies,
+            )
+        }
+        other => anyhow::bail!("no service {other}"),
+    };
+    println!(
+        "{CHILD} {}",
+        serde_json::json!({
+            "user": clickhouse.user, "password": clickhouse.password, "migrate": clickhouse.migrate,
+            "kafka": kafka.0, "brokers": brokers, "trusted_proxies": proxies,
+        })
+    );
+    Ok(())
+}
+
+/// Service `service`'s configuration loaded from `env` (and nothing else
+/// of this process's environment), by [`child_loads_a_service_config`].
+fn load_as(service: &str, env: &[(String, String)]) -> anyhow::Result<serde_json::Value> {
+    let output = Command::new(std::env::current_exe()?)
+        .args(["--exact", "child_loads_a_service_config", "--nocapture"])
+        .args(["--test-threads", "1"])
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env(CHILD, service)
+        .output()?;
+    let stdout = String::from_utf8(output.stdout)?;
+    anyhow::ensure!(
+        output.status.success(),
+        "loading {service}'s configuration failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find_map(|l| Some(l.split_once(&format!("{CHILD} "))?.1))
+        .with_context(|| format!("no configuration printed: {stdout}"))?;
+    Ok(serde_json::from_str(line)?)
+}
+
+#[test]
+fn no_service_connects_to_clickhouse_as_default_and_every_password_is_a_file() -> anyhow::Result<()>
+{
+    let secrets = generate_secrets()?;
+    let config = parsed_config(secrets.path())?;
+    let mut services = 0;
+    for (name, service) in &config.services {
+        if service.env("ECG_CLICKHOUSE__URL").is_none() {
+            continue;
+        }
+        let file = service
+            .env("ECG_CLICKHOUSE__PASSWORD_FILE")
+            .with_context(|| format!("{name} has no ClickHouse password file"))?;
+        let secret = file
+            .strip_prefix("/run/secrets/")
+            .with_context(|| format!("{name}: {file} is not a secret"))?;
+        assert!(
+            service.secrets.iter().any(|s| s.source == secret),
+            "{name} does not mount {secret}"
+        );
+        let user = service.env("ECG_CLICKHOUSE__USER");
+        if name == "migrate" {
+            // The one-shot migrations: the admin, the only user allowed DDL.
+            assert_eq!(
+                (user, secret),
+                (Some("default"), "clickhouse_admin_password")
+            );
+            continue;
+        }
+        let own = match name.as_str() {
+            "query-api" => "query_api",
+            n if n.starts_with("ingest-") => "ingest",
+            n if n.starts_with("processor-") => "processor",
+            other => anyhow::bail!("unexpected ClickHouse client {other}"),
+        };
+        assert_eq!(user, Some(own), "{name}'s ClickHouse user");
+        assert_eq!(
+            service.env("ECG_CLICKHOUSE__MIGRATE"),
+            Some("false"),
+            "{name}"
+        );
+        services += 1;
+    }
+    assert_eq!(services, 5, "ingest ×2, processor ×2, query-api");
+
+    // No password in any environment: the text of every generated password
+    // file is in no value of any service.
+    let mut passwords = Vec::new();
+    for entry in std::fs::read_dir(secrets.path())? {
+        let path = entry?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if (name.starts_with("clickhouse-") || name.starts_with("kafka-"))
+            && path.extension().is_none()
+        {
+            passwords.push(std::fs::read_to_string(&path)?);
+        }
+    }
+    assert_eq!(
+        passwords.len(),
+        8,
+        "4 ClickHouse, 3 Kafka users, the keystore's"
+    );
+    for (name, service) in &config.services {
+        for (key, value) in &service.environment {
+            let value = value.as_deref().unwrap_or_default();
+            assert!(
+                !passwords.iter().any(|p| value.contains(p.as_str())),
+                "{name}: {key} holds a password"
+            );
+        }
+    }
+
+    // ClickHouse: `default`'s password and the services' users come from
+    // the generated users.d file, hashes only.
+    let clickhouse = &config.services["clickhouse"];
+    assert!(
+        clickhouse
+            .environment
+            .keys()
+            .all(|k| !k.contains("PASSWORD")),
+        "a password in ClickHouse's environment"
+    );
+    let users = secrets.path().join("clickhouse-services.xml");
+    assert!(
+        clickhouse
+            .volumes
+            .iter()
+            .any(|v| v.starts_with(&*users.to_string_lossy())
+                && v.contains(":/etc/clickhouse-server/users.d/services.xml")),
+        "ClickHouse does not load {}: {:?}",
+        users.display(),
+        clickhouse.volumes
+    );
+    let xml = std::fs::read_to_string(&users)?;
+    assert!(xml.contains("<default replace=\"replace\">"), "{xml}");
+    for user in ["<ingest>", "<processor>", "<query_api>"] {
+        assert!(xml.contains(user), "{user} missing: {xml}");
+    }
+    assert_eq!(xml.matches("<password_sha256_hex>").count(), 4);
+    assert!(!passwords.iter().any(|p| xml.contains(p.as_str())));
+
+    // Each service, loading its configuration as it does at start, gets
+    // its own ClickHouse user and that user's password from its file.
+    for (name, service, secret) in [
+        ("ingest-1", "ingest", "clickhouse_ingest_password"),
+        ("processor-1", "processor", "clickhouse_processor_password"),
+        ("query-api", "query-api", "clickhouse_query_api_password"),
+    ] {
+        let run = run_secrets(&config, name)?;
+        let loaded = load_as(service, &env_of(&config, name, run.path()))?;
+        assert_eq!(
+            loaded["user"],
+            config.services[name]
+                .env("ECG_CLICKHOUSE__USER")
+                .unwrap_or_default()
+        );
+        assert_eq!(loaded["password"], secret_text(&config, secret)?, "{name}");
+        assert_eq!(loaded["migrate"], false, "{name}");
+    }
+    Ok(())
+}
+
+/// `deploy/kafka/start.sh` for compose service `name`, as a dry run: the
+/// server properties it writes.
+fn kafka_properties(config: &ComposeFile, name: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    let service = &config.services[name];
+    assert_eq!(
+        service.entrypoint.as_deref(),
+        Some(
+            &[
+                "/bin/bash".to_string(),
+                "/opt/ecg/kafka/start.sh".to_string()
+            ][..]
+        ),
+        "{name} does not run deploy/kafka/start.sh"
+    );
+    assert!(
+        service
+            .volumes
+            .iter()
+            .any(|v| v.ends_with("/deploy/kafka:/opt/ecg/kafka:ro")),
+        "{name} does not mount deploy/kafka"
+    );
+    let run = run_secrets(config, name)?;
+    let out = tempfile::tempdir()?;
+    let output = Command::new("bash")
+        .arg(repo().join("deploy/kafka/start.sh"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env_of(config, name, run.path()))
+        .env("ECG_KAFKA_SECRETS", run.path())
+        .env("ECG_KAFKA_CONFIG_DIR", out.path())
+        .env("ECG_KAFKA_DRY_RUN", "1")
+        .output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "deploy/kafka/start.sh for {name}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = std::fs::read_to_string(out.path().join("server.properties"))?;
+    Ok(text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect())
+}
+
+/// `deploy/kafka/init.sh` as compose runs service `kafka-init`, with
+/// Kafka's tools stubbed: each call of a tool, as a line.
+fn kafka_init_calls(config: &ComposeFile) -> anyhow::Result<Vec<String>> {
+    let run = run_secrets(config, "kafka-init")?;
+    let bin = tempfile::tempdir()?;
+    let log = bin.path().join("calls.log");
+    for tool in ["kafka-topics.sh", "kafka-configs.sh", "kafka-acls.sh"] {
+        let path = bin.path().join(tool);
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\necho \"{tool} $*\" >> '{}'\n", log.display()),
+        )?;
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    }
+    let output = Command::new("bash")
+        .arg(repo().join("deploy/kafka/init.sh"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env_of(config, "kafka-init", run.path()))
+        .env("ECG_KAFKA_SECRETS", run.path())
+        .env("ECG_KAFKA_BIN", bin.path())
+        .env("ECG_KAFKA_CONFIG_DIR", bin.path())
+        .output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "deploy/kafka/init.sh: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(std::fs::read_to_string(log)?
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
+/// The `--create` calls of `calls`, by topic: (replication factor,
+/// min.insync.replicas).
+fn created_topics(calls: &[String]) -> BTreeMap<String, (String, String)> {
+    let mut topics = BTreeMap::new();
+    for call in calls.iter().filter(|c| c.contains("--create")) {
+        let words: Vec<&str> = call.split_whitespace().collect();
+        let after = |flag: &str| {
+            words
+                .iter()
+                .position(|w| *w == flag)
+                .and_then(|i| words.get(i + 1))
+                .map(|w| w.to_string())
+                .unwrap_or_default()
+        };
+        let isr = words
+            .iter()
+            .find_map(|w| w.strip_prefix("min.insync.replicas="))
+            .unwrap_or_default()
+            .to_string();
+        topics.insert(after("--topic"), (after("--replication-factor"), isr));
+    }
+    topics
+}
+
+#[test]
+fn kafka_clients_authenticate_over_tls_each_as_its_own_user() -> anyhow::Result<()> {
+    let secrets = generate_secrets()?;
+    let config = parsed_config(secrets.path())?;
+
+    // The broker: TLS on every listener, SASL_SSL on the clients' (:9092),
+    // client certificates among brokers, ACLs with nothing allowed by default.
+    let p = kafka_properties(&config, "kafka")?;
+    let protocols: BTreeMap<&str, &str> = p["listener.security.protocol.map"]
+        .split(',')
+        .filter_map(|m| m.split_once(':'))
+        .collect();
+    assert!(
+        protocols.values().all(|p| *p == "SSL" || *p == "SASL_SSL"),
+        "a listener without TLS: {protocols:?}"
+    );
+    let client_listener = p["listeners"]
+        .split(',')
+        .find(|l| l.ends_with(":9092"))
+        .and_then(|l| l.split_once("://"))
+        .map(|(name, _)| name)
+        .context("no listener on 9092")?;
+    assert_eq!(protocols[client_listener], "SASL_SSL");
+    assert_eq!(p["sasl.enabled.mechanisms"], "SCRAM-SHA-512");
+    assert_eq!(p["listener.name.internal.ssl.client.auth"], "required");
+    assert_eq!(p["listener.name.controller.ssl.client.auth"], "required");
+    assert_eq!(p["allow.everyone.if.no.acl.found"], "false");
+    assert!(p["authorizer.class.name"].ends_with("StandardAuthorizer"));
+    assert_eq!(p["super.users"], "User:CN=kafka-broker");
+    assert_eq!(
+        (
+            p["default.replication.factor"].as_str(),
+            p["min.insync.replicas"].as_str()
+        ),
+        ("1", "1")
+    );
+
+    // Its keystore opens with its password and holds a certificate that
+    // the CA the clients trust signed for every broker's name.
+    let keystore = secrets.path().join("kafka-broker.p12");
+    let cert = secrets.path().join("broker.pem");
+    let opened = Command::new("openssl")
+        .args(["pkcs12", "-nokeys", "-clcerts", "-in"])
+        .arg(&keystore)
+        .args(["-passin", &format!("pass:{}", p["ssl.keystore.password"])])
+        .arg("-out")
+        .arg(&cert)
+        .output()?;
+    assert!(
+        opened.status.success(),
+        "{}",
+        String::from_utf8_lossy(&opened.stderr)
+    );
+    for host in ["kafka", "kafka-2", "kafka-3"] {
+        let verified = Command::new("openssl")
+            .args([
+                "verify",
+                "-purpose",
+                "sslserver",
+                "-verify_hostname",
+                host,
+                "-CAfile",
+            ])
+            .arg(secrets.path().join("kafka-ca.crt"))
+            .arg(&cert)
+            .output()?;
+        assert!(
+            verified.status.success(),
+            "{host}: {}",
+            String::from_utf8_lossy(&verified.stdout)
+        );
+    }
+
+    // The services: SASL_SSL to the clients' listener as their own users,
+    // trusting the CA; the users kafka-init creates, with those passwords.
+    let calls = kafka_init_calls(&config)?;
+    for (name, service, section_secret) in [
+        ("ingest-1", "ingest", "ingest_config"),
+        ("processor-1", "processor", "processor_config"),
+        ("query-api", "query-api", "query_api_config"),
+    ] {
+        let s = &config.services[name];
+        assert_eq!(
+            s.env("ECG_CONFIG"),
+            Some(format!("/run/secrets/{section_secret}").as_str())
+        );
+        assert!(s.secrets.iter().any(|m| m.source == "kafka_ca"), "{name}");
+        let run = run_secrets(&config, name)?;
+        let loaded = load_as(service, &env_of(&config, name, run.path()))?;
+        let kafka = &loaded["kafka"];
+        assert_eq!(kafka["security.protocol"], "SASL_SSL", "{name}");
+        assert_eq!(kafka["sasl.mechanisms"], "SCRAM-SHA-512", "{name}");
+        assert_eq!(kafka["sasl.username"], service, "{name}");
+        assert_eq!(kafka["ssl.ca.location"], "/run/secrets/kafka_ca", "{name}");
+        let password = secret_text(
+            &config,
+            &format!("kafka_{}_password", service.replace('-', "_")),
+        )?;
+        assert_eq!(kafka["sasl.password"], password.as_str(), "{name}");
+        let brokers = loaded["brokers"].as_str().unwrap_or_default();
+        assert!(
+            brokers.split(',').all(|b| b.ends_with(":9092")),
+            "{name}: {brokers}"
+        );
+        assert!(
+            calls.iter().any(|c| c.starts_with("kafka-configs.sh")
+                && c.contains(&format!("--entity-name {service} "))
+                && c.contains(&format!("password={password}]"))),
+            "kafka-init does not create {service} with its password: {calls:#?}"
+        );
+    }
+    // ACLs: each service its own topic and group operations, query-api
+    // describes only.
+    let acls: Vec<&String> = calls
+        .iter()
+        .filter(|c| c.starts_with("kafka-acls.sh"))
+        .collect();
+    for (principal, operation, resource) in [
+        ("User:ingest", "Write", "--topic ecg.chunks"),
+        ("User:processor", "Read", "--topic ecg.chunks"),
+        ("User:processor", "Write", "--topic ecg.chunks.dlq"),
+        ("User:processor", "Read", "--group ecg-processor"),
+        ("User:query-api", "Describe", "--group ecg-processor"),
+    ] {
+        assert!(
+            acls.iter()
+                .any(|c| c.contains(&format!("--allow-principal {principal} "))
+                    && c.contains(&format!("--operation {operation}"))
+                    && c.ends_with(resource)),
+            "no ACL {principal} {operation} {resource}: {acls:#?}"
+        );
+    }
+    assert!(
+        !acls.iter().any(|c| c.contains("User:query-api")
+            && (c.contains("--operation Write") || c.contains("--operation Read"))),
+        "query-api may only describe: {acls:#?}"
+    );
+    assert!(
+        !acls
+            .iter()
+            .any(|c| c.contains("User:ingest") && c.contains("--group"))
+    );
+    let topics = created_topics(&calls);
+    assert_eq!(topics["ecg.chunks"], ("1".into(), "1".into()));
+
+    // Behind nginx, query-api believes X-Forwarded-For from the compose
+    // network only, whose range is fixed.
+    let run = run_secrets(&config, "query-api")?;
+    let loaded = load_as("query-api", &env_of(&config, "query-api", run.path()))?;
+    assert_eq!(
+        loaded["trusted_proxies"],
+        serde_json::json!(["172.28.0.0/24"])
+    );
+    let compose_text = std::fs::read_to_string(repo().join("docker-compose.yml"))?;
+    assert!(compose_text.contains("- subnet: ${ECG_COMPOSE_SUBNET:-172.28.0.0/24}"));
+    Ok(())
+}
+
+#[test]
+fn the_kafka_cluster_file_replicates_every_topic_three_times() -> anyhow::Result<()> {
+    let secrets = generate_secrets()?;
+    let config = parsed_cluster_config(secrets.path())?;
+    let mut ids = BTreeSet::new();
+    for name in ["kafka", "kafka-2", "kafka-3"] {
+        let p = kafka_properties(&config, name)?;
+        ids.insert(p["node.id"].clone());
+        assert_eq!(
+            p["controller.quorum.voters"].split(',').count(),
+            3,
+            "{name}"
+        );
+        for key in [
+            "default.replication.factor",
+            "offsets.topic.replication.factor",
+            "transaction.state.log.replication.factor",
+        ] {
+            assert_eq!(p[key], "3", "{name}: {key}");
+        }
+        assert_eq!(p["min.insync.replicas"], "2", "{name}");
+        assert_eq!(p["transaction.state.log.min.isr"], "2", "{name}");
+        assert!(p["advertised.listeners"].contains(&format!("//{name}:9092")));
+    }
+    assert_eq!(ids.len(), 3, "node ids must differ: {ids:?}");
+
+    let calls = kafka_init_calls(&config)?;
+    let topics = created_topics(&calls);
+    for topic in ["ecg.chunks", "ecg.chunks.dlq"] {
+        assert_eq!(topics[topic], ("3".into(), "2".into()), "{topic}");
+    }
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.contains("kafka:9094,kafka-2:9094,kafka-3:9094"))
+    );
+    for name in ["ingest-1", "ingest-2", "processor-1", "processor-2"] {
+        assert_eq!(
+            config.services[name].env("ECG_KAFKA__BROKERS"),
+            Some("kafka:9092,kafka-2:9092,kafka-3:9092"),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        config.services["query-api"].env("ECG_PIPELINE__BROKERS"),
+        Some("kafka:9092,kafka-2:9092,kafka-3:9092")
+    );
     Ok(())
 }

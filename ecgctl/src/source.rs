@@ -85,7 +85,7 @@ pub fn open(path: &Path, format: FileFormat, leads: &[String]) -> anyhow::Result
                 .map(|n| n.trim().trim_matches('"').to_string())
                 .collect();
             // The gateway skips a leading time column, named as one.
-            if names.len() > 1 && ecg_schemas::input::time_column_unit(&names[0]).is_some() {
+            if names.len() > 1 && ecg_input::tabular::time_column_unit(&names[0]).is_some() {
                 names.remove(0);
             }
             if names.iter().any(String::is_empty) {

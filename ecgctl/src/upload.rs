@@ -58,7 +58,11 @@ pub async fn upload(api: &Api, args: &Upload) -> anyhow::Result<()> {
             (create, Producer::Csv { file, bytes })
         }
     };
-    let accepted = api.create_ecg(&create).await.context("opening the ECG")?;
+    let key = uuid::Uuid::new_v4().to_string();
+    let accepted = api
+        .create_ecg_once(&create, Some(&key))
+        .await
+        .context("opening the ECG")?;
     let id = accepted.id;
     eprintln!(
         "ECG {id}: {} leads at {} Hz",

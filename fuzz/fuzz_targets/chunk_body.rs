@@ -1,16 +1,17 @@
-//! Fuzzes the gateway's CSV and Arrow IPC chunk bodies (`input::csv`,
-//! `input::arrow_columns`) and the validation that follows them
+//! Fuzzes the gateway's CSV and Arrow IPC chunk bodies (`tabular::csv`,
+//! `tabular::arrow_columns`, in `ecg-input`) and the validation that follows them
 //! (`take_columns`, physical and digital). The first input byte picks the format.
 //!
 //! Checks that nothing panics, hangs or exhausts memory, whatever the body:
 //! an `Invalid` answer is fine. Arrow bodies reach arrow-ipc only after
-//! `ipc::check_body`, which exists because arrow-ipc 60 panics on some
+//! `ipc::check_stream`, which exists because arrow-ipc 60 panics on some
 //! malformed streams (see README.md, findings 1 and 4).
 
 #![no_main]
 
+use ecg_input::tabular;
 use ecg_schemas::samples::Columns;
-use ecg_schemas::{Calibration, Limits, input};
+use ecg_schemas::{Calibration, Limits};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -19,9 +20,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let leads = vec!["I".to_string(), "II".to_string()];
     let decoded = if format % 2 == 0 {
-        input::csv(body, &leads, 500.0).map(Columns::Values)
+        tabular::csv(body, &leads, 500.0).map(Columns::Values)
     } else {
-        input::arrow_columns(bytes::Bytes::copy_from_slice(body))
+        tabular::arrow_columns(bytes::Bytes::copy_from_slice(body))
     };
     let Ok(samples) = decoded else {
         return;

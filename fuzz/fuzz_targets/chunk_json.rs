@@ -10,8 +10,9 @@
 
 #![no_main]
 
+use ecg_input::json;
+use ecg_schemas::Limits;
 use ecg_schemas::api::{ChunkRequest, CreateEcg};
-use ecg_schemas::{Limits, json};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -21,8 +21,6 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::error::ApiError;
-
 /// How fast a body must arrive; a zero turns that limit off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BodyRate {
@@ -122,8 +120,9 @@ pub struct BodyClock {
 
 impl BodyClock {
     /// Awaits `piece` (the next piece of the body), for at most what the
-    /// limits leave, and counts the wait as the client's.
-    pub async fn next<T>(&mut self, piece: impl Future<Output = T>) -> Result<T, ApiError> {
+    /// limits leave, and counts the wait as the client's. `Err`: the limit
+    /// it broke (`ApiError::SlowBody`, 408).
+    pub async fn next<T>(&mut self, piece: impl Future<Output = T>) -> Result<T, TooSlow> {
         let (bound, slow) = self.bound();
         let started = Instant::now();
         let piece = match bound {
@@ -133,8 +132,8 @@ impl BodyClock {
         self.waited += started.elapsed();
         piece.map_err(|_| {
             let slow = slow.unwrap_or(self.too_slow_rate());
-            metrics::counter!("ecg_ingest_slow_bodies_total", "limit" => slow.label()).increment(1);
-            ApiError::SlowBody(slow)
+            metrics::counter!(crate::metrics::SLOW_BODIES, "limit" => slow.label()).increment(1);
+            slow
         })
     }
 
@@ -194,7 +193,7 @@ mod tests {
         let n = clock.next(piece(Duration::from_millis(150), 10)).await;
         assert_eq!(n.unwrap(), 10);
         match clock.next(piece(Duration::from_millis(400), 10)).await {
-            Err(ApiError::SlowBody(slow @ TooSlow::Idle { .. })) => {
+            Err(slow @ TooSlow::Idle { .. }) => {
                 assert_eq!(slow.limit(), 200);
                 let message = slow.to_string();
                 assert!(message.contains("upload.body_idle_timeout_ms"), "{message}");
@@ -222,7 +221,7 @@ mod tests {
             "{took:?}"
         );
         match answer {
-            Err(ApiError::SlowBody(slow @ TooSlow::Rate { received, .. })) => {
+            Err(slow @ TooSlow::Rate { received, .. }) => {
                 assert_eq!(received, 50);
                 assert_eq!(slow.limit(), 1_000);
                 let message = slow.to_string();

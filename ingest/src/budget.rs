@@ -60,8 +60,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::body_rate::BodyRate;
 use crate::error::{ApiError, Share};
-
-const BUFFERED: &str = "ecg_ingest_buffered_body_bytes";
+use crate::metrics::BUFFERED_BODY_BYTES;
 
 /// Past this many owners with a semaphore, the idle ones are forgotten.
 const FORGET_PAST: usize = 1_024;
@@ -148,7 +147,7 @@ impl Reserved {
 
     fn count(&mut self, bytes: usize) {
         if bytes > self.counted {
-            metrics::gauge!(BUFFERED).increment((bytes - self.counted) as f64);
+            metrics::gauge!(BUFFERED_BODY_BYTES).increment((bytes - self.counted) as f64);
             self.counted = bytes;
         }
     }
@@ -156,7 +155,7 @@ impl Reserved {
 
 impl Drop for Reserved {
     fn drop(&mut self) {
-        metrics::gauge!(BUFFERED).decrement(self.counted as f64);
+        metrics::gauge!(BUFFERED_BODY_BYTES).decrement(self.counted as f64);
     }
 }
 

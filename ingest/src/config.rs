@@ -66,15 +66,9 @@ impl Default for HttpConfig {
     }
 }
 
-/// `[http.tls]`: the server certificate (chain) and its private key.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    /// PEM file: the certificate, then any intermediates.
-    pub cert_file: std::path::PathBuf,
-    /// PEM file: the private key (PKCS#8, PKCS#1 or SEC1).
-    pub key_file: std::path::PathBuf,
-}
+/// `[http.tls]`: the server certificate (chain) and its private key, as
+/// every HTTP service of ecg-stream takes them.
+pub use ecg_runtime::tls::TlsConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

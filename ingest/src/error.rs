@@ -9,6 +9,7 @@ use ecg_schemas::Invalid;
 use ecg_schemas::api::ErrorBody;
 
 use crate::body_rate::TooSlow;
+use crate::quota::RateLimited;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -37,11 +38,9 @@ pub enum ApiError {
     MethodNotAllowed { method: String, path: String },
     #[error("{0}")]
     Conflict(String),
-    #[error("over the client's {} budget; retry in {retry_after:?}", budget.as_str())]
-    RateLimited {
-        budget: crate::quota::Budget,
-        retry_after: std::time::Duration,
-    },
+    /// Over one of the client's budgets: 429 with `Retry-After`.
+    #[error("{0}")]
+    RateLimited(RateLimited),
     #[error("the broker did not confirm the chunk: {0}")]
     Unavailable(String),
     /// ClickHouse (the ECG registry) did not answer, or answered that it
@@ -105,6 +104,19 @@ impl std::fmt::Display for Share {
     }
 }
 
+// By hand, not `#[from]`: the message is theirs, not a cause to chain.
+impl From<RateLimited> for ApiError {
+    fn from(e: RateLimited) -> Self {
+        ApiError::RateLimited(e)
+    }
+}
+
+impl From<TooSlow> for ApiError {
+    fn from(e: TooSlow) -> Self {
+        ApiError::SlowBody(e)
+    }
+}
+
 impl ApiError {
     /// 400 naming the parameter `field`.
     pub fn param(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -158,9 +170,7 @@ impl IntoResponse for ApiError {
                 None,
             ),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None, None),
-            ApiError::RateLimited { .. } => {
-                (StatusCode::TOO_MANY_REQUESTS, "rate_limited", None, None)
-            }
+            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", None, None),
             ApiError::Unavailable(_) | ApiError::RegistryUnavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None, None)
             }
@@ -221,7 +231,7 @@ impl IntoResponse for ApiError {
                 Some(1)
             }
             // Whole seconds, rounded up: never earlier than the budget allows.
-            ApiError::RateLimited { retry_after, .. } => {
+            ApiError::RateLimited(RateLimited { retry_after, .. }) => {
                 Some(retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0))
             }
             _ => None,

@@ -5,7 +5,11 @@
 //! Modules:
 //! - [`config`]: [`Config`], loaded by figment.
 //! - [`routes`]: the HTTP handlers.
+//! - [`extract`]: [`extract::CallerEcg`], the caller's ECG of a
+//!   `/v1/ecgs/{id}/...` request, or why not (401/403, 400, 429, 404, 503).
 //! - [`params`]: query and path parameters, read strictly.
+//! - [`body_format`]: [`body_format::BodyFormat`], the body formats, by
+//!   `Content-Type`.
 //! - [`budget`]: how many bytes of request bodies are held at once, and
 //!   each client's and tenant's share of them.
 //! - [`body_rate`]: how fast a request body must arrive.
@@ -15,18 +19,21 @@
 //! - [`registry`]: the `ecgs` table: which ECGs exist, whose, which leads;
 //!   and the idempotency keys; ClickHouse outages as 503.
 //! - [`producer`]: Kafka production with delivery confirmation.
-//! - [`quota`]: per-client rate limits and sample quotas.
+//! - [`quota`]: per-client rate limits and sample quotas; uploads paced to
+//!   them.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`openapi`]: the OpenAPI document and Swagger UI.
 //! - [`error`]: [`error::ApiError`], the one error type of the handlers.
 //! - [`connection`]: `Connection: close` on refusals of requests with a
 //!   body, whose unread rest makes the connection unusable.
 
+pub mod body_format;
 pub mod body_rate;
 pub mod budget;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod extract;
 pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
@@ -44,8 +51,8 @@ use anyhow::Context as _;
 use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::{get, post, put};
-use axum_server::tls_rustls::RustlsConfig;
 use ecg_auth::{Verifier, VerifierSettings};
+use ecg_runtime::tls::ServeOptions;
 use ecg_schemas::Limits;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -179,63 +186,26 @@ pub async fn run_with_listener(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    ecg_clickhouse::migrate(&config.clickhouse)
+    // Up to date, or migrated when `clickhouse.migrate` allows it: the
+    // gateway's own ClickHouse user may not change the schema.
+    ecg_clickhouse::migrate::ensure(&config.clickhouse)
         .await
-        .context("applying ClickHouse migrations")?;
+        .context("checking the ClickHouse schema")?;
     let state = AppState::new(&config)?;
     let producer = state.producer.clone();
-    let app = router(state);
-    let addr = listener.local_addr()?;
-    let grace = Duration::from_secs(config.http.shutdown_grace_s);
-    // In-flight requests get `grace` after the signal, then are cut.
-    let handle = axum_server::Handle::new();
-    tokio::spawn({
-        let handle = handle.clone();
-        async move {
-            shutdown.cancelled().await;
-            handle.graceful_shutdown(Some(grace));
-        }
-    });
-    let listener = listener.into_std()?;
-    let app = app.into_make_service();
-    match &config.http.tls {
-        None => {
-            tracing::info!(%addr, "ingest listening (http)");
-            let mut server = axum_server::from_tcp(listener)?.handle(handle);
-            limit_read_buffer(server.http_builder(), &config.http);
-            server.serve(app).await?;
-        }
-        Some(tls) => {
-            let tls_config = RustlsConfig::from_pem_file(&tls.cert_file, &tls.key_file)
-                .await
-                .with_context(|| {
-                    format!(
-                        "loading the TLS certificate {} and key {}",
-                        tls.cert_file.display(),
-                        tls.key_file.display()
-                    )
-                })?;
-            tracing::info!(%addr, "ingest listening (https)");
-            let mut server = axum_server::from_tcp_rustls(listener, tls_config)?.handle(handle);
-            limit_read_buffer(server.http_builder(), &config.http);
-            server.serve(app).await?;
-        }
-    }
+    let options = ServeOptions {
+        tls: config.http.tls.clone(),
+        // In-flight requests get this long after the signal, then are cut.
+        shutdown_grace: Some(Duration::from_secs(config.http.shutdown_grace_s)),
+        // hyper grows each connection's read buffer to fit the bodies it
+        // reads (up to 400 KiB) and keeps it while the connection lives, so
+        // with 1,000 devices keeping connections open the buffers alone took
+        // over 100 MB; capped, a larger body arrives in pieces.
+        max_read_buffer_bytes: Some(config.http.max_read_buffer_bytes),
+    };
+    ecg_runtime::tls::serve("ingest", listener, router(state), &options, shutdown).await?;
     tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(10))).await?;
     Ok(())
-}
-
-/// Caps each connection's read buffer. hyper grows it to fit the bodies it
-/// reads (up to 400 KiB) and keeps it while the connection lives, so with
-/// 1,000 devices keeping connections open the buffers alone took over
-/// 100 MB; capped, a larger body arrives in pieces and is joined once.
-fn limit_read_buffer(
-    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
-    http: &config::HttpConfig,
-) {
-    builder
-        .http1()
-        .max_buf_size(http.max_read_buffer_bytes.max(8192));
 }
 
 #[cfg(test)]

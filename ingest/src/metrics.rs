@@ -10,6 +10,7 @@
 //! | `ecg_ingest_produce_duration_seconds` | histogram | (enqueue to broker acknowledgement) |
 //! | `ecg_ingest_produce_failures_total` | counter | |
 //! | `ecg_ingest_producer_queue_depth` | gauge | (messages awaiting acknowledgement) |
+//! | `ecg_ingest_producer_resets_total` | counter | (producers replaced after a fatal Kafka error) |
 //! | `ecg_ingest_buffered_body_bytes` | gauge | (request bodies held; see `budget`) |
 //! | `ecg_ingest_rate_limited_total` | counter | `limit` (requests, samples) |
 //! | `ecg_ingest_slow_bodies_total` | counter | `limit` (idle, rate): bodies cut with 408 (see `body_rate`) |
@@ -31,9 +32,23 @@ pub fn handle() -> PrometheusHandle {
     ecg_runtime::metrics::handle()
 }
 
+// The names in the table above, for wherever a metric is recorded.
+pub const REQUESTS_TOTAL: &str = "ecg_ingest_requests_total";
+pub const REQUEST_DURATION: &str = "ecg_ingest_request_duration_seconds";
+pub const BYTES_ACCEPTED: &str = "ecg_ingest_bytes_accepted_total";
+pub const SAMPLES_ACCEPTED: &str = "ecg_ingest_samples_accepted_total";
+pub const CHUNKS_PRODUCED: &str = "ecg_ingest_chunks_produced_total";
+pub const PRODUCE_DURATION: &str = "ecg_ingest_produce_duration_seconds";
+pub const PRODUCE_FAILURES: &str = "ecg_ingest_produce_failures_total";
+pub const PRODUCER_RESETS: &str = "ecg_ingest_producer_resets_total";
+pub const PRODUCER_QUEUE_DEPTH: &str = "ecg_ingest_producer_queue_depth";
+pub const BUFFERED_BODY_BYTES: &str = "ecg_ingest_buffered_body_bytes";
+pub const RATE_LIMITED: &str = "ecg_ingest_rate_limited_total";
+pub const SLOW_BODIES: &str = "ecg_ingest_slow_bodies_total";
+
 const REQUESTS: RequestMetrics = RequestMetrics {
-    total: "ecg_ingest_requests_total",
-    duration: "ecg_ingest_request_duration_seconds",
+    total: REQUESTS_TOTAL,
+    duration: REQUEST_DURATION,
 };
 
 /// Counts and times every request by its route template.
@@ -43,12 +58,12 @@ pub async fn track(request: Request, next: Next) -> Response {
 
 /// `GET /metrics`: the Prometheus text format.
 pub async fn render(State(state): State<AppState>) -> Response {
-    metrics::gauge!("ecg_ingest_producer_queue_depth").set(f64::from(state.producer.queue_depth()));
+    metrics::gauge!(PRODUCER_QUEUE_DEPTH).set(f64::from(state.producer.queue_depth()));
     ecg_runtime::metrics::response()
 }
 
 /// Records an accepted body.
 pub fn accepted(format: &'static str, bytes: u64, samples: u64) {
-    metrics::counter!("ecg_ingest_bytes_accepted_total", "format" => format).increment(bytes);
-    metrics::counter!("ecg_ingest_samples_accepted_total", "format" => format).increment(samples);
+    metrics::counter!(BYTES_ACCEPTED, "format" => format).increment(bytes);
+    metrics::counter!(SAMPLES_ACCEPTED, "format" => format).increment(samples);
 }

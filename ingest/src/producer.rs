@@ -108,7 +108,7 @@ impl ChunkProducer {
         match self.config.create::<FutureProducer>() {
             Ok(fresh) => {
                 tracing::warn!(?code, %reason, "the Kafka producer hit a fatal error; replaced it with a new one");
-                metrics::counter!("ecg_ingest_producer_resets_total").increment(1);
+                metrics::counter!(crate::metrics::PRODUCER_RESETS).increment(1);
                 *current = fresh;
             }
             Err(e) => tracing::error!(error = %e, "cannot create a new Kafka producer"),
@@ -149,11 +149,11 @@ impl ChunkProducer {
             producer.send(record, Timeout::After(self.max_wait)),
         )
         .await;
-        metrics::histogram!("ecg_ingest_produce_duration_seconds")
+        metrics::histogram!(crate::metrics::PRODUCE_DURATION)
             .record(started.elapsed().as_secs_f64());
         let failure = match delivery {
             Ok(Ok(_)) => {
-                metrics::counter!("ecg_ingest_chunks_produced_total").increment(1);
+                metrics::counter!(crate::metrics::CHUNKS_PRODUCED).increment(1);
                 return Ok(());
             }
             Ok(Err((e, _))) => {
@@ -162,7 +162,7 @@ impl ChunkProducer {
             }
             Err(_) => format!("no acknowledgement within {:?}", self.max_wait),
         };
-        metrics::counter!("ecg_ingest_produce_failures_total").increment(1);
+        metrics::counter!(crate::metrics::PRODUCE_FAILURES).increment(1);
         Err(ApiError::Unavailable(failure))
     }
 

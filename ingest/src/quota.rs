@@ -4,7 +4,8 @@
 //! Two budgets per client: requests per second, and samples per second (all
 //! leads together). A request over either is answered 429 with `Retry-After`
 //! and changes nothing. A streamed upload is not refused halfway: it is
-//! paced instead, reading no faster than the client's sample rate allows.
+//! paced instead ([`Pacer`]), reading no faster than the client's sample
+//! rate allows.
 
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
@@ -14,8 +15,6 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
-
-use crate::error::ApiError;
 
 /// One client's budgets. A rate of 0 means unlimited.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +69,16 @@ impl Budget {
     }
 }
 
+/// A request over one of its client's budgets: 429 with `Retry-After`
+/// (`ApiError::RateLimited`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("over the client's {} budget; retry in {retry_after:?}", budget.as_str())]
+pub struct RateLimited {
+    pub budget: Budget,
+    /// When the budget has room again.
+    pub retry_after: Duration,
+}
+
 #[derive(Debug)]
 struct Limiters {
     requests: Option<DefaultKeyedRateLimiter<String>>,
@@ -120,7 +129,7 @@ impl RateLimits {
     }
 
     /// Takes one request from `client`'s budget, or says when to retry.
-    pub fn request(&self, client: &str) -> Result<(), ApiError> {
+    pub fn request(&self, client: &str) -> Result<(), RateLimited> {
         let Some(limiter) = &self.of(client).requests else {
             return Ok(());
         };
@@ -133,7 +142,7 @@ impl RateLimits {
     }
 
     /// Takes `samples` from `client`'s budget, or says when to retry.
-    pub fn samples(&self, client: &str, samples: u64) -> Result<(), ApiError> {
+    pub fn samples(&self, client: &str, samples: u64) -> Result<(), RateLimited> {
         match self.wait_for_samples(client, samples) {
             Some(wait) => Err(refused(Budget::Samples, wait)),
             None => Ok(()),
@@ -173,11 +182,30 @@ impl RateLimits {
     }
 }
 
-fn refused(budget: Budget, wait: Duration) -> ApiError {
-    metrics::counter!("ecg_ingest_rate_limited_total", "limit" => budget.as_str()).increment(1);
-    ApiError::RateLimited {
+fn refused(budget: Budget, wait: Duration) -> RateLimited {
+    metrics::counter!(crate::metrics::RATE_LIMITED, "limit" => budget.as_str()).increment(1);
+    RateLimited {
         budget,
         retry_after: wait,
+    }
+}
+
+/// Paces a streamed upload to its client's sample quota.
+#[derive(Debug, Clone)]
+pub struct Pacer {
+    limits: RateLimits,
+    client: String,
+}
+
+impl Pacer {
+    /// Paces `client`'s upload.
+    pub fn new(limits: RateLimits, client: String) -> Self {
+        Pacer { limits, client }
+    }
+
+    /// Blocks until `samples` more fit the client's quota.
+    pub fn pace(&self, samples: u64) {
+        self.limits.pace(&self.client, samples);
     }
 }
 
@@ -212,7 +240,7 @@ mod tests {
             limits.request("a").unwrap();
         }
         match limits.request("a") {
-            Err(ApiError::RateLimited {
+            Err(RateLimited {
                 budget,
                 retry_after,
             }) => {
@@ -234,7 +262,7 @@ mod tests {
         limits.samples("a", 1_000).unwrap();
         assert!(matches!(
             limits.samples("a", 10),
-            Err(ApiError::RateLimited {
+            Err(RateLimited {
                 budget: Budget::Samples,
                 ..
             })

@@ -4,14 +4,17 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use ecg_auth::{Authorized, EcgWrite, Principal};
+use ecg_clickhouse::EcgRow;
 use ecg_formats::fhir;
+use ecg_input::{json, tabular};
 use ecg_schemas::api::ErrorBody;
 use ecg_schemas::api::{Accepted, ArrowStream, ChunkRequest, CreateEcg, EndStream};
 use ecg_schemas::samples::{Columns, lead_columns};
-use ecg_schemas::{Chunk, EcgHeader, Invalid, Signal, input, json};
+use ecg_schemas::{Chunk, EcgHeader, Invalid, Signal};
 use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -19,12 +22,14 @@ use uuid::Uuid;
 use std::sync::Arc;
 
 use crate::AppState;
+use crate::body_format::BodyFormat;
 use crate::budget::Owner;
 use crate::error::ApiError;
+use crate::extract::{CallerEcg, Head};
 use crate::idempotency::{self, IdempotencyKey, Plan};
-use crate::params::{EcgId, Params};
-use crate::upload::{self, SignalFormat};
-use ecg_clickhouse::EcgRow;
+use crate::params::Params;
+use crate::quota::Pacer;
+use crate::upload;
 
 /// `POST /v1/ecgs`: opens an ECG; with `signal`, the whole ECG at once.
 #[utoipa::path(
@@ -234,24 +239,19 @@ pub async fn create_ecg(
     ),
     security(("bearer" = ["ecg:write"]))
 )]
-#[tracing::instrument(skip_all, fields(tenant = %auth.0.tenant, ecg_id = %id))]
+#[tracing::instrument(skip_all, fields(tenant = %caller.tenant, ecg_id = %ecg.ecg_id))]
 pub async fn post_chunk(
     State(state): State<AppState>,
-    auth: Authorized<EcgWrite>,
-    EcgId(id): EcgId,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    CallerEcg {
+        caller,
+        ecg,
+        head: ChunkHead { params, format },
+    }: CallerEcg<ChunkHead>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    state.rate_limits.request(&auth.0.client_id)?;
-    let params = ChunkParams::parse(query.as_deref())?;
-    let format = BodyFormat::of(
-        &headers,
-        &[BodyFormat::Json, BodyFormat::Csv, BodyFormat::Arrow],
-    )?;
-    let ecg = lookup(&state, &auth.0.tenant, id).await?;
+    let id = ecg.ecg_id;
     // Held until the answer: the samples made from the body live that long.
-    let (bytes, _held) = state.bodies.read(body, owner(&auth.0)).await?;
+    let (bytes, _held) = state.bodies.read(body, owner(&caller)).await?;
     let body_len = bytes.len() as u64;
     let (seq, is_final, columns) = match format {
         BodyFormat::Json => {
@@ -269,10 +269,10 @@ pub async fn post_chunk(
             })?;
             let columns = match format {
                 BodyFormat::Csv => {
-                    Columns::Values(input::csv(&bytes, &ecg.leads, ecg.sample_rate_hz)?)
+                    Columns::Values(tabular::csv(&bytes, &ecg.leads, ecg.sample_rate_hz)?)
                 }
-                // The samples stay in the body's memory (see `input`).
-                _ => input::arrow_columns(bytes)?,
+                // The samples stay in the body's memory (see `tabular`).
+                _ => tabular::arrow_columns(bytes)?,
             };
             (seq, params.r#final.unwrap_or(false), columns)
         }
@@ -304,7 +304,7 @@ pub async fn post_chunk(
         None => {}
     }
     let count = signal_samples(&samples);
-    state.rate_limits.samples(&auth.0.client_id, count)?;
+    state.rate_limits.samples(&caller.client_id, count)?;
     let chunk = Chunk {
         header: header_of(&ecg),
         seq,
@@ -345,20 +345,14 @@ pub async fn post_chunk(
     ),
     security(("bearer" = ["ecg:write"]))
 )]
-#[tracing::instrument(skip_all, fields(tenant = %auth.0.tenant, ecg_id = %id))]
+#[tracing::instrument(skip_all, fields(tenant = %caller.tenant, ecg_id = %ecg.ecg_id))]
 pub async fn end_stream(
     State(state): State<AppState>,
-    auth: Authorized<EcgWrite>,
-    EcgId(id): EcgId,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    CallerEcg { caller, ecg, .. }: CallerEcg<EndHead>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    state.rate_limits.request(&auth.0.client_id)?;
-    Params::parse(query.as_deref(), &[])?;
-    BodyFormat::of(&headers, &[BodyFormat::Json])?;
-    let ecg = lookup(&state, &auth.0.tenant, id).await?;
-    let (bytes, _held) = state.bodies.read(body, owner(&auth.0)).await?;
+    let id = ecg.ecg_id;
+    let (bytes, _held) = state.bodies.read(body, owner(&caller)).await?;
     let EndStream { final_seq } = json::decode(&bytes)?;
     state.limits.check_seq("/final_seq", final_seq)?;
     match ecg.final_seq {
@@ -439,22 +433,17 @@ async fn record_end(state: &AppState, ecg: &EcgRow, seq: u32) {
     ),
     security(("bearer" = ["ecg:write"]))
 )]
-#[tracing::instrument(skip_all, fields(tenant = %auth.0.tenant, ecg_id = %id))]
+#[tracing::instrument(skip_all, fields(tenant = %caller.tenant, ecg_id = %ecg.ecg_id))]
 pub async fn put_signal(
     State(state): State<AppState>,
-    auth: Authorized<EcgWrite>,
-    EcgId(id): EcgId,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    CallerEcg {
+        caller,
+        ecg,
+        head: SignalHead(format),
+    }: CallerEcg<SignalHead>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    state.rate_limits.request(&auth.0.client_id)?;
-    Params::parse(query.as_deref(), &[])?;
-    let format = match BodyFormat::of(&headers, &[BodyFormat::Csv, BodyFormat::Arrow])? {
-        BodyFormat::Csv => SignalFormat::Csv,
-        _ => SignalFormat::Arrow,
-    };
-    let ecg = lookup(&state, &auth.0.tenant, id).await?;
+    let id = ecg.ecg_id;
     if let Some(last) = ecg.final_seq {
         if ecg.signal_digest.is_empty() {
             return Err(ApiError::Conflict(format!(
@@ -479,10 +468,7 @@ pub async fn put_signal(
         ecg.calibration().map(Arc::from),
         &state.upload,
         &state.producer,
-        Pacer {
-            limits: state.rate_limits.clone(),
-            client: auth.0.client_id.clone(),
-        },
+        Pacer::new(state.rate_limits.clone(), caller.client_id.clone()),
     )
     .await?;
     crate::metrics::accepted(
@@ -583,15 +569,6 @@ fn locate_in_fhir(leads: &[String], mut e: Invalid) -> Invalid {
     e
 }
 
-/// The caller's ECG `id`, or 404 (also for another tenant's).
-async fn lookup(state: &AppState, tenant: &str, id: Uuid) -> Result<Arc<EcgRow>, ApiError> {
-    state
-        .registry
-        .get(tenant, id)
-        .await?
-        .ok_or(ApiError::NotFound(id))
-}
-
 /// Whose body: the caller's client and tenant each have a share of the
 /// body budget.
 fn owner(caller: &Principal) -> Owner<'_> {
@@ -671,20 +648,6 @@ fn signal_samples(signal: &Signal) -> u64 {
     }
 }
 
-/// Paces an upload to the client's sample quota.
-#[derive(Debug, Clone)]
-pub struct Pacer {
-    limits: crate::quota::RateLimits,
-    client: String,
-}
-
-impl Pacer {
-    /// Blocks until `samples` more fit the client's quota.
-    pub fn pace(&self, samples: u64) {
-        self.limits.pace(&self.client, samples);
-    }
-}
-
 fn accepted(id: Uuid, chunks: u32) -> Response {
     let status_url = format!("/v1/ecgs/{id}");
     (
@@ -738,6 +701,49 @@ impl ChunkParams {
     }
 }
 
+/// What a chunk's request says besides its body: `?seq`, `?final`, and
+/// the body's format (JSON, CSV or Arrow).
+#[derive(Debug)]
+pub struct ChunkHead {
+    params: ChunkParams,
+    format: BodyFormat,
+}
+
+impl Head for ChunkHead {
+    fn read(parts: &Parts) -> Result<Self, ApiError> {
+        Ok(ChunkHead {
+            params: ChunkParams::parse(parts.uri.query())?,
+            format: BodyFormat::of(
+                &parts.headers,
+                &[BodyFormat::Json, BodyFormat::Csv, BodyFormat::Arrow],
+            )?,
+        })
+    }
+}
+
+/// A whole signal's request: no query, a body in one of
+/// [`upload::FORMATS`].
+#[derive(Debug)]
+pub struct SignalHead(BodyFormat);
+
+impl Head for SignalHead {
+    fn read(parts: &Parts) -> Result<Self, ApiError> {
+        Params::parse(parts.uri.query(), &[])?;
+        BodyFormat::of(&parts.headers, &upload::FORMATS).map(SignalHead)
+    }
+}
+
+/// An end's request: no query, a JSON body.
+#[derive(Debug)]
+pub struct EndHead;
+
+impl Head for EndHead {
+    fn read(parts: &Parts) -> Result<Self, ApiError> {
+        Params::parse(parts.uri.query(), &[])?;
+        BodyFormat::of(&parts.headers, &[BodyFormat::Json]).map(|_| EndHead)
+    }
+}
+
 /// Any path no route has: 404 with a JSON body.
 pub async fn no_route(uri: Uri) -> ApiError {
     ApiError::NoRoute {
@@ -750,67 +756,6 @@ pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     ApiError::MethodNotAllowed {
         method: method.to_string(),
         path: uri.path().to_string(),
-    }
-}
-
-/// The body formats the gateway reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BodyFormat {
-    Json,
-    Csv,
-    Arrow,
-    /// An HL7 FHIR `Observation` with `SampledData` (`ecg_formats::fhir`).
-    Fhir,
-}
-
-impl BodyFormat {
-    /// The `format` label of metrics.
-    fn label(self) -> &'static str {
-        match self {
-            BodyFormat::Json => "json",
-            BodyFormat::Csv => "csv",
-            BodyFormat::Arrow => "arrow",
-            BodyFormat::Fhir => "fhir",
-        }
-    }
-
-    fn content_type(self) -> &'static str {
-        match self {
-            BodyFormat::Json => "application/json",
-            BodyFormat::Csv => input::CSV,
-            BodyFormat::Arrow => input::ARROW_STREAM,
-            BodyFormat::Fhir => fhir::MEDIA_TYPE,
-        }
-    }
-
-    /// The body's format from its `Content-Type`, if the endpoint takes it.
-    fn of(headers: &HeaderMap, accepted: &[BodyFormat]) -> Result<Self, ApiError> {
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if let Some(format) = accepted
-            .iter()
-            .find(|f| f.content_type() == essence.as_str())
-        {
-            return Ok(*format);
-        }
-        let types: Vec<&str> = accepted.iter().map(|f| f.content_type()).collect();
-        let mut message = format!(
-            "content type {content_type:?} is not accepted here; send {}",
-            types.join(" or ")
-        );
-        if essence == "application/json" {
-            message
-                .push_str("; a whole signal in JSON goes in the `signal` field of POST /v1/ecgs");
-        }
-        Err(ApiError::UnsupportedMediaType(message))
     }
 }
 

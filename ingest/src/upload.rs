@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use bytes::{Buf, Bytes};
-use ecg_schemas::stream::SignalBlocks;
+use ecg_input::stream::SignalBlocks;
 use ecg_schemas::validate::to_signal;
 use ecg_schemas::{Calibration, Chunk, EcgHeader, Invalid};
 use futures::{StreamExt, TryStreamExt};
@@ -36,10 +36,11 @@ use tokio::sync::mpsc;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::body_format::BodyFormat;
 use crate::body_rate::BodyRate;
 use crate::error::ApiError;
 use crate::producer::ChunkProducer;
-use crate::routes::Pacer;
+use crate::quota::Pacer;
 
 /// Body frames buffered between the connection and the parser.
 const FRAME_QUEUE: usize = 16;
@@ -61,22 +62,8 @@ pub struct UploadSettings {
     pub body_rate: BodyRate,
 }
 
-/// The body's format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignalFormat {
-    Csv,
-    Arrow,
-}
-
-impl SignalFormat {
-    /// The `format` label of metrics.
-    pub fn label(self) -> &'static str {
-        match self {
-            SignalFormat::Csv => "csv",
-            SignalFormat::Arrow => "arrow",
-        }
-    }
-}
+/// The formats a whole signal comes in.
+pub const FORMATS: [BodyFormat; 2] = [BodyFormat::Csv, BodyFormat::Arrow];
 
 /// What was accepted.
 #[derive(Debug, Clone)]
@@ -96,7 +83,7 @@ pub struct Uploaded {
 struct BodyDigest(xxhash_rust::xxh3::Xxh3);
 
 impl BodyDigest {
-    fn new(format: SignalFormat) -> Self {
+    fn new(format: BodyFormat) -> Self {
         let mut hasher = xxhash_rust::xxh3::Xxh3::new();
         hasher.update(format.label().as_bytes());
         hasher.update(b"\0");
@@ -115,7 +102,7 @@ impl BodyDigest {
 /// The digest of a whole body (read to its end, nothing kept, no slower
 /// than `rate`): the same for the same format and bytes, however the body
 /// is cut into frames.
-pub async fn digest(body: Body, format: SignalFormat, rate: BodyRate) -> Result<String, ApiError> {
+pub async fn digest(body: Body, format: BodyFormat, rate: BodyRate) -> Result<String, ApiError> {
     let mut digest = BodyDigest::new(format);
     let mut frames = body.into_data_stream();
     let mut clock = rate.clock();
@@ -127,10 +114,11 @@ pub async fn digest(body: Body, format: SignalFormat, rate: BodyRate) -> Result<
     Ok(digest.finish())
 }
 
-/// Reads, validates and spools `body`, then produces its chunks.
+/// Reads, validates and spools `body` (in one of [`FORMATS`]), then
+/// produces its chunks.
 pub async fn upload(
     body: Body,
-    format: SignalFormat,
+    format: BodyFormat,
     header: EcgHeader,
     calibration: Option<Arc<[Calibration]>>,
     settings: &UploadSettings,
@@ -183,7 +171,7 @@ pub async fn upload(
         .await
         .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("spooling an upload")))?;
     if let Some(slow) = too_slow {
-        return Err(slow);
+        return Err(slow.into());
     }
     let spooled = spooled?;
     let uploaded = Uploaded {
@@ -206,7 +194,7 @@ struct Spooled {
 
 fn spool(
     reader: FrameReader,
-    format: SignalFormat,
+    format: BodyFormat,
     header: &EcgHeader,
     calibration: Option<&[Calibration]>,
     settings: &UploadSettings,
@@ -216,10 +204,12 @@ fn spool(
     let digital = calibration.is_some();
     let rows = settings.chunk_samples.max(1);
     let mut blocks = match format {
-        SignalFormat::Csv => {
+        BodyFormat::Csv => {
             SignalBlocks::csv(reader, &header.leads, header.sample_rate_hz, digital, rows)?
         }
-        SignalFormat::Arrow => SignalBlocks::arrow(reader, &header.leads, digital, rows),
+        BodyFormat::Arrow => SignalBlocks::arrow(reader, &header.leads, digital, rows),
+        // The route takes only `FORMATS`.
+        other => unreachable!("a whole signal in {other:?}"),
     };
     let file = match &settings.spool_dir {
         Some(dir) => tempfile::tempfile_in(dir),

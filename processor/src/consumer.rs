@@ -101,7 +101,7 @@ impl ClientContext for GroupContext {
         for (partition, p) in &topic.partitions {
             // -1: not consumed by this instance, or not known yet.
             if *partition >= 0 && p.consumer_lag >= 0 {
-                metrics::gauge!("ecg_processor_consumer_lag", "partition" => partition.to_string())
+                metrics::gauge!(crate::metrics::CONSUMER_LAG, "partition" => partition.to_string())
                     .set(p.consumer_lag as f64);
             }
         }
@@ -114,9 +114,9 @@ impl ConsumerContext for GroupContext {
             return;
         };
         let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-        metrics::counter!("ecg_processor_rebalances_total", "kind" => "revoke").increment(1);
+        metrics::counter!(crate::metrics::REBALANCES, "kind" => "revoke").increment(1);
         for p in &partitions {
-            metrics::gauge!("ecg_processor_consumer_lag", "partition" => p.to_string()).set(0.0);
+            metrics::gauge!(crate::metrics::CONSUMER_LAG, "partition" => p.to_string()).set(0.0);
         }
         tracing::info!(
             ?partitions,
@@ -151,7 +151,7 @@ impl ConsumerContext for GroupContext {
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
             let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-            metrics::counter!("ecg_processor_rebalances_total", "kind" => "assign").increment(1);
+            metrics::counter!(crate::metrics::REBALANCES, "kind" => "assign").increment(1);
             tracing::info!(?partitions, "partitions assigned");
         }
     }
@@ -385,10 +385,9 @@ impl Core {
                 dead_letters.send(&batch.failures, now)
             })
             .await?;
-            metrics::counter!("ecg_processor_dead_lettered_total")
-                .increment(batch.failures.len() as u64);
+            metrics::counter!(crate::metrics::DEAD_LETTERED).increment(batch.failures.len() as u64);
         }
-        metrics::histogram!("ecg_processor_insert_duration_seconds")
+        metrics::histogram!(crate::metrics::INSERT_DURATION)
             .record(started.elapsed().as_secs_f64());
         for f in &batch.failures {
             tracing::warn!(
@@ -407,22 +406,21 @@ impl Core {
             ("failed", batch.failures.len()),
         ];
         for (outcome, n) in outcomes {
-            metrics::counter!("ecg_processor_messages_total", "outcome" => outcome)
-                .increment(n as u64);
+            metrics::counter!(crate::metrics::MESSAGES, "outcome" => outcome).increment(n as u64);
         }
-        metrics::counter!("ecg_processor_samples_written_total").increment(samples as u64);
+        metrics::counter!(crate::metrics::SAMPLES_WRITTEN).increment(samples as u64);
         for (table, rows) in [
             (blocks::PLACED, placed_rows),
             (blocks::WAITING, parked_rows),
             ("failed_chunks", batch.failures.len()),
             ("ecg_progress", batch.progress.len()),
         ] {
-            metrics::counter!("ecg_processor_rows_inserted_total", "table" => table)
+            metrics::counter!(crate::metrics::ROWS_INSERTED, "table" => table)
                 .increment(rows as u64);
         }
-        metrics::histogram!("ecg_processor_batch_size", "unit" => "messages")
+        metrics::histogram!(crate::metrics::BATCH_SIZE, "unit" => "messages")
             .record(messages as f64);
-        metrics::histogram!("ecg_processor_batch_size", "unit" => "samples").record(samples as f64);
+        metrics::histogram!(crate::metrics::BATCH_SIZE, "unit" => "samples").record(samples as f64);
         self.gauges();
         tracing::debug!(
             messages,
@@ -476,7 +474,7 @@ impl Core {
                 let (before, refused) = (batch.ready.len(), batch.unplaceable.len());
                 self.pipeline.place_parked(batch, &key, chunks);
                 progressed |= batch.ready.len() > before || batch.unplaceable.len() > refused;
-                metrics::counter!("ecg_processor_parked_placed_total")
+                metrics::counter!(crate::metrics::PARKED_PLACED)
                     .increment((batch.ready.len() - before) as u64);
             }
             if !progressed {
@@ -547,7 +545,7 @@ impl Core {
                         table, chunks = segment.len(), %reason,
                         "ClickHouse refused an insert for what it holds; writing it in halves"
                     );
-                    metrics::counter!("ecg_processor_retries_total", "operation" => "split_batch")
+                    metrics::counter!(crate::metrics::RETRIES, "operation" => "split_batch")
                         .increment(1);
                     let (a, b) = segment.split_at(segment.len() / 2);
                     // Popped last-in first: `a` is written before `b`, so each
@@ -647,8 +645,8 @@ impl Core {
     }
 
     fn gauges(&self) {
-        metrics::gauge!("ecg_processor_waiting_chunks").set(self.pipeline.waiting_count() as f64);
-        metrics::gauge!("ecg_processor_ecg_states").set(self.pipeline.ecg_count() as f64);
+        metrics::gauge!(crate::metrics::WAITING_CHUNKS).set(self.pipeline.waiting_count() as f64);
+        metrics::gauge!(crate::metrics::ECG_STATES).set(self.pipeline.ecg_count() as f64);
     }
 
     /// Commits what [`Pipeline::committable`] allows. A failed commit only
@@ -731,7 +729,7 @@ where
             }
             Err(e) if Instant::now() + delay < give_up => {
                 tracing::warn!(what, attempt, error = %e, retry_in_ms = delay.as_millis() as u64, "failed; retrying");
-                metrics::counter!("ecg_processor_retries_total", "operation" => what).increment(1);
+                metrics::counter!(crate::metrics::RETRIES, "operation" => what).increment(1);
                 // Full jitter on the upper half: instances that failed
                 // together do not retry together.
                 let jittered = delay.mul_f64(0.5 + rand::random::<f64>() * 0.5);

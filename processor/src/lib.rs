@@ -47,9 +47,11 @@ pub async fn run_with_listener(
     // Installed before anything is counted: counts made without a recorder
     // are lost.
     ecg_runtime::metrics::handle();
-    ecg_clickhouse::migrate(&config.clickhouse)
+    // Up to date, or migrated when `clickhouse.migrate` allows it: the
+    // processor's own ClickHouse user may not change the schema.
+    ecg_clickhouse::migrate::ensure(&config.clickhouse)
         .await
-        .context("applying ClickHouse migrations")?;
+        .context("checking the ClickHouse schema")?;
     let health = tokio::spawn(health::serve(listener, shutdown.clone()));
     let result = consumer::Processor::new(&config)?
         .run(shutdown.clone())

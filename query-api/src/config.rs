@@ -101,12 +101,16 @@ impl Default for PipelineConfig {
 pub struct HttpConfig {
     /// Listen address.
     pub addr: SocketAddr,
+    /// Serve HTTPS with these PEM files instead of plain HTTP (`[http.tls]`,
+    /// as the gateway's).
+    pub tls: Option<ecg_runtime::tls::TlsConfig>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            tls: None,
         }
     }
 }

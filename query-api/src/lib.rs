@@ -4,6 +4,8 @@
 //! Modules:
 //! - [`config`]: [`Config`], loaded by figment.
 //! - [`routes`]: the HTTP handlers, one file per resource.
+//! - [`extract`]: [`extract::CallerEcg`], the caller's ECG of a
+//!   `/v1/ecgs/{id}...` request, or why not (401/403, 400, 404).
 //! - [`store`]: the reads that fold stored blocks (crossings per window,
 //!   plot buckets, device buckets); their SQL, like every query on the
 //!   tables, is `ecg_clickhouse`'s.
@@ -28,6 +30,7 @@ pub mod cursor;
 pub mod dashboard;
 pub mod error;
 pub mod export;
+pub mod extract;
 pub mod gaps;
 pub mod heart;
 pub mod lag;
@@ -39,7 +42,6 @@ pub mod series;
 pub mod store;
 pub mod token_doc;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +50,7 @@ use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::get;
 use ecg_auth::{IssuerSettings, SigningKey, TokenIssuer, Verifier};
+use ecg_runtime::tls::ServeOptions;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
@@ -174,31 +177,45 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 }
 
 /// [`run`] on an already bound listener (tests bind port 0).
+///
+/// The schema must be up to date, or migrated here when
+/// `clickhouse.migrate` allows it ([`ecg_clickhouse::migrate::ensure`]): a
+/// read-only ClickHouse user needs `ecg-migrate` to have run first.
 pub async fn run_with_listener(
     config: Config,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    ecg_clickhouse::migrate(&config.clickhouse)
+    ecg_clickhouse::migrate::ensure(&config.clickhouse)
         .await
-        .context("applying ClickHouse migrations")?;
+        .context("checking the ClickHouse schema")?;
     let state = AppState::new(&config)?;
-    serve(listener, state, shutdown).await
+    let options = ServeOptions {
+        tls: config.http.tls.clone(),
+        ..ServeOptions::default()
+    };
+    serve_with(listener, state, &options, shutdown).await
 }
 
-/// Serves [`router`] on `listener` until `shutdown`, with each connection's
-/// peer address recorded: the token endpoint's per-address limit needs it.
+/// Serves [`router`] over plain HTTP on `listener` until `shutdown`, with
+/// each connection's peer address recorded: the token endpoint's
+/// per-address limit needs it.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    tracing::info!(addr = %listener.local_addr()?, "query-api listening");
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await?;
+    serve_with(listener, state, &ServeOptions::default(), shutdown).await
+}
+
+/// [`serve`], over HTTPS when `options.tls` is set; in-flight requests
+/// finish after `shutdown`.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    options: &ServeOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    ecg_runtime::tls::serve("query-api", listener, router(state), options, shutdown).await?;
     Ok(())
 }

@@ -151,6 +151,24 @@ mod tests {
         }
     }
 
+    /// librdkafka is built with OpenSSL: a client for SASL/SCRAM over TLS
+    /// (what docker-compose.yml configures) can be made. Without it,
+    /// librdkafka refuses `SASL_SSL` ("OpenSSL not available at build
+    /// time").
+    #[test]
+    fn clients_can_speak_sasl_scram_over_tls() {
+        use rdkafka::producer::BaseProducer;
+        let p = KafkaProperties::from([
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanisms", "SCRAM-SHA-512"),
+            ("sasl.username", "ingest"),
+            ("sasl.password", "x"),
+        ]);
+        let producer =
+            client_config("127.0.0.1:1", Role::Producer, &[], &p).create::<BaseProducer>();
+        assert!(producer.is_ok(), "{:?}", producer.err());
+    }
+
     #[test]
     fn producers_leave_out_consumer_properties_and_the_operator_wins() {
         let p = KafkaProperties::from([

@@ -1,11 +1,13 @@
 //! What every ecg-stream binary does the same way, so each `main.rs` stays a
 //! few lines: [`load_config`], [`init_tracing`], [`shutdown_on_signal`], and
 //! the process's one Prometheus recorder ([`metrics`]), strict query
-//! strings ([`params`]), and Kafka clients' setup ([`kafka`]).
+//! strings ([`params`]), Kafka clients' setup ([`kafka`]), and serving a
+//! router over HTTP or HTTPS ([`tls`]).
 
 pub mod kafka;
 pub mod metrics;
 pub mod params;
+pub mod tls;
 
 /// The allocator of every binary that links this crate (all services, their
 /// tests and benches). glibc's malloc spent about a quarter of the gateway's

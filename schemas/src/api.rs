@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::samples::Calibration;
+use crate::samples::{Calibration, Samples};
 
 pub mod live;
 pub mod query;
@@ -20,9 +20,6 @@ pub use live::{
 pub use query::{
     EcgPage, EcgSummary, LeadSeries, SamplesPage, SignalQuality, Window, WindowHeart, Windows,
 };
-
-/// Samples of one chunk or a whole signal: lead name to its samples.
-pub type Samples = BTreeMap<String, Vec<f64>>;
 
 /// The physical unit of the samples.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]

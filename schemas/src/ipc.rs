@@ -19,8 +19,6 @@ use arrow_ipc::reader::StreamDecoder;
 use arrow_ipc::{MessageHeader, Type, root_as_message};
 use arrow_schema::{ArrowError, SchemaRef};
 
-use crate::Invalid;
-
 /// Checks the framing of an IPC stream: `[0xFFFFFFFF] len metadata body`
 /// messages until an end marker or the end of the bytes. Returns the length
 /// of the stream: bytes after an end marker are not part of it (arrow's
@@ -119,13 +117,9 @@ pub fn check_stream(bytes: &[u8]) -> Result<usize, String> {
     Ok(pos)
 }
 
-/// [`check_stream`] for request bodies.
-pub fn check_body(bytes: &[u8]) -> Result<usize, Invalid> {
-    check_stream(bytes).map_err(|e| Invalid::new("", format!("malformed Arrow IPC stream: {e}")))
-}
-
 /// A stream as read by [`read_stream`].
-pub(crate) struct Stream {
+#[derive(Debug)]
+pub struct Stream {
     pub schema: SchemaRef,
     /// The record batches before the end or before the first unreadable one.
     pub batches: Vec<RecordBatch>,
@@ -137,7 +131,7 @@ pub(crate) struct Stream {
 
 /// Reads a stream that passed [`check_stream`], cut to the length it
 /// returned. `Err` when the schema message is missing or unreadable.
-pub(crate) fn read_stream(mut stream: Buffer) -> Result<Stream, ArrowError> {
+pub fn read_stream(mut stream: Buffer) -> Result<Stream, ArrowError> {
     let mut decoder = StreamDecoder::new();
     let mut batches = Vec::new();
     let unreadable = loop {

@@ -10,30 +10,21 @@
 //! - [`samples`]: [`Signal`], physical or digital samples held in Arrow
 //!   buffers (shared, not copied, from an Arrow body to the Kafka encoder),
 //!   and the unit model.
-//! - [`input`]: CSV and Arrow IPC chunk bodies, decoded to the same lead
-//!   columns as JSON bodies.
-//! - [`stream`]: whole-signal CSV and Arrow IPC bodies of any length, read
-//!   block by block.
 //! - [`ipc`]: a structural check of Arrow IPC streams before arrow reads them.
-//! - [`json`]: JSON decoding that reports where a body is wrong, as a JSON
-//!   pointer.
-//! - [`number`]: decimal text to `f64`, exactly as `str::parse` but several
-//!   times faster on the short numbers ECG samples are.
 //! - [`validate`]: the limits and rules every request must meet, with errors
 //!   that name the field and the limit.
 //!
 //! Units: samples are physical (floats in `"mV"`, the default, or `"uV"`) or
 //! digital (integer ADC counts with a per-lead gain and baseline, as in WFDB);
 //! see [`samples`]. Either way they are stored exactly as sent.
+//!
+//! Reading request bodies (JSON, CSV, Arrow IPC) into these types is the
+//! `ecg-input` crate's.
 
 pub mod api;
 pub mod chunk;
-pub mod input;
 pub mod ipc;
-pub mod json;
-pub mod number;
 pub mod samples;
-pub mod stream;
 pub mod validate;
 
 pub use api::{EcgStatus, Status, Units};

@@ -20,7 +20,9 @@ use std::collections::BTreeMap;
 use arrow_buffer::ScalarBuffer;
 use serde::{Deserialize, Serialize};
 
-use crate::api::Samples;
+/// Samples of one chunk or a whole signal as a JSON body has them: lead
+/// name to its samples.
+pub type Samples = BTreeMap<String, Vec<f64>>;
 
 /// Decoded but not yet checked samples of a chunk body, by lead name: what
 /// every body format (JSON, CSV, Arrow) yields for `Limits::take_signal`.

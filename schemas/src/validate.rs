@@ -10,8 +10,7 @@ use arrow_buffer::ScalarBuffer;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::api::Samples;
-use crate::samples::{Calibration, Columns, LeadColumns, Signal};
+use crate::samples::{Calibration, Columns, LeadColumns, Samples, Signal};
 
 /// A request that breaks a rule: which field, what is wrong, which limit.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -482,11 +481,12 @@ pub fn to_signal<V: Into<ScalarBuffer<f64>>>(
 
 /// Whether a sample is an ADC count: an integer that fits in 32 bits. JSON
 /// integers up to 2^53 parse exactly as f64, so this is exact for every i32.
-pub(crate) fn is_adc_count(v: f64) -> bool {
+pub fn is_adc_count(v: f64) -> bool {
     v.fract() == 0.0 && v >= f64::from(i32::MIN) && v <= f64::from(i32::MAX)
 }
 
-pub(crate) fn adc_count_message(index: u64, v: f64) -> String {
+/// Says that sample `index`, `v`, is not an ADC count.
+pub fn adc_count_message(index: u64, v: f64) -> String {
     format!(
         "sample {index} is {v}; this ECG's samples are ADC counts: integers that fit in 32 bits"
     )
@@ -552,8 +552,8 @@ pub fn check_finite(field: &str, values: &[f64]) -> Result<(), Invalid> {
     }
 }
 
-/// Lead names in pointers are escaped per RFC 6901.
-pub(crate) fn escape(key: &str) -> String {
+/// A lead name (or any key) as a JSON pointer segment (RFC 6901).
+pub fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 

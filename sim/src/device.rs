@@ -107,9 +107,14 @@ async fn stream(api: &Api, plan: &mut Plan, stats: &Stats) -> Option<Sent> {
         signal: None,
     };
     let begun = Instant::now();
-    let id = retry(plan.max_retries, stats, || api.create_ecg(&create))
-        .await?
-        .id;
+    // One key for every attempt: a retry after a lost answer opens no
+    // second ECG.
+    let key = Uuid::new_v4().to_string();
+    let id = retry(plan.max_retries, stats, || {
+        api.create_ecg_once(&create, Some(&key))
+    })
+    .await?
+    .id;
     stats.ecg_opened(begun.elapsed());
 
     let mut sent = Sent {

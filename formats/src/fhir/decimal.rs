@@ -79,7 +79,7 @@ impl Decimal {
         }
         // The grammar above is a subset of what `str::parse` reads, and
         // `parse_f64` returns exactly what `str::parse` returns.
-        let value = ecg_schemas::number::parse_f64(b)?;
+        let value = ecg_input::number::parse_f64(b)?;
         Some(Decimal {
             exact: exact_parts(negative, int, frac, exp),
             negative,

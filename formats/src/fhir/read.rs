@@ -4,7 +4,7 @@
 //! digits matter (`origin`, `factor`, `period`, `dimensions`, extension
 //! values) are taken as raw JSON text, so that no digit is lost to a
 //! double before the exact arithmetic of [`super::decimal`]. Errors come
-//! from `ecg_schemas::json::decode`, with the same JSON pointers as every
+//! from `ecg_input::json::decode`, with the same JSON pointers as every
 //! other body of the API, or from [`super::fields`].
 
 use std::collections::BTreeMap;
@@ -41,7 +41,7 @@ use super::{FhirError, Imported};
 ///   extension.
 pub fn import(body: &[u8]) -> Result<Imported, FhirError> {
     let obs: Observation =
-        ecg_schemas::json::decode(body).map_err(|e| FhirError::new(e.field, e.message))?;
+        ecg_input::json::decode(body).map_err(|e| FhirError::new(e.field, e.message))?;
     match obs.resource_type.as_deref() {
         Some("Observation") => {}
         Some(other) => {

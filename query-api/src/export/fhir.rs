@@ -2,12 +2,11 @@
 //! `component` of `SampledData` per lead (`ecg_formats::fhir` writes the
 //! document; this module reads the blocks and streams it).
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use ecg_auth::{Authorized, EcgRead};
 use ecg_clickhouse::blocks::{self, Stored};
-use ecg_clickhouse::{ecgs, progress};
+use ecg_clickhouse::progress;
 use ecg_formats::fhir::{self as doc, DataForm, Head};
 use ecg_schemas::Units;
 use ecg_schemas::api::ErrorBody;
@@ -15,6 +14,7 @@ use ecg_schemas::api::ErrorBody;
 use super::{Out, Plan, Span, Stop, integers, plans, spawn_writer, time_before};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::CallerEcg;
 use crate::params::{self, Params};
 use crate::store::blocks::scan;
 
@@ -40,20 +40,15 @@ use crate::store::blocks::scan;
     ),
     security(("bearer" = ["ecg:read"]))
 )]
-#[tracing::instrument(skip_all, fields(tenant = %auth.0.tenant, ecg_id = %raw_id))]
+#[tracing::instrument(skip_all, fields(tenant = %caller.tenant, ecg_id = %ecg.ecg_id))]
 pub async fn ecg_fhir(
     State(state): State<AppState>,
-    auth: Authorized<EcgRead>,
-    Path(raw_id): Path<String>,
+    CallerEcg { caller, ecg }: CallerEcg,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let id = params::ecg_id(&raw_id)?;
+    let (tenant, id) = (caller.tenant, ecg.ecg_id);
     let q = Params::parse(query.as_deref(), &["from", "to"])?;
-    let tenant = auth.0.tenant.clone();
     let ch = &state.clickhouse;
-    let ecg = ecgs::latest(ch, &tenant, id)
-        .await?
-        .ok_or(ApiError::NotFound(id))?;
     let placed = placed_samples(ch, &tenant, id).await?;
     let asked = Span::of(&q, &ecg, placed)?;
     let (t0, rate) = (ecg.started_at, ecg.sample_rate_hz);

@@ -175,10 +175,22 @@ impl Span {
 /// that [`params::index_at`] maps back to `index` exactly (rounding to the
 /// nearest microsecond may land after the sample, and so on the next one).
 pub fn time_before(index: u64, started_at: OffsetDateTime, rate_hz: f64) -> OffsetDateTime {
-    let micros = (index as f64 * 1e6 / rate_hz).floor();
-    started_at
-        .checked_add(Duration::microseconds(micros as i64))
-        .unwrap_or(started_at)
+    let at = |micros: i64| {
+        started_at
+            .checked_add(Duration::microseconds(micros))
+            .unwrap_or(started_at)
+    };
+    let mut micros = (index as f64 * 1e6 / rate_hz).floor() as i64;
+    // `index_at` rounds up `seconds x rate`, whose float product may land
+    // just past a whole sample (0.275 s x 360 Hz = 99.00000000000001): step
+    // back until it maps to `index`, then forward if it fell short.
+    while micros > 0 && params::index_at(at(micros), started_at, rate_hz) > index {
+        micros -= 1;
+    }
+    while params::index_at(at(micros), started_at, rate_hz) < index {
+        micros += 1;
+    }
+    at(micros)
 }
 
 /// Bytes gathered before they go to the body, at most about this many.

@@ -4,12 +4,11 @@
 //! (`.hea`, which needs the checksums of the samples written), then one
 //! annotation file of detected beats per lead that has any.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use ecg_auth::{Authorized, EcgRead};
+use ecg_clickhouse::beats;
 use ecg_clickhouse::blocks::{self, Stored};
-use ecg_clickhouse::{beats, ecgs};
 use ecg_formats::wfdb::Format;
 use ecg_formats::wfdb::annotations::{self, Annotation, NORMAL};
 use ecg_formats::wfdb::write::{self as record, DatWriter, SignalSpec};
@@ -19,6 +18,7 @@ use time::OffsetDateTime;
 use super::{Out, Plan, Span, Stop, integers, plans, spawn_writer};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::CallerEcg;
 use crate::params::{self, Params};
 use crate::store::blocks::scan;
 
@@ -51,14 +51,13 @@ const BLOCK: usize = 512;
     ),
     security(("bearer" = ["ecg:read"]))
 )]
-#[tracing::instrument(skip_all, fields(tenant = %auth.0.tenant, ecg_id = %raw_id))]
+#[tracing::instrument(skip_all, fields(tenant = %caller.tenant, ecg_id = %ecg.ecg_id))]
 pub async fn ecg_wfdb(
     State(state): State<AppState>,
-    auth: Authorized<EcgRead>,
-    Path(raw_id): Path<String>,
+    CallerEcg { caller, ecg }: CallerEcg,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let id = params::ecg_id(&raw_id)?;
+    let (tenant, id) = (caller.tenant, ecg.ecg_id);
     let q = Params::parse(query.as_deref(), &["from", "to", "record"])?;
     let name = match q.one("record")? {
         Some(n) => {
@@ -67,11 +66,7 @@ pub async fn ecg_wfdb(
         }
         None => format!("ecg_{}", id.simple()),
     };
-    let tenant = auth.0.tenant.clone();
     let ch = &state.clickhouse;
-    let ecg = ecgs::latest(ch, &tenant, id)
-        .await?
-        .ok_or(ApiError::NotFound(id))?;
     let placed = super::fhir::placed_samples(ch, &tenant, id).await?;
     let span = Span::of(&q, &ecg, placed)?;
     let forms = blocks::lead_forms(ch, &tenant, id, (span.first, span.last)).await?;

@@ -2,15 +2,15 @@
 //! as the processor's detector found them (view `beats`).
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ecg_auth::{Authorized, EcgRead};
-use ecg_clickhouse::{beats, ecgs};
+use ecg_clickhouse::beats;
 use ecg_schemas::api::{Beat, BeatsPage, ErrorBody};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::CallerEcg;
 use crate::params::{self, Params};
 
 const DEFAULT_LIMIT: u64 = 1_000;
@@ -40,23 +40,18 @@ const MAX_LIMIT: u64 = 10_000;
     ),
     security(("bearer" = ["ecg:read"]))
 )]
-#[tracing::instrument(skip_all, fields(tenant = %auth.0.tenant, ecg_id = %raw_id))]
+#[tracing::instrument(skip_all, fields(tenant = %caller.tenant, ecg_id = %ecg.ecg_id))]
 pub async fn ecg_beats(
     State(state): State<AppState>,
-    auth: Authorized<EcgRead>,
-    Path(raw_id): Path<String>,
+    CallerEcg { caller, ecg }: CallerEcg,
     RawQuery(query): RawQuery,
 ) -> Result<Json<BeatsPage>, ApiError> {
-    let id = params::ecg_id(&raw_id)?;
+    let (tenant, id) = (&caller.tenant, ecg.ecg_id);
     let q = Params::parse(query.as_deref(), &["lead", "from", "to", "limit", "cursor"])?;
     let (from, to) = (q.time("from")?, q.time("to")?);
     params::check_range(from, to)?;
     let limit = q.int("limit", 1..=MAX_LIMIT)?.unwrap_or(DEFAULT_LIMIT);
     let after = q.one("cursor")?.map(decode_cursor).transpose()?;
-    let tenant = &auth.0.tenant;
-    let ecg = ecgs::latest(&state.clickhouse, tenant, id)
-        .await?
-        .ok_or(ApiError::NotFound(id))?;
     let lead = match q.one("lead")? {
         Some(l) if ecg.leads.iter().any(|d| d == l) => l.to_string(),
         Some(l) => {

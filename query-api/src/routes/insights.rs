@@ -5,8 +5,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
-use ecg_auth::{Authorized, EcgRead};
+use axum::extract::{RawQuery, State};
 use ecg_schemas::api::{
     ErrorBody, Insights, LeadInsight, SignalQuality, Window, WindowHeart, Windows,
 };
@@ -14,12 +13,13 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::CallerEcg;
 use crate::heart;
 use crate::params::{self, Params};
 use crate::routes::status::{position, status_of};
 use crate::store;
 use ecg_clickhouse::blocks::{self, LeadTotals};
-use ecg_clickhouse::{EcgRow, beats, ecgs, failed_chunks, progress};
+use ecg_clickhouse::{EcgRow, beats, failed_chunks, progress};
 
 /// The window lengths offered, in seconds.
 pub const WINDOWS: &[(&str, u64)] = &[("1s", 1), ("10s", 10), ("1m", 60), ("5m", 300)];
@@ -53,14 +53,13 @@ const MAX_WINDOWS: u64 = 100_000;
     ),
     security(("bearer" = ["ecg:read"]))
 )]
-#[tracing::instrument(skip_all, fields(tenant = %auth.0.tenant, ecg_id = %raw_id))]
+#[tracing::instrument(skip_all, fields(tenant = %caller.tenant, ecg_id = %ecg.ecg_id))]
 pub async fn ecg_insights(
     State(state): State<AppState>,
-    auth: Authorized<EcgRead>,
-    Path(raw_id): Path<String>,
+    CallerEcg { caller, ecg }: CallerEcg,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Insights>, ApiError> {
-    let id = params::ecg_id(&raw_id)?;
+    let (tenant, id) = (&caller.tenant, ecg.ecg_id);
     let q = Params::parse(query.as_deref(), &["window", "from", "to"])?;
     let window = q.choice("window", WINDOWS)?;
     let (from, to) = (q.time("from")?, q.time("to")?);
@@ -68,11 +67,7 @@ pub async fn ecg_insights(
     if window.is_none() && (from.is_some() || to.is_some()) {
         return Err(ApiError::param("window", "from and to need a window"));
     }
-    let tenant = &auth.0.tenant;
     let ch = &state.clickhouse;
-    let ecg = ecgs::latest(ch, tenant, id)
-        .await?
-        .ok_or(ApiError::NotFound(id))?;
     let (written, progress, failed, totals, beats) = tokio::try_join!(
         blocks::written(ch, tenant, id),
         progress::newest(ch, tenant, id),

@@ -8,15 +8,15 @@ use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray};
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::{DataType, Field, Schema};
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use ecg_auth::{Authorized, EcgRead};
-use ecg_clickhouse::{blocks, ecgs};
+use ecg_clickhouse::blocks;
 use ecg_schemas::api::{ArrowStream, ErrorBody, LeadSeries, SamplesPage};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::CallerEcg;
 use crate::params::{self, Params};
 use crate::store;
 
@@ -51,25 +51,20 @@ const MAX_POINTS: u64 = 20_000;
     ),
     security(("bearer" = ["ecg:read"]))
 )]
-#[tracing::instrument(skip_all, fields(tenant = %auth.0.tenant, ecg_id = %raw_id))]
+#[tracing::instrument(skip_all, fields(tenant = %caller.tenant, ecg_id = %ecg.ecg_id))]
 pub async fn ecg_samples(
     State(state): State<AppState>,
-    auth: Authorized<EcgRead>,
-    Path(raw_id): Path<String>,
+    CallerEcg { caller, ecg }: CallerEcg,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let id = params::ecg_id(&raw_id)?;
+    let (tenant, id) = (&caller.tenant, ecg.ecg_id);
     let q = Params::parse(query.as_deref(), &["lead", "from", "to", "max_points"])?;
     let (from, to) = (q.time("from")?, q.time("to")?);
     params::check_range(from, to)?;
     let max_points = q
         .int("max_points", 2..=MAX_POINTS)?
         .unwrap_or(DEFAULT_POINTS);
-    let tenant = &auth.0.tenant;
-    let ecg = ecgs::latest(&state.clickhouse, tenant, id)
-        .await?
-        .ok_or(ApiError::NotFound(id))?;
     let mut leads: Vec<String> = Vec::new();
     for l in q.all("lead") {
         if !ecg.leads.iter().any(|d| d == l) {

@@ -3,19 +3,18 @@
 use std::collections::BTreeSet;
 
 use axum::Json;
-use axum::extract::{Path, State};
-use ecg_auth::{Authorized, EcgRead};
+use axum::extract::State;
 use ecg_clickhouse::blocks::{self, Written};
 use ecg_clickhouse::progress::{self, Progress};
-use ecg_clickhouse::{EcgRow, ecgs, failed_chunks, status};
+use ecg_clickhouse::{EcgRow, failed_chunks, status};
 use ecg_schemas::Status;
 use ecg_schemas::api::{EcgStatus, ErrorBody, FailedChunk, FailedKind};
 use time::OffsetDateTime;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::CallerEcg;
 use crate::gaps;
-use crate::params;
 
 /// How many missing and waiting seqs a status lists; the counts are exact.
 const LISTED_SEQS: usize = 1000;
@@ -38,18 +37,13 @@ const LISTED_FAILURES: u32 = 100;
     ),
     security(("bearer" = ["ecg:read"]))
 )]
-#[tracing::instrument(skip_all, fields(tenant = %auth.0.tenant, ecg_id = %raw_id))]
+#[tracing::instrument(skip_all, fields(tenant = %caller.tenant, ecg_id = %ecg.ecg_id))]
 pub async fn ecg_status(
     State(state): State<AppState>,
-    auth: Authorized<EcgRead>,
-    Path(raw_id): Path<String>,
+    CallerEcg { caller, ecg }: CallerEcg,
 ) -> Result<Json<EcgStatus>, ApiError> {
-    let id = params::ecg_id(&raw_id)?;
-    let tenant = &auth.0.tenant;
+    let (tenant, id) = (&caller.tenant, ecg.ecg_id);
     let ch = &state.clickhouse;
-    let ecg = ecgs::latest(ch, tenant, id)
-        .await?
-        .ok_or(ApiError::NotFound(id))?;
     let (written, progress, failed, activity, stored_waiting) = tokio::try_join!(
         blocks::written(ch, tenant, id),
         progress::newest(ch, tenant, id),

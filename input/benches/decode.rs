@@ -1,4 +1,4 @@
-//! Decoder throughput: `cargo bench -p ecg-schemas --bench decode`.
+//! Decoder throughput: `cargo bench -p ecg-input --bench decode`.
 //! Prints samples per second (all leads together; best and median of five
 //! rounds) for each format the gateway reads and for the Kafka chunk format
 //! the processor reads, on a 12-lead chunk of 2,000 samples per lead of
@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use arrow_array::{ArrayRef, Float64Array, RecordBatch};
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::{DataType, Field, Schema};
+use ecg_input::{json, tabular};
 use ecg_schemas::api::ChunkRequest;
 use ecg_schemas::samples::lead_columns;
-use ecg_schemas::{Chunk, EcgHeader, Limits, Signal, Units, input, json};
+use ecg_schemas::{Chunk, EcgHeader, Limits, Signal, Units};
 
 const LEADS: usize = 12;
 const SAMPLES: usize = 2_000;
@@ -83,7 +84,7 @@ fn main() {
     let signal_6 = signal(6);
     let signal = signal(5);
     let limits = Limits::default();
-    let samples: ecg_schemas::api::Samples =
+    let samples: ecg_schemas::samples::Samples =
         leads.iter().cloned().zip(signal.iter().cloned()).collect();
 
     let json_body = serde_json::to_vec(&ChunkRequest {
@@ -126,7 +127,7 @@ fn main() {
     );
 
     // Six decimals: "-0.123456" is 9 bytes, past the one-word fast path.
-    let samples_6: ecg_schemas::api::Samples = leads.iter().cloned().zip(signal_6).collect();
+    let samples_6: ecg_schemas::samples::Samples = leads.iter().cloned().zip(signal_6).collect();
     let json_body_6 = serde_json::to_vec(&ChunkRequest {
         seq: 0,
         samples: samples_6,
@@ -158,7 +159,7 @@ fn main() {
         "CSV chunk body -> validated samples",
         csv_body.len(),
         || {
-            let s = input::csv(black_box(csv_body.as_bytes()), &leads, 500.0).unwrap();
+            let s = tabular::csv(black_box(csv_body.as_bytes()), &leads, 500.0).unwrap();
             black_box(limits.take_signal("/samples", &leads, None, s).unwrap());
         },
     );
@@ -185,7 +186,7 @@ fn main() {
         "Arrow IPC chunk body -> validated samples",
         arrow_body.len(),
         || {
-            let s = input::arrow(black_box(arrow_body.clone())).unwrap();
+            let s = tabular::arrow(black_box(arrow_body.clone())).unwrap();
             black_box(limits.take_signal("/samples", &leads, None, s).unwrap());
         },
     );
@@ -210,7 +211,7 @@ fn main() {
         "Arrow IPC chunk body -> encoded chunk",
         arrow_body.len(),
         || {
-            let s = input::arrow(black_box(arrow_body.clone())).unwrap();
+            let s = tabular::arrow(black_box(arrow_body.clone())).unwrap();
             let samples = limits.take_signal("/samples", &leads, None, s).unwrap();
             let chunk = Chunk {
                 header: chunk.header.clone(),

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use ecg_input::json::{decode, fast};
 use ecg_schemas::api::ChunkRequest;
-use ecg_schemas::json::{decode, fast};
 use proptest::prelude::*;
 
 fn lead() -> impl Strategy<Value = String> {
@@ -219,7 +219,7 @@ fn unusual_but_valid_bodies_still_decode() {
     // Escapes in keys go the slow way and succeed.
     let body = br#"{ "final" : true , "samples" : { "\u0049" : [ 1 , -0.0 ] } , "seq" : 3 }"#;
     assert!(fast::chunk(body).is_none());
-    let req = ecg_schemas::json::decode_chunk(body).unwrap();
+    let req = ecg_input::json::decode_chunk(body).unwrap();
     assert_eq!((req.seq, req.r#final), (3, true));
     assert!(req.samples["I"][1].is_sign_negative());
 }

@@ -7,8 +7,9 @@
 
 use serde::de::DeserializeOwned;
 
-use crate::Invalid;
-use crate::api::ChunkRequest;
+use ecg_schemas::Invalid;
+use ecg_schemas::api::ChunkRequest;
+use ecg_schemas::validate::escape;
 
 pub mod fast;
 
@@ -78,11 +79,6 @@ fn pointer(path: &serde_path_to_error::Path) -> (String, bool) {
     (out, true)
 }
 
-/// A key as a JSON pointer segment (RFC 6901).
-fn escape(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
-}
-
 /// The word at a syntax error's position when it is one of the spellings
 /// of NaN or infinity that JSON does not have (`NaN`, `Infinity`, `-inf`,
 /// ...), with its sign. serde_json's column is 1-based in bytes, and points
@@ -134,7 +130,7 @@ fn non_finite_message(pointer: &str, word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{ChunkRequest, CreateEcg};
+    use ecg_schemas::api::CreateEcg;
 
     #[test]
     fn wrong_sample_type_points_at_the_sample() {

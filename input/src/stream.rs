@@ -13,9 +13,10 @@ use arrow_buffer::Buffer;
 use arrow_ipc::reader::StreamDecoder;
 use arrow_ipc::root_as_message;
 
-use crate::Invalid;
-use crate::input::{TimeColumn, append_column, unknown_column};
-use crate::validate::{adc_count_message, escape, is_adc_count};
+use ecg_schemas::validate::{adc_count_message, escape, is_adc_count};
+use ecg_schemas::{Invalid, ipc};
+
+use crate::tabular::{TimeColumn, append_column, unknown_column};
 
 /// Largest Arrow IPC message (metadata + body) accepted in a stream; a
 /// writer with sane batch sizes stays far below it, and it bounds what one
@@ -49,7 +50,7 @@ impl<R> std::fmt::Debug for SignalBlocks<R> {
 impl<R: Read> SignalBlocks<R> {
     /// A CSV body: a header of lead names (every declared lead, any order,
     /// optionally after a time column, checked against `sample_rate_hz` as
-    /// in [`crate::input::csv`]), then one line per sample instant. Reads
+    /// in [`crate::tabular::csv`]), then one line per sample instant. Reads
     /// the header now.
     pub fn csv(
         reader: R,
@@ -355,7 +356,7 @@ impl<R: Read> ArrowSource<R> {
         self.reader
             .read_exact(&mut message[start..])
             .map_err(|e| read_error(&e))?;
-        crate::ipc::check_stream(&message).map_err(malformed)?;
+        ipc::check_stream(&message).map_err(malformed)?;
         Ok(Some(message))
     }
 

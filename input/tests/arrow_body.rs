@@ -1,7 +1,8 @@
-//! The gateway's Arrow path end to end inside `schemas`: an Arrow IPC chunk
-//! body, read without copying (`input::arrow`), checked (`take_signal`) and
-//! encoded as the Kafka chunk, keeps every bit of every sample, and every
-//! other column type and batch layout gives the chunk it always gave.
+//! The gateway's Arrow path end to end, without the gateway: an Arrow IPC
+//! chunk body, read without copying (`tabular::arrow`), checked
+//! (`take_signal`) and encoded as the Kafka chunk, keeps every bit of every
+//! sample, and every other column type and batch layout gives the chunk it
+//! always gave.
 
 use std::sync::Arc;
 
@@ -10,8 +11,9 @@ use arrow_buffer::Buffer;
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::{DataType, Field, Schema};
 use bytes::Bytes;
+use ecg_input::tabular;
 use ecg_schemas::chunk::from_unix_micros;
-use ecg_schemas::{Chunk, EcgHeader, Limits, Signal, Units, input};
+use ecg_schemas::{Chunk, EcgHeader, Limits, Signal, Units};
 
 fn leads() -> Vec<String> {
     vec!["I".into(), "II".into()]
@@ -49,7 +51,7 @@ fn aligned(bytes: &[u8], offset: usize) -> Bytes {
 
 /// The body as the gateway turns it into a Kafka message.
 fn chunk_of(body: Bytes) -> Result<Chunk, ecg_schemas::Invalid> {
-    let columns = input::arrow(body)?;
+    let columns = tabular::arrow(body)?;
     let samples = Limits::default().take_signal("/samples", &leads(), None, columns)?;
     Ok(Chunk {
         header: EcgHeader {
@@ -204,7 +206,7 @@ fn arrow_body_errors_are_unchanged() {
             ],
         ],
     );
-    let err = input::arrow(Bytes::from(nulls)).unwrap_err();
+    let err = tabular::arrow(Bytes::from(nulls)).unwrap_err();
     assert_eq!(err.field, "/samples/I/2");
     assert!(err.message.contains("null sample"), "{}", err.message);
 
@@ -219,7 +221,7 @@ fn arrow_body_errors_are_unchanged() {
         .unwrap();
     w.finish().unwrap();
     drop(w);
-    let err = input::arrow(Bytes::from(twice)).unwrap_err();
+    let err = tabular::arrow(Bytes::from(twice)).unwrap_err();
     assert!(err.message.contains("appears twice"), "{}", err.message);
 
     // Cut inside the second message: the structural check refuses it first.
@@ -231,7 +233,7 @@ fn arrow_body_errors_are_unchanged() {
         ]],
     );
     cut.truncate(cut.len() - 20);
-    let err = input::arrow(Bytes::from(cut)).unwrap_err();
+    let err = tabular::arrow(Bytes::from(cut)).unwrap_err();
     assert!(
         err.message.contains("malformed Arrow IPC stream"),
         "{}",

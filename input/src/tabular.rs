@@ -8,7 +8,7 @@
 //!   instant. The first column may instead be a time column, named as one
 //!   ([`TIME_COLUMNS`]: `t`, `time`, `seconds`, `t_s`, `time_s` in seconds,
 //!   `t_ms`, `time_ms` in milliseconds): its values must step by one
-//!   sample period a line ([`TimeColumn`]) and are otherwise ignored. Any
+//!   sample period a line (`TimeColumn`) and are otherwise ignored. Any
 //!   other column that is not a declared lead is refused, naming it: a lead
 //!   is never dropped without a word.
 //! - `application/vnd.apache.arrow.stream`: one column per lead, named by
@@ -33,9 +33,10 @@ use arrow_buffer::{Buffer, ScalarBuffer};
 use arrow_schema::DataType;
 use bytes::Bytes;
 
-use crate::Invalid;
-use crate::samples::{Columns, LeadColumns};
-use crate::validate::escape;
+use ecg_schemas::Invalid;
+use ecg_schemas::ipc;
+use ecg_schemas::samples::{Columns, LeadColumns};
+use ecg_schemas::validate::escape;
 
 /// Content type of Arrow IPC stream bodies.
 pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
@@ -208,9 +209,11 @@ pub fn arrow(body: Bytes) -> Result<LeadColumns, Invalid> {
 /// body, not copied), which a digital ECG takes as its ADC counts as they
 /// are. Otherwise as [`arrow`].
 pub fn arrow_columns(body: Bytes) -> Result<Columns, Invalid> {
-    // First: arrow-ipc panics on some malformed streams (see `ipc`).
-    let len = crate::ipc::check_body(&body)?;
-    let stream = crate::ipc::read_stream(Buffer::from(body.slice(..len)))
+    // First: arrow-ipc panics on some malformed streams (see
+    // `ecg_schemas::ipc`).
+    let len = ipc::check_stream(&body)
+        .map_err(|e| Invalid::new("", format!("malformed Arrow IPC stream: {e}")))?;
+    let stream = ipc::read_stream(Buffer::from(body.slice(..len)))
         .map_err(|e| Invalid::new("", format!("not an Arrow IPC stream: {e}")))?;
     let names: Vec<String> = stream
         .schema

@@ -18,7 +18,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::api::ChunkRequest;
+use ecg_schemas::api::ChunkRequest;
+
 use crate::number::{self, POW10};
 
 /// Parses a chunk body of the common shape, or `None` to use the slow path.
