@@ -14,7 +14,7 @@
 //! Needs the test tools venv (`dev/stack.sh install` makes
 //! `.local/venv-tools` with wfdb; `ECG_TOOLS_PYTHON` overrides).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -22,37 +22,11 @@ use anyhow::{Context as _, ensure};
 use ecg_e2e::Stack;
 use serde_json::Value;
 
+mod common;
+use common::{api_beats, ecgctl, root, tools_python};
+
 /// `Scoring::bxb(360.0).from`: 5 minutes at 360 Hz.
 const FIVE_MINUTES: u64 = 108_000;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn tools_python() -> PathBuf {
-    std::env::var_os("ECG_TOOLS_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".local/venv-tools/bin/python"))
-}
-
-/// Runs ecgctl against the services at `ingest` and `query`, with its token
-/// cached in `home`; its stdout.
-fn ecgctl(ingest: &str, query: &str, home: &Path, args: &[String]) -> anyhow::Result<String> {
-    let output = Command::new(env!("CARGO_BIN_EXE_ecgctl"))
-        .args(args)
-        .env("ECG_INGEST_URL", ingest)
-        .env("ECG_QUERY_URL", query)
-        .env("ECGCTL_HOME", home)
-        .env("ECGCTL_CLIENT_SECRET", "demo-secret")
-        .output()?;
-    ensure!(
-        output.status.success(),
-        "ecgctl {args:?}: {}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(String::from_utf8(output.stdout)?)
-}
 
 /// The reference beats of record 100 (`100.beats.csv`: the beat
 /// annotations of `100.atr`).
@@ -78,35 +52,6 @@ fn percent(report: &str, label: &str) -> anyhow::Result<f64> {
         .with_context(|| format!("no percentage in {line:?}"))?
         .0;
     Ok(value.trim().parse()?)
-}
-
-/// Every beat of `lead` by plain HTTP, page by page (pages of 500, so
-/// record 100's 2,273 beats take five).
-async fn api_beats(stack: &Stack, token: &str, id: uuid::Uuid) -> anyhow::Result<Vec<u64>> {
-    let mut beats = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut url = format!("{}/v1/ecgs/{id}/beats?lead=MLII&limit=500", stack.query);
-        if let Some(c) = &cursor {
-            url.push_str(&format!("&cursor={c}"));
-        }
-        let page: Value = stack
-            .http
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        for b in page["items"].as_array().context("items")? {
-            beats.push(b["sample_index"].as_u64().context("sample_index")?);
-        }
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => return Ok(beats),
-        }
-    }
 }
 
 /// Reads `file` (`<dir>/<record>.<annotator>`) with `wfdb.rdann`: its
@@ -206,7 +151,7 @@ async fn record_100_scores_at_least_99_8_percent_and_its_exported_beats_read_bac
     }
 
     // Export, read back by the reference reader: the API's beats, all N.
-    let api = api_beats(&stack, &token, id.parse()?).await?;
+    let api = api_beats(&stack, &token, id.parse()?, "MLII", 500).await?;
     assert_eq!(
         api.len() as u64,
         insights["leads"]["MLII"]["beats"]

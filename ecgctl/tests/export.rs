@@ -17,7 +17,7 @@
 //! Needs the test tools venv (`dev/stack.sh install` makes
 //! `.local/venv-tools`; `ECG_TOOLS_PYTHON` overrides).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -25,33 +25,8 @@ use anyhow::{Context as _, ensure};
 use ecg_e2e::Stack;
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn tools_python() -> PathBuf {
-    std::env::var_os("ECG_TOOLS_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".local/venv-tools/bin/python"))
-}
-
-/// Runs ecgctl against `stack`, with its token cached in `home`; stdout.
-fn ecgctl(stack: &Stack, home: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let output = Command::new(env!("CARGO_BIN_EXE_ecgctl"))
-        .args(args)
-        .env("ECG_INGEST_URL", &stack.ingest)
-        .env("ECG_QUERY_URL", &stack.query)
-        .env("ECGCTL_HOME", home)
-        .env("ECGCTL_CLIENT_SECRET", "demo-secret")
-        .output()?;
-    ensure!(
-        output.status.success(),
-        "ecgctl {args:?}: {}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(String::from_utf8(output.stdout)?)
-}
+mod common;
+use common::{api_beats, ecgctl, root, tools_python};
 
 /// Runs a Python script with the tools venv; its stdout as JSON.
 fn python(script: &str, args: &[&Path]) -> anyhow::Result<Value> {
@@ -145,11 +120,8 @@ async fn record_100_exports_exactly_as_wfdb_and_as_fhir_and_comes_back_from_fhir
     let run = |args: Vec<String>| {
         let (stack, home) = (stack.clone(), home.clone());
         async move {
-            tokio::task::spawn_blocking(move || {
-                let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                ecgctl(&stack, &home, &args)
-            })
-            .await?
+            tokio::task::spawn_blocking(move || ecgctl(&stack.ingest, &stack.query, &home, &args))
+                .await?
         }
     };
     let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
@@ -181,7 +153,7 @@ async fn record_100_exports_exactly_as_wfdb_and_as_fhir_and_comes_back_from_fhir
         "the exported 100.dat is byte-identical to PhysioNet's"
     );
     for (k, lead) in ["MLII", "V5"].iter().enumerate() {
-        let api = api_beats(&stack, &token, id, lead).await?;
+        let api = api_beats(&stack, &token, id, lead, 10_000).await?;
         ensure!(api.len() > 2000, "lead {lead}: {} beats", api.len());
         let read = python(RDANN, &[&ours, Path::new(&format!("qrs{k}"))])?;
         let samples: Vec<u64> = serde_json::from_value(read["sample"].clone())?;
@@ -269,37 +241,4 @@ async fn record_100_exports_exactly_as_wfdb_and_as_fhir_and_comes_back_from_fhir
         .context("the stack is still shared")?
         .stop()
         .await
-}
-
-/// Every beat of `lead` by plain HTTP, page by page.
-async fn api_beats(
-    stack: &Stack,
-    token: &str,
-    id: uuid::Uuid,
-    lead: &str,
-) -> anyhow::Result<Vec<u64>> {
-    let mut beats = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut url = format!("{}/v1/ecgs/{id}/beats?lead={lead}&limit=10000", stack.query);
-        if let Some(c) = &cursor {
-            url.push_str(&format!("&cursor={c}"));
-        }
-        let page: Value = stack
-            .http
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        for b in page["items"].as_array().context("items")? {
-            beats.push(b["sample_index"].as_u64().context("sample_index")?);
-        }
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => return Ok(beats),
-        }
-    }
 }

@@ -17,9 +17,8 @@ use ecg_e2e::Stack;
 use ecg_signal::LeadSummary;
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+mod common;
+use common::{ecgctl, root};
 
 fn make_files(out: &Path) -> anyhow::Result<Value> {
     let python = std::env::var_os("ECG_TOOLS_PYTHON")
@@ -40,25 +39,6 @@ fn make_files(out: &Path) -> anyhow::Result<Value> {
     Ok(serde_json::from_slice(&std::fs::read(
         out.join("expected.json"),
     )?)?)
-}
-
-/// Runs ecgctl against the services at `ingest` and `query`, with its token
-/// cached in `home`.
-fn ecgctl(ingest: &str, query: &str, home: &Path, args: &[String]) -> anyhow::Result<String> {
-    let output = Command::new(env!("CARGO_BIN_EXE_ecgctl"))
-        .args(args)
-        .env("ECG_INGEST_URL", ingest)
-        .env("ECG_QUERY_URL", query)
-        .env("ECGCTL_HOME", home)
-        .env("ECGCTL_CLIENT_SECRET", "demo-secret")
-        .output()?;
-    ensure!(
-        output.status.success(),
-        "ecgctl {args:?}: {}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(String::from_utf8(output.stdout)?)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

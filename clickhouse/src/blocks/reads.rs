@@ -165,11 +165,23 @@ pub fn overlapping(
     client: &Client,
     tenant: &str,
     id: Uuid,
+    range: (u64, u64),
+) -> clickhouse::error::Result<RowCursor<Stored>> {
+    overlapping_in_order(client, tenant, id, range, "lead, seq")
+}
+
+/// [`overlapping`] ordered by `order` (columns of `blocks`, from this
+/// module only: it is written into the SQL).
+fn overlapping_in_order(
+    client: &Client,
+    tenant: &str,
+    id: Uuid,
     (from, to): (u64, u64),
+    order: &str,
 ) -> clickhouse::error::Result<RowCursor<Stored>> {
     client
         .query(&format!(
-            "SELECT ?fields FROM blocks WHERE {OVERLAPPING} ORDER BY lead, seq"
+            "SELECT ?fields FROM blocks WHERE {OVERLAPPING} ORDER BY {order}"
         ))
         .param("t", tenant)
         .param("id", id.to_string())
@@ -324,17 +336,9 @@ pub fn overlapping_by_seq(
     client: &Client,
     tenant: &str,
     id: Uuid,
-    (from, to): (u64, u64),
+    range: (u64, u64),
 ) -> clickhouse::error::Result<RowCursor<Stored>> {
-    client
-        .query(&format!(
-            "SELECT ?fields FROM blocks WHERE {OVERLAPPING} ORDER BY seq, lead"
-        ))
-        .param("t", tenant)
-        .param("id", id.to_string())
-        .param("from", from)
-        .param("to", to)
-        .fetch()
+    overlapping_in_order(client, tenant, id, range, "seq, lead")
 }
 
 /// One way a lead's blocks in a range are stored: the blocks that share a
