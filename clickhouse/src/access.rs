@@ -181,7 +181,7 @@ pub fn users_xml(database: &str, analysts: &[Analyst]) -> Result<String, AccessE
         let _ = writeln!(
             x,
             "            <password_sha256_hex>{}</password_sha256_hex>",
-            hex::encode(Sha256::digest(a.password.as_bytes()))
+            sha256_hex(&a.password)
         );
         // Open to every address: who may reach the server at all is the
         // operator's network's business (compose: no published port).
@@ -319,6 +319,11 @@ fn sql_string(value: &str) -> String {
 }
 
 /// `value` as XML character data (element content or attribute value).
+/// A password as ClickHouse's `password_sha256_hex` takes it.
+pub(crate) fn sha256_hex(password: &str) -> String {
+    hex::encode(Sha256::digest(password.as_bytes()))
+}
+
 pub(crate) fn xml_text(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {

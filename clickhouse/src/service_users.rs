@@ -27,9 +27,8 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Format, Toml};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
-use crate::access::{AccessError, check_user, is_identifier, read_secret, xml_text};
+use crate::access::{AccessError, check_user, is_identifier, read_secret, sha256_hex, xml_text};
 
 /// A service that connects to ClickHouse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -201,10 +200,6 @@ pub fn users_xml(
     }
     x.push_str("    </users>\n</clickhouse>\n");
     Ok(x)
-}
-
-fn sha256_hex(password: &str) -> String {
-    hex::encode(Sha256::digest(password.as_bytes()))
 }
 
 /// What `ecg-migrate services FILE.toml` reads: the database, the services'
